@@ -1,0 +1,98 @@
+//! Command-line interface: subcommands and flags, each flag with an environment fallback.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::crd::duration::parse_go_duration;
+
+/// curator-operator: buun-curator workers and feed schedules, declared as Kubernetes resources.
+#[derive(Debug, Parser)]
+#[command(name = "curator-operator", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controllers against the cluster (kubeconfig or in-cluster config).
+    Run(RunArgs),
+    /// Print every CRD as YAML (the files under `crds/`).
+    Crds,
+    /// Apply FeedSource and CuratorWorker YAML files to Temporal, without Kubernetes.
+    Sync(SyncArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags shared by every subcommand that talks to Temporal.
+#[derive(Debug, Clone, Args)]
+pub struct TemporalArgs {
+    /// Prefix of every schedule ID, so that two clusters can share a Temporal namespace.
+    #[arg(long, env = "CURATOR_SCHEDULE_ID_PREFIX", default_value = "curator")]
+    pub schedule_id_prefix: String,
+    /// Identity this operator records on schedules it owns and in Temporal requests.
+    #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
+    pub identity: String,
+    /// Timeout of a single Temporal call.
+    #[arg(long, env = "CURATOR_TEMPORAL_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
+    pub temporal_timeout: Duration,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Temporal-related flags.
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+    /// How often every FeedSource is re-checked against Temporal (drift repair).
+    #[arg(long, env = "CURATOR_RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration_arg)]
+    pub resync_interval: Duration,
+    /// Namespaces to watch (comma-separated); all namespaces when empty.
+    #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
+    /// Log level filter (tracing `EnvFilter` syntax, e.g. `info,kube=warn`).
+    #[arg(long, env = "CURATOR_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, env = "CURATOR_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// FeedSources reconciled at the same time.
+    #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+}
+
+/// Flags of `sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// YAML files or directories (searched recursively for `.yaml`/`.yml`).
+    #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Temporal frontend `host:port`; overrides the workers' `spec.temporal.address`.
+    #[arg(long, env = "TEMPORAL_ADDRESS")]
+    pub temporal_address: Option<String>,
+    /// Kubernetes namespace assumed for documents without `metadata.namespace`.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Delete schedules owned by this set of files' namespaces whose FeedSource is no longer
+    /// declared.
+    #[arg(long)]
+    pub prune: bool,
+    /// Temporal-related flags.
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_go_duration(s).map_err(|e| e.to_string())
+}

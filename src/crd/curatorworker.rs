@@ -1,0 +1,324 @@
+//! `CuratorWorker`: a buun-curator Temporal worker Deployment and the Temporal connection it uses.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{
+        Affinity, EnvFromSource, EnvVar, LocalObjectReference, PodSecurityContext,
+        ResourceRequirements, Toleration,
+    },
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::GoDuration;
+
+/// Desired state of a buun-curator worker: its Deployment, its Temporal connection, and how many
+/// replicas it runs.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "curator.buun.dev",
+    version = "v1alpha1",
+    kind = "CuratorWorker",
+    plural = "curatorworkers",
+    namespaced,
+    cel,
+    status = "CuratorWorkerStatus",
+    shortname = "cw",
+    category = "curator",
+    doc = "A buun-curator Temporal worker: its Deployment, Temporal connection and scaling.",
+    printcolumn(
+        name = "Queue",
+        type_ = "string",
+        json_path = ".spec.temporal.taskQueue"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredReplicas"
+    ),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Backlog", type_ = "integer", json_path = ".status.backlog"),
+    printcolumn(name = "Feeds", type_ = "integer", json_path = ".status.feeds"),
+    printcolumn(name = "Next Run", type_ = "date", json_path = ".status.nextRun"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    cel,
+    validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))").message("set either replicas (fixed) or autoscaling, not both; set neither to let an external autoscaler own replicas")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CuratorWorkerSpec {
+    /// Container image of the buun-curator worker (`python -m buun_curator.worker`).
+    #[schemars(length(min = 1, max = 1024))]
+    pub image: String,
+    /// Image pull policy (`Always`, `IfNotPresent`, `Never`); Kubernetes' default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Secrets used to pull the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// How the worker, and the operator on its behalf, reach Temporal.
+    pub temporal: TemporalConnection,
+    /// Fixed number of replicas. Mutually exclusive with `autoscaling`; when neither is set, the
+    /// operator leaves `replicas` to an external autoscaler (HPA, KEDA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+    /// Let the operator scale the worker from the task queue backlog, the feeds it serves and
+    /// the next scheduled run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// Worker slot limits, passed as `MAX_CONCURRENT_*` (0 or unset: the SDK default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+    /// Extra environment variables of the worker container (after the operator's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Environment from ConfigMaps and Secrets (for API tokens and LLM keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// CPU and memory requests and limits of the worker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Node labels the worker pods must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the worker pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Affinity rules of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// ServiceAccount the worker pods run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Annotations added to the worker pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Labels added to the worker pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// Pod-level security context of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Seconds a stopping pod gets to finish in-flight activities; the worker does not drain on
+    /// SIGTERM by itself, so this is all the time they get.
+    #[serde(default = "default_grace")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub termination_grace_period_seconds: i64,
+    /// Port of the worker's health server (`HEALTH_PORT`): `/health` and `/ready`.
+    #[serde(default = "default_health_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub health_port: i32,
+    /// PodDisruptionBudget of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption_budget: Option<DisruptionBudget>,
+}
+
+fn default_grace() -> i64 {
+    300
+}
+
+fn default_health_port() -> i32 {
+    8080
+}
+
+/// Kubernetes image pull policies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull only if the image is not on the node.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// The Temporal frontend, namespace and task queue, and how to authenticate.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporalConnection {
+    /// Temporal frontend as `host:port`, e.g. `temporal-frontend.temporal:7233`.
+    #[schemars(length(min = 3, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^[^:/ ]+:[0-9]{1,5}$') || self.matches('^\\\\[[0-9a-fA-F:.]+\\\\]:[0-9]{1,5}$')").message("address must be host:port, without a scheme"))]
+    pub address: String,
+    /// Temporal namespace.
+    #[serde(default = "default_namespace")]
+    #[schemars(length(min = 1, max = 255))]
+    pub namespace: String,
+    /// Task queue the worker polls and the schedules start workflows on.
+    #[serde(default = "default_task_queue")]
+    #[schemars(length(min = 1, max = 1000))]
+    pub task_queue: String,
+    /// mTLS to the frontend; the Secret (same namespace) holds `tls.crt`, `tls.key` and,
+    /// optionally, `ca.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TemporalTls>,
+    /// API key (e.g. Temporal Cloud), read from a Secret key; implies TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+fn default_task_queue() -> String {
+    "buun-curator".to_owned()
+}
+
+/// TLS settings for the Temporal connection.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemporalTls {
+    /// Secret (same namespace) with `tls.crt`, `tls.key` and optionally `ca.crt`.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// Server name to verify instead of the address's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// The operator's autoscaler settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(
+    cel,
+    validation = Rule::new("self.minReplicas <= self.maxReplicas").message("minReplicas must not exceed maxReplicas").field_path(".minReplicas")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaling {
+    /// Fewest replicas (0 allows scale to zero when nothing is queued, running or due).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_replicas: i32,
+    /// Most replicas.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Queued tasks one replica is expected to work through; backlog / this = replicas.
+    #[serde(default = "default_target_backlog")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub target_backlog_per_replica: i32,
+    /// Feeds one replica serves; feeds / this = replicas. Unset: feeds do not drive scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub feeds_per_replica: Option<i32>,
+    /// Start a replica this long before the next scheduled run, so runs never cold-start.
+    #[serde(default = "default_prewarm")]
+    pub prewarm: GoDuration,
+    /// A lower replica count must hold this long before the operator scales down.
+    #[serde(default = "default_scale_down_delay")]
+    pub scale_down_delay: GoDuration,
+    /// How often the task queue is polled.
+    #[serde(default = "default_poll_interval")]
+    #[x_kube(validation = Rule::new("!self.matches('^(0+(h|m|s|ms|us|ns))+$')").message("pollInterval must be greater than zero"))]
+    pub poll_interval: GoDuration,
+}
+
+fn default_target_backlog() -> i32 {
+    10
+}
+
+fn default_prewarm() -> GoDuration {
+    GoDuration::new("2m")
+}
+
+fn default_scale_down_delay() -> GoDuration {
+    GoDuration::new("5m")
+}
+
+fn default_poll_interval() -> GoDuration {
+    GoDuration::new("15s")
+}
+
+/// Worker slot limits.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Concurrency {
+    /// `MAX_CONCURRENT_ACTIVITIES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub max_concurrent_activities: Option<i32>,
+    /// `MAX_CONCURRENT_WORKFLOW_TASKS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub max_concurrent_workflow_tasks: Option<i32>,
+    /// `MAX_CONCURRENT_LOCAL_ACTIVITIES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100000))]
+    pub max_concurrent_local_activities: Option<i32>,
+}
+
+/// PodDisruptionBudget settings: set one of the two.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(
+    cel,
+    validation = Rule::new("has(self.minAvailable) != has(self.maxUnavailable)").message("set exactly one of minAvailable and maxUnavailable")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DisruptionBudget {
+    /// Pods that must stay available during voluntary disruptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_available: Option<i32>,
+    /// Pods that may be unavailable during voluntary disruptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub max_unavailable: Option<i32>,
+}
+
+/// Observed state of a CuratorWorker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CuratorWorkerStatus {
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Replicas of the Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Ready replicas of the Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Replicas the operator wants (fixed or autoscaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+    /// Approximate tasks waiting on the task queue at the last poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<i64>,
+    /// FeedSources that reference this worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feeds: Option<i32>,
+    /// Earliest next scheduled run among those FeedSources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<Time>,
+    /// When the operator last changed the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+    /// Conditions: `Ready`, `TemporalReachable`, `Scaling`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

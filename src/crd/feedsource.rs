@@ -1,0 +1,431 @@
+//! `FeedSource`: one buun-curator feed, ingested on a Temporal Schedule.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use super::duration::GoDuration;
+
+/// Input fields the operator writes from typed `feed` fields; `extraInput` may not repeat them.
+pub const TYPED_INPUT_KEYS: &[&str] = &[
+    "feedId",
+    "feedName",
+    "feedUrl",
+    "fetchLimit",
+    "extractionRules",
+    "autoDistill",
+    "enableContentFetch",
+    "targetLanguage",
+    "enableThumbnail",
+    "domainFetchDelay",
+    "maxEntryAgeDays",
+    "distillationBatchSize",
+];
+
+/// Input fields that must never be fixed in a schedule: a constant value disables the worker's
+/// conditional GET (see buun-curator's contract).
+pub const FORBIDDEN_INPUT_KEYS: &[&str] = &["etag", "lastModified"];
+
+/// The default workflow a FeedSource starts.
+pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
+
+/// Desired state of a FeedSource: which feed to ingest, when, and with which worker.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "curator.buun.dev",
+    version = "v1alpha1",
+    kind = "FeedSource",
+    plural = "feedsources",
+    namespaced,
+    cel,
+    status = "FeedSourceStatus",
+    shortname = "fsrc",
+    shortname = "feed",
+    category = "curator",
+    doc = "A buun-curator feed ingested on a Temporal Schedule that runs SingleFeedIngestionWorkflow.",
+    printcolumn(name = "Worker", type_ = "string", json_path = ".spec.workerRef.name"),
+    printcolumn(name = "Schedule", type_ = "string", json_path = ".status.summary"),
+    printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),
+    printcolumn(name = "Next Run", type_ = "date", json_path = ".status.nextRuns[0]"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Schedule ID",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.scheduleId"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedSourceSpec {
+    /// The CuratorWorker (same namespace) whose Temporal connection and task queue the schedule
+    /// uses.
+    pub worker_ref: WorkerRef,
+    /// The feed to ingest; becomes the workflow's input.
+    pub feed: FeedSpec,
+    /// When to run. At least one of `every`, `cron` or `calendars` is required.
+    pub schedule: ScheduleSpec,
+    /// Pause the schedule while true (like a CronJob's `suspend`). The operator owns the paused
+    /// state: it pauses and unpauses the schedule to match this field.
+    #[serde(default)]
+    pub suspend: bool,
+    /// The workflow the schedule starts.
+    #[serde(default)]
+    pub workflow: WorkflowSpec,
+    /// What happens to the Temporal Schedule when this resource is deleted: `Delete` removes it,
+    /// `Orphan` leaves it running and clears its owner memo.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// A reference to a CuratorWorker in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct WorkerRef {
+    /// Name of the CuratorWorker.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The feed and the optional ingestion settings sent to the workflow as its JSON input.
+///
+/// Fields left unset are left out of the input, so the worker's own defaults apply.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(
+    cel,
+    validation = Rule::new("!has(self.extraInput) || self.extraInput.all(k, !(k in ['feedId', 'feedName', 'feedUrl', 'fetchLimit', 'extractionRules', 'autoDistill', 'enableContentFetch', 'targetLanguage', 'enableThumbnail', 'domainFetchDelay', 'maxEntryAgeDays', 'distillationBatchSize']))").message("extraInput must not repeat a typed feed field; set the typed field instead").reason(kube::core::Reason::FieldValueDuplicate).field_path(".extraInput"),
+    validation = Rule::new("!has(self.extraInput) || self.extraInput.all(k, !(k in ['etag', 'lastModified']))").message("extraInput must not set etag or lastModified: a fixed value disables conditional GET").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedSpec {
+    /// The feed's ID in buun-curator (a ULID); sent as `feedId`.
+    #[schemars(length(min = 1, max = 128))]
+    pub id: String,
+    /// The feed's display name; sent as `feedName`.
+    #[schemars(length(min = 1, max = 1024))]
+    pub name: String,
+    /// The feed's URL (http or https); sent as `feedUrl`.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must be an http:// or https:// URL"))]
+    pub url: String,
+    /// Maximum number of entries fetched per run (`fetchLimit`; worker default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub fetch_limit: Option<i32>,
+    /// Content extraction rules passed through to the worker as `extractionRules`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "list_of_free_objects")]
+    pub extraction_rules: Option<Vec<serde_json::Value>>,
+    /// Distill entries after ingestion (`autoDistill`; worker default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_distill: Option<bool>,
+    /// Fetch full article content (`enableContentFetch`; worker default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_content_fetch: Option<bool>,
+    /// Language to translate entries into (`targetLanguage`; worker default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub target_language: Option<String>,
+    /// Fetch thumbnails (`enableThumbnail`; worker default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_thumbnail: Option<bool>,
+    /// Delay between fetches to the same domain, as a duration such as `2s` or `500ms`; sent as
+    /// `domainFetchDelay` in (fractional) seconds (worker default 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_fetch_delay: Option<GoDuration>,
+    /// Skip entries older than this many days (`maxEntryAgeDays`; worker default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub max_entry_age_days: Option<i32>,
+    /// Entries per distillation batch (`distillationBatchSize`; worker default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub distillation_batch_size: Option<i32>,
+    /// Extra input fields merged into the workflow input as they are, for fields a newer worker
+    /// understands that this operator has no typed field for. A key may not repeat a typed
+    /// field, nor be `etag` or `lastModified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "map_of_free_values")]
+    pub extra_input: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+fn list_of_free_objects(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": 256,
+        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
+    })
+}
+
+fn map_of_free_values(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 64,
+        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true },
+    })
+}
+
+/// When the schedule fires. The specs are combined: a run happens at every time any of them
+/// matches.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    cel,
+    validation = Rule::new("has(self.every) || (has(self.cron) && size(self.cron) > 0) || (has(self.calendars) && size(self.calendars) > 0)").message("schedule needs at least one of every, cron or calendars"),
+    validation = Rule::new("!has(self.offset) || has(self.every)").message("offset is only meaningful with every").field_path(".offset"),
+    validation = Rule::new("!has(self.startAt) || !has(self.endAt) || timestamp(self.startAt) < timestamp(self.endAt)").message("startAt must be before endAt").field_path(".startAt")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    /// Run at a fixed interval, e.g. `30m` or `1h30m` (aligned to the Unix epoch plus `offset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.matches('^(0+(h|m|s|ms|us|ns))+$')").message("every must be greater than zero"))]
+    pub every: Option<GoDuration>,
+    /// Shift of the `every` interval from the epoch, e.g. `5m` to run at :05, :35 with `every: 30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<GoDuration>,
+    /// Cron expressions (5 fields, or Temporal's `@daily`-style shorthands), e.g. `0 */2 * * *`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 256)))]
+    pub cron: Vec<String>,
+    /// Calendar specs, Temporal's structured alternative to cron.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub calendars: Vec<CalendarSpec>,
+    /// IANA time zone for `cron` and `calendars`, e.g. `Europe/Berlin` (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub timezone: Option<String>,
+    /// Random delay added to each run, up to this duration, to spread load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<GoDuration>,
+    /// No run happens before this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Time>,
+    /// No run happens after this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_at: Option<Time>,
+    /// What to do when a run is due while the previous one is still running.
+    #[serde(default)]
+    pub overlap_policy: OverlapPolicy,
+    /// How late a missed run (e.g. while Temporal was down) may still start. Always sent to
+    /// Temporal, whose own default is a year.
+    #[serde(default = "default_catchup_window")]
+    pub catchup_window: GoDuration,
+    /// Let Temporal pause the schedule when a run fails. The operator never silently undoes such
+    /// a pause: it is lifted when this resource's spec changes.
+    #[serde(default)]
+    pub pause_on_failure: bool,
+}
+
+fn default_catchup_window() -> GoDuration {
+    GoDuration::new("5m")
+}
+
+/// A calendar spec in Temporal's string form: each field is a comma-separated list of values or
+/// ranges (`MON-FRI`, `9,17`, `*/15`). Unset fields take Temporal's defaults: `0` for second,
+/// minute and hour, `*` for the others.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarSpec {
+    /// Seconds (0-59), default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<String>,
+    /// Minutes (0-59), default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<String>,
+    /// Hours (0-23), default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<String>,
+    /// Days of the month (1-31), default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_of_month: Option<String>,
+    /// Months (1-12 or JAN-DEC), default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// Years, default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<String>,
+    /// Days of the week (0-6 or SUN-SAT), default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_of_week: Option<String>,
+    /// Free-form note kept with the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Temporal's overlap policies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum OverlapPolicy {
+    /// Do not start a run while the previous one is running (default).
+    #[default]
+    Skip,
+    /// Start at most one run after the running one finishes.
+    BufferOne,
+    /// Start every missed run, one after another.
+    BufferAll,
+    /// Cancel the running run, then start the new one.
+    CancelOther,
+    /// Terminate the running run, then start the new one.
+    TerminateOther,
+    /// Start runs regardless of running ones.
+    AllowAll,
+}
+
+/// The workflow a schedule starts.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSpec {
+    /// Workflow type (registered class name) to start.
+    #[serde(rename = "type", default = "default_workflow_type")]
+    #[schemars(length(min = 1, max = 256))]
+    pub type_: String,
+    /// Prefix of the workflow IDs the schedule starts; Temporal appends the scheduled time.
+    /// Defaults to the schedule ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub id_prefix: Option<String>,
+    /// Limit on the whole workflow execution, retries included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_timeout: Option<GoDuration>,
+    /// Limit on a single workflow run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_timeout: Option<GoDuration>,
+    /// Limit on a single workflow task (Temporal's default is 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_timeout: Option<GoDuration>,
+    /// Retry policy of the workflow (none by default: a failed run waits for the next one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicySpec>,
+}
+
+impl Default for WorkflowSpec {
+    fn default() -> Self {
+        Self {
+            type_: default_workflow_type(),
+            id_prefix: None,
+            execution_timeout: None,
+            run_timeout: None,
+            task_timeout: None,
+            retry_policy: None,
+        }
+    }
+}
+
+fn default_workflow_type() -> String {
+    DEFAULT_WORKFLOW_TYPE.to_owned()
+}
+
+/// Temporal retry policy of the started workflow.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicySpec {
+    /// Delay before the first retry (Temporal default 1s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_interval: Option<GoDuration>,
+    /// Growth factor of the delay (Temporal default 2.0); at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1.0, max = 100.0))]
+    pub backoff_coefficient: Option<f64>,
+    /// Cap on the delay (Temporal default 100 × initialInterval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_interval: Option<GoDuration>,
+    /// Attempts in all, the first included; 0 means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub maximum_attempts: Option<i32>,
+    /// Error types that are never retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub non_retryable_error_types: Vec<String>,
+}
+
+/// What to do with the Temporal Schedule when the FeedSource is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the schedule (default).
+    #[default]
+    Delete,
+    /// Keep the schedule and clear its owner memo so that it is no longer managed.
+    Orphan,
+}
+
+/// Observed state of a FeedSource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedSourceStatus {
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// ID of the Temporal Schedule managed for this resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+    /// Temporal frontend address the schedule lives on (used to delete it even if the worker is
+    /// gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal_address: Option<String>,
+    /// Temporal namespace the schedule lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal_namespace: Option<String>,
+    /// Task queue the scheduled workflows start on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_queue: Option<String>,
+    /// Human summary of the schedule, e.g. `every 30m` or `cron 0 9 * * * (Europe/Berlin)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Whether the schedule is paused in Temporal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// The note Temporal keeps with the paused state (why it was paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_note: Option<String>,
+    /// The next (up to 3) times the schedule will run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_runs: Vec<Time>,
+    /// The most recent run started by the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<LastRun>,
+    /// Runs the schedule has started in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_count: Option<i64>,
+    /// Fingerprint of the schedule as Temporal returned it after the operator's last write; a
+    /// different fingerprint later means someone changed the schedule outside the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_fingerprint: Option<String>,
+    /// The last value of the `curator.buun.dev/run-now` annotation that triggered a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_now_handled: Option<String>,
+    /// Conditions: `Ready` (schedule in sync) and `TemporalReachable`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A run started by the schedule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRun {
+    /// The time the run was scheduled for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_time: Option<Time>,
+    /// ID of the workflow it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// Run ID of the workflow it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}

@@ -1,0 +1,9 @@
+//! curator-operator: makes buun-curator's Temporal workers and per-feed ingestion schedules
+//! declarative on Kubernetes.
+//!
+//! The crate is a pure core (API types, builders, diffs, scaling decisions) behind a thin I/O
+//! shell (controllers, Temporal client), as described in the README.
+
+pub mod app;
+pub mod config;
+pub mod crd;
