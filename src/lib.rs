@@ -6,4 +6,11 @@
 
 pub mod app;
 pub mod config;
+pub mod controller;
 pub mod crd;
+pub mod plan;
+pub mod resources;
+pub mod schedule_sync;
+pub mod sync_cli;
+pub mod telemetry;
+pub mod temporal;

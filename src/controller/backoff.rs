@@ -1,0 +1,83 @@
+//! Per-object exponential backoff with jitter, reset on success.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
+
+/// First retry delay.
+pub const BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub const CAP: Duration = Duration::from_secs(60);
+
+/// Failure counts per object UID.
+#[derive(Default)]
+pub struct Backoffs {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// PURE: the delay before retry number `attempt` (0-based), with `jitter` in [0, 1) spreading
+/// it over ±20%, capped at [`CAP`].
+pub fn delay(attempt: u32, jitter: f64) -> Duration {
+    let exp = BASE.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+    let capped = exp.min(CAP);
+    capped.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(CAP)
+}
+
+impl Backoffs {
+    /// Records a failure of `key` and returns how long to wait before the next try.
+    pub fn next(&self, key: &str) -> Duration {
+        let attempt = {
+            let mut m = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(key.to_owned()).or_insert(0);
+            let a = *n;
+            *n = n.saturating_add(1);
+            a
+        };
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        delay(attempt, f64::from(nanos % 1000) / 1000.0)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_exponentially_then_caps() {
+        assert_eq!(delay(0, 0.5), Duration::from_secs(1));
+        assert_eq!(delay(1, 0.5), Duration::from_secs(2));
+        assert_eq!(delay(3, 0.5), Duration::from_secs(8));
+        assert_eq!(delay(10, 0.5), CAP);
+        assert_eq!(delay(u32::MAX, 1.0), CAP);
+    }
+
+    #[test]
+    fn jitter_spreads_by_twenty_percent() {
+        assert_eq!(delay(2, 0.0), Duration::from_millis(3200));
+        assert!(delay(2, 0.999) > Duration::from_millis(4790));
+    }
+
+    #[test]
+    fn success_resets() {
+        let b = Backoffs::default();
+        let first = b.next("a");
+        let _ = b.next("a");
+        let third = b.next("a");
+        assert!(third > first);
+        b.reset("a");
+        assert!(b.next("a") <= Duration::from_millis(1200));
+    }
+}

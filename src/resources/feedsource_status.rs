@@ -1,0 +1,177 @@
+//! PURE: the FeedSource status a reconcile should leave, from what it observed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::{
+    crd::{
+        conditions::{self, Desired, READY, Status, TEMPORAL_REACHABLE},
+        feedsource::{FeedSourceStatus, LastRun},
+    },
+    resources::schedule::DesiredSchedule,
+    schedule_sync::Synced,
+};
+
+/// How the reconcile ended.
+#[derive(Clone, Debug)]
+pub enum Outcome<'a> {
+    /// The schedule is in line with the spec.
+    Synced {
+        /// What the reconcile did and saw.
+        synced: &'a Synced,
+        /// The schedule it reconciled.
+        desired: &'a DesiredSchedule,
+    },
+    /// The referenced CuratorWorker does not exist.
+    WorkerNotFound(&'a str),
+    /// The spec cannot be turned into a schedule.
+    InvalidSpec(String),
+    /// The reconcile failed.
+    Failed {
+        /// PascalCase reason.
+        reason: &'static str,
+        /// Human message (no secrets).
+        message: String,
+        /// Whether Temporal answered at all.
+        temporal_answered: bool,
+    },
+}
+
+/// Converts a protobuf timestamp to a Kubernetes time, truncated to whole seconds as the API
+/// server stores it (so that an unchanged value compares equal after a round trip).
+pub fn to_k8s_time(t: &prost_wkt_types::Timestamp) -> Option<Time> {
+    jiff::Timestamp::from_second(t.seconds).ok().map(Time)
+}
+
+/// Truncates a time to whole seconds.
+pub fn truncate(t: &Time) -> Time {
+    jiff::Timestamp::from_second(t.0.as_second())
+        .map(Time)
+        .unwrap_or_else(|_| t.clone())
+}
+
+/// Computes the new status. Fields the outcome says nothing about keep their previous values.
+pub fn compute(
+    prev: &FeedSourceStatus,
+    generation: Option<i64>,
+    desired: Option<&DesiredSchedule>,
+    outcome: &Outcome<'_>,
+    now: &Time,
+) -> FeedSourceStatus {
+    let mut s = prev.clone();
+    s.observed_generation = generation;
+    if let Some(d) = desired {
+        s.summary = Some(d.summary.clone());
+    }
+    let conds: Vec<Desired> = match outcome {
+        Outcome::Synced { synced, desired: d } => {
+            s.schedule_id = Some(d.id.clone());
+            s.temporal_address = Some(d.address.clone());
+            s.temporal_namespace = Some(d.namespace.clone());
+            s.task_queue = Some(d.task_queue.clone());
+            let state = synced.described.schedule.state.clone().unwrap_or_default();
+            s.paused = Some(state.paused);
+            s.pause_note = (!state.notes.is_empty()).then(|| state.notes.clone());
+            let info = &synced.described.info;
+            s.next_runs = info
+                .future_action_times
+                .iter()
+                .take(3)
+                .filter_map(to_k8s_time)
+                .collect();
+            s.last_run = info
+                .recent_actions
+                .iter()
+                .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
+                .map(|a| LastRun {
+                    scheduled_time: a.schedule_time.as_ref().and_then(to_k8s_time),
+                    workflow_id: a
+                        .start_workflow_result
+                        .as_ref()
+                        .map(|w| w.workflow_id.clone()),
+                    run_id: a.start_workflow_result.as_ref().map(|w| w.run_id.clone()),
+                });
+            s.action_count = Some(info.action_count);
+            s.observed_fingerprint = Some(synced.server_fingerprint.clone());
+            let ready = if synced.held_foreign_pause {
+                let pause_on_failure = d
+                    .schedule
+                    .policies
+                    .as_ref()
+                    .is_some_and(|p| p.pause_on_failure);
+                let reason = if pause_on_failure {
+                    "PausedOnFailure"
+                } else {
+                    "PausedExternally"
+                };
+                Desired::new(
+                    READY,
+                    Status::False,
+                    reason,
+                    format!(
+                        "schedule {} was paused outside the operator ({}); it stays paused until the FeedSource spec changes",
+                        d.id, state.notes
+                    ),
+                )
+            } else if d.suspended() {
+                Desired::new(
+                    READY,
+                    Status::True,
+                    "Suspended",
+                    format!("schedule {} is paused by spec.suspend", d.id),
+                )
+            } else {
+                Desired::new(
+                    READY,
+                    Status::True,
+                    "Synced",
+                    format!("schedule {} matches the spec", d.id),
+                )
+            };
+            vec![
+                ready,
+                Desired::new(
+                    TEMPORAL_REACHABLE,
+                    Status::True,
+                    "Connected",
+                    "Temporal answered",
+                ),
+            ]
+        }
+        Outcome::WorkerNotFound(name) => vec![Desired::new(
+            READY,
+            Status::False,
+            "WorkerNotFound",
+            format!("CuratorWorker {name:?} not found in this namespace"),
+        )],
+        Outcome::InvalidSpec(message) => {
+            vec![Desired::new(
+                READY,
+                Status::False,
+                "InvalidSpec",
+                message.clone(),
+            )]
+        }
+        Outcome::Failed {
+            reason,
+            message,
+            temporal_answered,
+        } => {
+            let reach = if *temporal_answered {
+                Desired::new(
+                    TEMPORAL_REACHABLE,
+                    Status::True,
+                    "Connected",
+                    "Temporal answered",
+                )
+            } else {
+                Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, message.clone())
+            };
+            vec![
+                Desired::new(READY, Status::False, *reason, message.clone()),
+                reach,
+            ]
+        }
+    };
+    s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
+    s
+}

@@ -1,0 +1,338 @@
+//! The one reconcile of a schedule, shared by the controller and `curator-operator sync`:
+//! describe → plan → write (guarded by the conflict token) → describe again to verify.
+
+use sha2::{Digest, Sha256};
+
+use crate::{
+    crd::feedsource::DeletionPolicy,
+    plan::{self, Plan, UpdateReason},
+    resources::{
+        fingerprint, memo,
+        memo::Owner,
+        proto::{ScheduleOverlapPolicy, SchedulePatch, TriggerImmediatelyRequest},
+        schedule::DesiredSchedule,
+    },
+    temporal::{Described, ScheduleApi, TemporalError},
+};
+
+/// What the reconcile did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The schedule was created.
+    Created,
+    /// The spec changed and the schedule was updated.
+    Updated,
+    /// The schedule had been changed (or deleted) outside the operator and was put back.
+    DriftRepaired,
+    /// The schedule was paused or unpaused.
+    PauseChanged,
+    /// Nothing needed writing.
+    Unchanged,
+}
+
+impl Change {
+    /// Lower-case word for CLI output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::DriftRepaired => "drift-repaired",
+            Change::PauseChanged => "pause-changed",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The result of a successful reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Synced {
+    /// What was done.
+    pub change: Change,
+    /// The schedule as Temporal holds it now.
+    pub described: Described,
+    /// Fingerprint of the server's schedule after the operator's write (to record in status).
+    pub server_fingerprint: String,
+    /// True when a pause the operator did not make is being kept.
+    pub held_foreign_pause: bool,
+    /// True when a run-now request fired a run.
+    pub triggered: bool,
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    /// The ID is taken by a schedule this resource does not own.
+    #[error("schedule {id} exists and is not owned by this resource (owner: {owner})")]
+    Conflict {
+        /// Schedule ID.
+        id: String,
+        /// Who owns it, as its memo says.
+        owner: String,
+    },
+    /// Temporal failed.
+    #[error(transparent)]
+    Temporal(#[from] TemporalError),
+}
+
+impl SyncError {
+    /// Whether only a change of the resource (or of the foreign schedule) can fix this.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SyncError::Conflict { .. } => true,
+            SyncError::Temporal(e) => e.is_permanent(),
+        }
+    }
+
+    /// Stable PascalCase reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SyncError::Conflict { .. } => "ScheduleConflict",
+            SyncError::Temporal(e) => e.reason(),
+        }
+    }
+}
+
+/// Inputs the reconcile takes from the resource's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Server fingerprint recorded after the last write.
+    pub fingerprint: Option<String>,
+    /// Whether the resource changed since the last successful reconcile.
+    pub generation_changed: bool,
+    /// A run-now value not handled yet, if any.
+    pub run_now: Option<String>,
+}
+
+fn describe_required<A: ScheduleApi>(
+    api: &A,
+    id: &str,
+) -> impl Future<Output = Result<Described, TemporalError>> + Send {
+    async move {
+        api.describe(id).await?.ok_or_else(|| TemporalError::Rpc {
+            method: "DescribeSchedule",
+            code: tonic::Code::NotFound,
+            message: format!("schedule {id} vanished right after it was written"),
+        })
+    }
+}
+
+fn owner_text(owner: &Option<Owner>) -> String {
+    match owner {
+        Some(o) if o.uid.is_empty() => format!("{}/{} (by {})", o.namespace, o.name, o.operator),
+        Some(o) => format!(
+            "{}/{} uid {} (by {})",
+            o.namespace, o.name, o.uid, o.operator
+        ),
+        None => "none recorded".to_owned(),
+    }
+}
+
+/// Brings the schedule in line with `desired`. An unchanged schedule costs one describe and
+/// no write.
+pub async fn sync<A: ScheduleApi>(
+    api: &A,
+    desired: &DesiredSchedule,
+    recorded: &Recorded,
+) -> Result<Synced, SyncError> {
+    let memo = memo::build(&desired.owner, &desired.fingerprint);
+    let mut observed = api.describe(&desired.id).await?;
+    let mut recorded_fp = recorded.fingerprint.clone();
+    // Recreating a schedule that vanished counts as drift when the operator had written it.
+    let had_schedule = recorded_fp.is_some();
+    // Two rounds at most: a create can race with another writer and find the ID taken.
+    let mut change = Change::Unchanged;
+    let mut held = false;
+    for _ in 0..2 {
+        let p = plan::plan(
+            desired,
+            observed.as_ref(),
+            recorded_fp.as_deref(),
+            recorded.generation_changed,
+        );
+        match p {
+            Plan::Create => {
+                if api
+                    .create(&desired.id, desired.schedule.clone(), memo.clone())
+                    .await?
+                {
+                    change = if had_schedule {
+                        Change::DriftRepaired
+                    } else {
+                        Change::Created
+                    };
+                    observed = Some(describe_required(api, &desired.id).await?);
+                    break;
+                }
+                // Someone created it in between: look again and plan against it.
+                observed = api.describe(&desired.id).await?;
+                recorded_fp = None;
+                continue;
+            }
+            Plan::Conflict { owner } => {
+                return Err(SyncError::Conflict {
+                    id: desired.id.clone(),
+                    owner: owner_text(&owner),
+                });
+            }
+            Plan::Update { reason, state } => {
+                let token = observed
+                    .as_ref()
+                    .map(|o| o.conflict_token.clone())
+                    .unwrap_or_default();
+                let mut schedule = desired.schedule.clone();
+                held = state.paused
+                    && state.notes != crate::resources::schedule::SUSPEND_NOTE
+                    && !desired.suspended();
+                schedule.state = Some(state);
+                api.update(&desired.id, schedule, memo.clone(), token)
+                    .await?;
+                let after = describe_required(api, &desired.id).await?;
+                if after.memo_info.fingerprint.as_deref() != Some(&desired.fingerprint) {
+                    return Err(TemporalError::UpdateLost.into());
+                }
+                change = match reason {
+                    UpdateReason::SpecChanged => Change::Updated,
+                    UpdateReason::Drift => Change::DriftRepaired,
+                };
+                observed = Some(after);
+                break;
+            }
+            Plan::Patch { patch } => {
+                let request_id = format!(
+                    "pause-{}",
+                    short_hash(&[&desired.id, &patch.pause, &patch.unpause])
+                );
+                api.patch(&desired.id, patch, request_id).await?;
+                observed = Some(describe_required(api, &desired.id).await?);
+                change = Change::PauseChanged;
+                break;
+            }
+            Plan::InSync => {
+                let o = observed.as_ref();
+                held = plan::pause_decision(
+                    desired,
+                    o.and_then(|o| o.schedule.state.as_ref()),
+                    recorded.generation_changed,
+                )
+                .held_foreign_pause;
+                break;
+            }
+        }
+    }
+    let described = match observed {
+        Some(d) => d,
+        None => describe_required(api, &desired.id).await?,
+    };
+    let server_fingerprint = match (change, recorded.fingerprint.as_ref()) {
+        // Nothing written and a fingerprint known: keep it (a mismatch would have been drift).
+        (Change::Unchanged, Some(fp)) => fp.clone(),
+        _ => fingerprint::of(&described.schedule),
+    };
+    let mut synced = Synced {
+        change,
+        described,
+        server_fingerprint,
+        held_foreign_pause: held,
+        triggered: false,
+    };
+    if let Some(value) = &recorded.run_now {
+        trigger(api, desired, value).await?;
+        synced.triggered = true;
+    }
+    Ok(synced)
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Starts one run now, with the schedule's overlap policy. The request ID is derived from the
+/// owner and the run-now value, so a retried trigger is deduplicated by Temporal.
+async fn trigger<A: ScheduleApi>(
+    api: &A,
+    desired: &DesiredSchedule,
+    value: &str,
+) -> Result<(), TemporalError> {
+    let overlap = desired
+        .schedule
+        .policies
+        .as_ref()
+        .map(|p| p.overlap_policy)
+        .unwrap_or(ScheduleOverlapPolicy::Skip as i32);
+    let patch = SchedulePatch {
+        trigger_immediately: Some(TriggerImmediatelyRequest {
+            overlap_policy: overlap,
+            scheduled_time: None,
+        }),
+        ..Default::default()
+    };
+    let request_id = format!(
+        "run-now-{}",
+        short_hash(&[&desired.id, &desired.owner.uid, value])
+    );
+    api.patch(&desired.id, patch, request_id).await
+}
+
+/// What deleting did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// The schedule was deleted.
+    Deleted,
+    /// The schedule was kept and its owner memo cleared.
+    Orphaned,
+    /// There was no schedule.
+    AlreadyGone,
+    /// The schedule belongs to someone else and was left alone.
+    NotOwned,
+}
+
+/// Deletes or orphans the schedule `id` owned by `owner`, per `policy`. Idempotent: a missing
+/// schedule is success, and a schedule owned by someone else is never touched.
+pub async fn delete<A: ScheduleApi>(
+    api: &A,
+    id: &str,
+    owner: &Owner,
+    policy: DeletionPolicy,
+) -> Result<Deleted, TemporalError> {
+    let Some(observed) = api.describe(id).await? else {
+        return Ok(Deleted::AlreadyGone);
+    };
+    if !observed
+        .memo_info
+        .owner
+        .as_ref()
+        .is_some_and(|o| o.same_resource(owner))
+    {
+        return Ok(Deleted::NotOwned);
+    }
+    match policy {
+        DeletionPolicy::Delete => {
+            api.delete(id).await?;
+            Ok(Deleted::Deleted)
+        }
+        DeletionPolicy::Orphan => {
+            let memo = memo::orphaned(observed.memo.as_ref());
+            api.update(
+                id,
+                observed.schedule.clone(),
+                memo,
+                observed.conflict_token.clone(),
+            )
+            .await?;
+            let after = describe_required(api, id).await?;
+            if after.memo_info.owner.is_some() {
+                return Err(TemporalError::UpdateLost);
+            }
+            Ok(Deleted::Orphaned)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Errors of the Temporal layer.
+
+use tonic::Code;
+
+/// A failed call to Temporal.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TemporalError {
+    /// The frontend could not be reached or the connection could not be set up.
+    #[error("cannot connect to Temporal at {address}: {message}")]
+    Connect {
+        /// Frontend address.
+        address: String,
+        /// Cause (never contains credentials).
+        message: String,
+    },
+    /// The connection settings are unusable (bad address, unreadable certificate).
+    #[error("invalid Temporal connection settings: {0}")]
+    Config(String),
+    /// An RPC returned an error status.
+    #[error("Temporal {method} failed ({code:?}): {message}")]
+    Rpc {
+        /// RPC name.
+        method: &'static str,
+        /// gRPC status code.
+        code: Code,
+        /// Server message.
+        message: String,
+    },
+    /// An RPC did not answer in time.
+    #[error("Temporal {0} timed out")]
+    Timeout(&'static str),
+    /// The server accepted an update but a describe shows it did not take effect (a stale
+    /// conflict token is dropped silently by some servers).
+    #[error("schedule update was not applied (concurrent change); will retry")]
+    UpdateLost,
+}
+
+impl TemporalError {
+    /// Builds an RPC error from a gRPC status.
+    pub fn rpc(method: &'static str, status: &tonic::Status) -> Self {
+        Self::Rpc {
+            method,
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+
+    /// The gRPC code, for RPC errors.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying without a change to the resource cannot help: the server rejected the
+    /// request itself (bad cron or time zone, unknown namespace, permission).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Config(_) => true,
+            Self::Rpc { code, .. } => matches!(
+                code,
+                Code::InvalidArgument
+                    | Code::PermissionDenied
+                    | Code::Unauthenticated
+                    | Code::NotFound
+                    | Code::Unimplemented
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether Temporal could not be reached at all (as opposed to answering with an error).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout(_) => true,
+            Self::Rpc { code, .. } => matches!(code, Code::Unavailable | Code::DeadlineExceeded),
+            _ => false,
+        }
+    }
+
+    /// Stable PascalCase reason for conditions, events and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } | Self::Timeout(_) => "TemporalUnreachable",
+            Self::Config(_) => "TemporalConfigInvalid",
+            Self::UpdateLost => "UpdateConflict",
+            Self::Rpc { code, .. } => match code {
+                Code::InvalidArgument => "TemporalRejectedSpec",
+                Code::PermissionDenied | Code::Unauthenticated => "TemporalUnauthorized",
+                Code::NotFound => "TemporalNamespaceNotFound",
+                Code::Unavailable | Code::DeadlineExceeded => "TemporalUnreachable",
+                Code::ResourceExhausted => "TemporalRateLimited",
+                _ => "TemporalError",
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_codes() {
+        let e = |code| TemporalError::Rpc {
+            method: "CreateSchedule",
+            code,
+            message: String::new(),
+        };
+        assert!(e(Code::InvalidArgument).is_permanent());
+        assert_eq!(e(Code::InvalidArgument).reason(), "TemporalRejectedSpec");
+        assert!(!e(Code::Unavailable).is_permanent());
+        assert!(e(Code::Unavailable).is_unreachable());
+        assert!(!e(Code::ResourceExhausted).is_permanent());
+        assert!(!e(Code::Internal).is_permanent());
+        assert!(!TemporalError::UpdateLost.is_permanent());
+        let c = TemporalError::Connect {
+            address: "a:1".into(),
+            message: "refused".into(),
+        };
+        assert!(c.is_unreachable() && !c.is_permanent());
+        assert_eq!(c.reason(), "TemporalUnreachable");
+    }
+}

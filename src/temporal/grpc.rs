@@ -1,0 +1,218 @@
+//! [`ScheduleApi`] over temporalio-client's raw gRPC service.
+
+use std::{future::Future, time::Duration};
+
+use temporalio_client::Connection;
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    CreateScheduleRequest, DeleteScheduleRequest, DescribeScheduleRequest, ListSchedulesRequest,
+    PatchScheduleRequest, UpdateScheduleRequest,
+};
+use tonic::{Code, IntoRequest};
+
+use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
+use crate::resources::{
+    memo,
+    proto::{Memo, Schedule, SchedulePatch},
+};
+
+/// Schedules of one namespace, reached over a pooled [`Connection`].
+#[derive(Clone)]
+pub struct GrpcSchedules {
+    conn: Connection,
+    namespace: String,
+    identity: String,
+    timeout: Duration,
+}
+
+impl GrpcSchedules {
+    /// Wraps a connection for `namespace`; every call is bounded by `timeout`.
+    pub fn new(conn: Connection, namespace: &str, identity: &str, timeout: Duration) -> Self {
+        Self {
+            conn,
+            namespace: namespace.to_owned(),
+            identity: identity.to_owned(),
+            timeout,
+        }
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, TemporalError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(status)) => Err(TemporalError::rpc(method, &status)),
+            Err(_) => Err(TemporalError::Timeout(method)),
+        }
+    }
+}
+
+fn request_id() -> String {
+    // Unique per call: Temporal dedupes retries of one logical request by it.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "curator-{}-{nanos}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl ScheduleApi for GrpcSchedules {
+    async fn describe(&self, id: &str) -> Result<Option<Described>, TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = DescribeScheduleRequest {
+            namespace: self.namespace.clone(),
+            schedule_id: id.to_owned(),
+        };
+        match self
+            .call(
+                "DescribeSchedule",
+                svc.describe_schedule(req.into_request()),
+            )
+            .await
+        {
+            Ok(r) => Ok(Some(Described {
+                schedule: r.schedule.unwrap_or_default(),
+                info: r.info.unwrap_or_default(),
+                memo_info: memo::parse(r.memo.as_ref()),
+                memo: r.memo,
+                conflict_token: r.conflict_token,
+            })),
+            Err(e) if e.code() == Some(Code::NotFound) && is_missing_schedule(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+    ) -> Result<bool, TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = CreateScheduleRequest {
+            namespace: self.namespace.clone(),
+            schedule_id: id.to_owned(),
+            schedule: Some(schedule),
+            identity: self.identity.clone(),
+            request_id: request_id(),
+            memo: Some(memo),
+            ..Default::default()
+        };
+        match self
+            .call("CreateSchedule", svc.create_schedule(req.into_request()))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(Code::AlreadyExists) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+        conflict_token: Vec<u8>,
+    ) -> Result<(), TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = UpdateScheduleRequest {
+            namespace: self.namespace.clone(),
+            schedule_id: id.to_owned(),
+            schedule: Some(schedule),
+            conflict_token,
+            identity: self.identity.clone(),
+            request_id: request_id(),
+            memo: Some(memo),
+            ..Default::default()
+        };
+        self.call("UpdateSchedule", svc.update_schedule(req.into_request()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn patch(
+        &self,
+        id: &str,
+        patch: SchedulePatch,
+        request_id: String,
+    ) -> Result<(), TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = PatchScheduleRequest {
+            namespace: self.namespace.clone(),
+            schedule_id: id.to_owned(),
+            patch: Some(patch),
+            identity: self.identity.clone(),
+            request_id,
+        };
+        self.call("PatchSchedule", svc.patch_schedule(req.into_request()))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list(&self, page_size: i32, page_token: Vec<u8>) -> Result<ListPage, TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = ListSchedulesRequest {
+            namespace: self.namespace.clone(),
+            maximum_page_size: page_size,
+            next_page_token: page_token,
+            query: String::new(),
+        };
+        let r = self
+            .call("ListSchedules", svc.list_schedules(req.into_request()))
+            .await?;
+        Ok(ListPage {
+            schedules: r
+                .schedules
+                .into_iter()
+                .map(|e| Listed {
+                    memo_info: memo::parse(e.memo.as_ref()),
+                    id: e.schedule_id,
+                })
+                .collect(),
+            next_page_token: r.next_page_token,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
+        let mut svc = self.conn.workflow_service();
+        let req = DeleteScheduleRequest {
+            namespace: self.namespace.clone(),
+            schedule_id: id.to_owned(),
+            identity: self.identity.clone(),
+        };
+        match self
+            .call("DeleteSchedule", svc.delete_schedule(req.into_request()))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(Code::NotFound) && is_missing_schedule(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `NotFound` also answers for an unknown namespace; only a missing schedule means "absent".
+fn is_missing_schedule(e: &TemporalError) -> bool {
+    match e {
+        TemporalError::Rpc { message, .. } => !message.to_lowercase().contains("namespace"),
+        _ => false,
+    }
+}

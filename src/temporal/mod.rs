@@ -1,0 +1,94 @@
+//! The Temporal side: a small trait the reconcilers use, its gRPC implementation, and a pool
+//! of connections keyed by address and credentials.
+
+pub mod error;
+pub mod grpc;
+pub mod pool;
+
+use std::future::Future;
+
+pub use error::TemporalError;
+
+use crate::resources::{
+    memo::MemoInfo,
+    proto::{Memo, Schedule, SchedulePatch},
+};
+use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
+
+/// A schedule as `DescribeSchedule` returns it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Described {
+    /// The schedule in the server's canonical form.
+    pub schedule: Schedule,
+    /// Run statistics and next times.
+    pub info: ScheduleInfo,
+    /// The raw memo.
+    pub memo: Option<Memo>,
+    /// The operator's keys read from the memo.
+    pub memo_info: MemoInfo,
+    /// Token that makes an update fail if the schedule changed since this describe.
+    pub conflict_token: Vec<u8>,
+}
+
+/// One entry of a schedule listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Listed {
+    /// Schedule ID.
+    pub id: String,
+    /// The operator's keys read from the memo.
+    pub memo_info: MemoInfo,
+}
+
+/// A page of a schedule listing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListPage {
+    /// The schedules on this page.
+    pub schedules: Vec<Listed>,
+    /// Token of the next page; empty on the last one.
+    pub next_page_token: Vec<u8>,
+}
+
+/// Schedule operations in one Temporal namespace.
+pub trait ScheduleApi: Send + Sync {
+    /// Describes a schedule; `None` when it does not exist.
+    fn describe(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Described>, TemporalError>> + Send;
+
+    /// Creates a schedule; `false` when one with this ID already exists.
+    fn create(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+    ) -> impl Future<Output = Result<bool, TemporalError>> + Send;
+
+    /// Replaces a schedule's spec, action, policies, state and memo, guarded by a conflict
+    /// token from a describe.
+    fn update(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+        conflict_token: Vec<u8>,
+    ) -> impl Future<Output = Result<(), TemporalError>> + Send;
+
+    /// Pauses, unpauses or triggers a schedule.
+    fn patch(
+        &self,
+        id: &str,
+        patch: SchedulePatch,
+        request_id: String,
+    ) -> impl Future<Output = Result<(), TemporalError>> + Send;
+
+    /// Lists one page of schedules (`page_size` at most), starting at `page_token`.
+    fn list(
+        &self,
+        page_size: i32,
+        page_token: Vec<u8>,
+    ) -> impl Future<Output = Result<ListPage, TemporalError>> + Send;
+
+    /// Deletes a schedule; `false` when it did not exist.
+    fn delete(&self, id: &str) -> impl Future<Output = Result<bool, TemporalError>> + Send;
+}
