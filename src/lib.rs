@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod controller;
 pub mod crd;
+pub mod fixtures;
 pub mod plan;
 pub mod resources;
 pub mod schedule_sync;

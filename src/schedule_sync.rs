@@ -336,3 +336,7 @@ pub async fn delete<A: ScheduleApi>(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "schedule_sync_tests.rs"]
+mod tests;

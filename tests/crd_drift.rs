@@ -16,8 +16,12 @@ fn check_dir(dir: &Path) {
             std::fs::write(&path, &want).expect("write CRD");
             continue;
         }
-        let have = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run UPDATE_CRDS=1 cargo test --test crd_drift", path.display()));
+        let have = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run UPDATE_CRDS=1 cargo test --test crd_drift",
+                path.display()
+            )
+        });
         assert!(
             have == want,
             "{} differs from the Rust types; run UPDATE_CRDS=1 cargo test --test crd_drift",
@@ -38,16 +42,30 @@ fn crds_are_namespaced_with_status_and_printer_columns() {
         assert_eq!(crd.spec.scope, "Namespaced");
         let v = &crd.spec.versions[0];
         assert_eq!(v.name, "v1alpha1");
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
         let cols: Vec<_> = v
             .additional_printer_columns
             .iter()
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert!(cols.contains(&"Ready") || cols.contains(&"Desired"), "{cols:?}");
+        assert!(
+            cols.contains(&"Ready") || cols.contains(&"Desired"),
+            "{cols:?}"
+        );
         assert!(cols.contains(&"Age"));
-        assert!(crd.spec.names.short_names.as_ref().is_some_and(|s| !s.is_empty()));
+        assert!(
+            crd.spec
+                .names
+                .short_names
+                .as_ref()
+                .is_some_and(|s| !s.is_empty())
+        );
     }
 }
 
@@ -65,6 +83,9 @@ fn feedsource_printer_columns_are_the_documented_ones() {
         .map(|c| c.name.clone())
         .collect();
     for want in ["Worker", "Schedule", "Next Run", "Ready", "Age"] {
-        assert!(cols.iter().any(|c| c == want), "missing column {want}: {cols:?}");
+        assert!(
+            cols.iter().any(|c| c == want),
+            "missing column {want}: {cols:?}"
+        );
     }
 }

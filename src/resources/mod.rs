@@ -55,3 +55,6 @@ pub enum SpecError {
         message: String,
     },
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! of connections keyed by address and credentials.
 
 pub mod error;
+pub mod fake;
 pub mod grpc;
 pub mod pool;
 

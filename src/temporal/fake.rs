@@ -1,0 +1,234 @@
+//! An in-memory [`ScheduleApi`] for tests and benchmarks. Like the real server it rewrites
+//! what it is given (cron strings become calendars, a default task timeout is filled in), hands
+//! out conflict tokens, and can be told to drop updates whose token is stale, as server 1.32
+//! does.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
+use crate::resources::{
+    memo,
+    proto::{Action, CalendarSpec, Memo, Schedule, SchedulePatch},
+};
+
+/// One stored schedule.
+#[derive(Clone, Debug, Default)]
+pub struct Stored {
+    /// Canonical schedule.
+    pub schedule: Schedule,
+    /// Memo.
+    pub memo: Memo,
+    /// Bumped on every write.
+    pub version: u64,
+    /// Runs triggered.
+    pub triggered: u64,
+}
+
+/// The fake server.
+#[derive(Default)]
+pub struct FakeSchedules {
+    /// Schedules by ID.
+    pub schedules: Mutex<BTreeMap<String, Stored>>,
+    /// Calls by method name.
+    pub calls: Mutex<HashMap<&'static str, u64>>,
+    /// When true, an update with a stale token is acknowledged but not applied.
+    pub drop_stale_updates: bool,
+    /// When set, every call fails with this error.
+    pub fail_with: Mutex<Option<TemporalError>>,
+}
+
+fn canonical(mut s: Schedule) -> Schedule {
+    if let Some(spec) = s.spec.as_mut() {
+        for cron in spec.cron_string.drain(..) {
+            spec.calendar.push(CalendarSpec {
+                comment: format!("cron: {cron}"),
+                ..Default::default()
+            });
+        }
+    }
+    if let Some(Action::StartWorkflow(wf)) = s.action.as_mut().and_then(|a| a.action.as_mut())
+        && wf.workflow_task_timeout.is_none()
+    {
+        wf.workflow_task_timeout = Some(prost_wkt_types::Duration {
+            seconds: 10,
+            nanos: 0,
+        });
+    }
+    s
+}
+
+impl FakeSchedules {
+    fn count(&self, method: &'static str) -> Result<(), TemporalError> {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
+        match self
+            .fail_with
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Calls made to `method` so far.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(method)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Writes (create, update, patch, delete) made so far.
+    pub fn writes(&self) -> u64 {
+        [
+            "CreateSchedule",
+            "UpdateSchedule",
+            "PatchSchedule",
+            "DeleteSchedule",
+        ]
+        .iter()
+        .map(|m| self.calls(m))
+        .sum()
+    }
+
+    /// Changes a stored schedule in place, as a person in the UI would.
+    pub fn edit(&self, id: &str, f: impl FnOnce(&mut Stored)) {
+        let mut m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = m.get_mut(id) {
+            f(s);
+            s.version += 1;
+        }
+    }
+
+    /// A copy of a stored schedule.
+    pub fn get(&self, id: &str) -> Option<Stored> {
+        self.schedules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+impl ScheduleApi for FakeSchedules {
+    async fn describe(&self, id: &str) -> Result<Option<Described>, TemporalError> {
+        self.count("DescribeSchedule")?;
+        Ok(self.get(id).map(|s| Described {
+            memo_info: memo::parse(Some(&s.memo)),
+            schedule: s.schedule,
+            memo: Some(s.memo),
+            conflict_token: s.version.to_be_bytes().to_vec(),
+            ..Default::default()
+        }))
+    }
+
+    async fn create(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+    ) -> Result<bool, TemporalError> {
+        self.count("CreateSchedule")?;
+        let mut m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        if m.contains_key(id) {
+            return Ok(false);
+        }
+        m.insert(
+            id.to_owned(),
+            Stored {
+                schedule: canonical(schedule),
+                memo,
+                version: 1,
+                triggered: 0,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        memo: Memo,
+        conflict_token: Vec<u8>,
+    ) -> Result<(), TemporalError> {
+        self.count("UpdateSchedule")?;
+        let mut m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = m.get_mut(id) else {
+            return Err(TemporalError::Rpc {
+                method: "UpdateSchedule",
+                code: tonic::Code::NotFound,
+                message: "schedule not found".into(),
+            });
+        };
+        if conflict_token != s.version.to_be_bytes() && self.drop_stale_updates {
+            return Ok(());
+        }
+        s.schedule = canonical(schedule);
+        s.memo = memo;
+        s.version += 1;
+        Ok(())
+    }
+
+    async fn patch(
+        &self,
+        id: &str,
+        patch: SchedulePatch,
+        _request_id: String,
+    ) -> Result<(), TemporalError> {
+        self.count("PatchSchedule")?;
+        self.edit(id, |s| {
+            let state = s.schedule.state.get_or_insert_with(Default::default);
+            if !patch.pause.is_empty() {
+                state.paused = true;
+                state.notes = patch.pause.clone();
+            }
+            if !patch.unpause.is_empty() {
+                state.paused = false;
+                state.notes = patch.unpause.clone();
+            }
+            if patch.trigger_immediately.is_some() {
+                s.triggered += 1;
+            }
+        });
+        Ok(())
+    }
+
+    async fn list(&self, page_size: i32, page_token: Vec<u8>) -> Result<ListPage, TemporalError> {
+        self.count("ListSchedules")?;
+        let start = String::from_utf8(page_token).unwrap_or_default();
+        let m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        let size = usize::try_from(page_size.max(1)).unwrap_or(1);
+        let mut items = m.range(start..).map(|(id, s)| Listed {
+            id: id.clone(),
+            memo_info: memo::parse(Some(&s.memo)),
+        });
+        let schedules: Vec<Listed> = items.by_ref().take(size).collect();
+        let next_page_token = items.next().map(|l| l.id.into_bytes()).unwrap_or_default();
+        Ok(ListPage {
+            schedules,
+            next_page_token,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
+        self.count("DeleteSchedule")?;
+        Ok(self
+            .schedules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .is_some())
+    }
+}
