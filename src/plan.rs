@@ -3,7 +3,7 @@
 //! Rules:
 //! - missing → create;
 //! - owned by someone else, or by no one → conflict, never overwritten;
-//! - the memo fingerprint differs from the desired one (the spec changed), or the server's
+//! - the fingerprint in the action memo differs from the desired one (the spec changed), or the server's
 //!   fingerprint differs from the one recorded after the operator's last write (someone edited
 //!   it in Temporal) → one guarded update carrying the state decided below;
 //! - otherwise only the paused state may need a patch.
@@ -136,10 +136,10 @@ pub fn plan(
         state.paused = pause.paused;
         state.notes = pause.note;
         return Plan::Update {
-            reason: if spec_changed {
-                UpdateReason::SpecChanged
-            } else {
+            reason: if drift {
                 UpdateReason::Drift
+            } else {
+                UpdateReason::SpecChanged
             },
             state,
         };

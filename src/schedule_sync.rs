@@ -103,17 +103,12 @@ pub struct Recorded {
     pub run_now: Option<String>,
 }
 
-fn describe_required<A: ScheduleApi>(
-    api: &A,
-    id: &str,
-) -> impl Future<Output = Result<Described, TemporalError>> + Send {
-    async move {
-        api.describe(id).await?.ok_or_else(|| TemporalError::Rpc {
-            method: "DescribeSchedule",
-            code: tonic::Code::NotFound,
-            message: format!("schedule {id} vanished right after it was written"),
-        })
-    }
+async fn describe_required<A: ScheduleApi>(api: &A, id: &str) -> Result<Described, TemporalError> {
+    api.describe(id).await?.ok_or_else(|| TemporalError::Rpc {
+        method: "DescribeSchedule",
+        code: tonic::Code::NotFound,
+        message: format!("schedule {id} vanished right after it was written"),
+    })
 }
 
 fn owner_text(owner: &Option<Owner>) -> String {
@@ -134,7 +129,7 @@ pub async fn sync<A: ScheduleApi>(
     desired: &DesiredSchedule,
     recorded: &Recorded,
 ) -> Result<Synced, SyncError> {
-    let memo = memo::build(&desired.owner, &desired.fingerprint);
+    let memo = memo::schedule_memo(&desired.owner);
     let mut observed = api.describe(&desired.id).await?;
     let mut recorded_fp = recorded.fingerprint.clone();
     // Recreating a schedule that vanished counts as drift when the operator had written it.
@@ -184,8 +179,7 @@ pub async fn sync<A: ScheduleApi>(
                     && state.notes != crate::resources::schedule::SUSPEND_NOTE
                     && !desired.suspended();
                 schedule.state = Some(state);
-                api.update(&desired.id, schedule, memo.clone(), token)
-                    .await?;
+                api.update(&desired.id, schedule, token).await?;
                 let after = describe_required(api, &desired.id).await?;
                 if after.memo_info.fingerprint.as_deref() != Some(&desired.fingerprint) {
                     return Err(TemporalError::UpdateLost.into());
@@ -320,14 +314,10 @@ pub async fn delete<A: ScheduleApi>(
             Ok(Deleted::Deleted)
         }
         DeletionPolicy::Orphan => {
-            let memo = memo::orphaned(observed.memo.as_ref());
-            api.update(
-                id,
-                observed.schedule.clone(),
-                memo,
-                observed.conflict_token.clone(),
-            )
-            .await?;
+            let mut schedule = observed.schedule.clone();
+            memo::mark_orphaned(&mut schedule);
+            api.update(id, schedule, observed.conflict_token.clone())
+                .await?;
             let after = describe_required(api, id).await?;
             if after.memo_info.owner.is_some() {
                 return Err(TemporalError::UpdateLost);

@@ -70,7 +70,9 @@ async fn spec_change_updates_and_verifies() {
     assert_eq!(fake.calls("UpdateSchedule"), 1);
     let stored = fake.get(&changed.id).expect("stored");
     assert_eq!(
-        memo::parse(Some(&stored.memo)).fingerprint.as_deref(),
+        memo::parse(Some(&stored.memo), Some(&stored.schedule))
+            .fingerprint
+            .as_deref(),
         Some(changed.fingerprint.as_str())
     );
 }
@@ -114,15 +116,12 @@ async fn deleted_schedule_is_recreated_as_drift() {
 async fn foreign_or_unowned_schedules_are_never_overwritten() {
     for memo in [
         Memo::default(),
-        memo::build(
-            &memo::Owner {
-                namespace: "news".into(),
-                name: "hn".into(),
-                uid: "someone-else".into(),
-                operator: "op".into(),
-            },
-            "x",
-        ),
+        memo::schedule_memo(&memo::Owner {
+            namespace: "news".into(),
+            name: "hn".into(),
+            uid: "someone-else".into(),
+            operator: "op".into(),
+        }),
     ] {
         let fake = FakeSchedules::default();
         let d = desired();
@@ -266,15 +265,9 @@ impl ScheduleApi for Racing {
     async fn create(&self, id: &str, s: Schedule, m: Memo) -> Result<bool, TemporalError> {
         self.0.create(id, s, m).await
     }
-    async fn update(
-        &self,
-        id: &str,
-        s: Schedule,
-        m: Memo,
-        t: Vec<u8>,
-    ) -> Result<(), TemporalError> {
+    async fn update(&self, id: &str, s: Schedule, t: Vec<u8>) -> Result<(), TemporalError> {
         self.0.edit(id, |_| {});
-        self.0.update(id, s, m, t).await
+        self.0.update(id, s, t).await
     }
     async fn patch(&self, id: &str, p: SchedulePatch, r: String) -> Result<(), TemporalError> {
         self.0.patch(id, p, r).await
@@ -359,7 +352,10 @@ async fn delete_and_orphan_respect_ownership() {
         Deleted::Orphaned
     );
     let kept = fake.get(&d.id).expect("orphan keeps the schedule");
-    assert_eq!(memo::parse(Some(&kept.memo)), memo::MemoInfo::default());
+    assert_eq!(
+        memo::parse(Some(&kept.memo), Some(&kept.schedule)),
+        memo::MemoInfo::default()
+    );
     // Once orphaned it is no longer ours: a second cleanup leaves it alone.
     assert_eq!(
         delete(&fake, &d.id, &d.owner, DeletionPolicy::Delete)

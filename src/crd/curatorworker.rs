@@ -17,6 +17,10 @@ use super::duration::GoDuration;
 
 /// Desired state of a buun-curator worker: its Deployment, its Temporal connection, and how many
 /// replicas it runs.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat the same keys by design"
+)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "curator.buun.dev",

@@ -33,6 +33,10 @@ pub const FORBIDDEN_INPUT_KEYS: &[&str] = &["etag", "lastModified"];
 pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
 
 /// Desired state of a FeedSource: which feed to ingest, when, and with which worker.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "kube's printcolumn(...) entries repeat the same keys by design"
+)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "curator.buun.dev",
@@ -188,7 +192,7 @@ fn map_of_free_values(_: &mut SchemaGenerator) -> Schema {
     cel,
     validation = Rule::new("has(self.every) || (has(self.cron) && size(self.cron) > 0) || (has(self.calendars) && size(self.calendars) > 0)").message("schedule needs at least one of every, cron or calendars"),
     validation = Rule::new("!has(self.offset) || has(self.every)").message("offset is only meaningful with every").field_path(".offset"),
-    validation = Rule::new("!has(self.startAt) || !has(self.endAt) || timestamp(self.startAt) < timestamp(self.endAt)").message("startAt must be before endAt").field_path(".startAt")
+    validation = Rule::new("!has(self.startAt) || !has(self.endAt) || self.startAt < self.endAt").message("startAt must be before endAt").field_path(".startAt")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleSpec {

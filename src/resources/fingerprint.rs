@@ -25,18 +25,16 @@ pub fn of(schedule: &Schedule) -> String {
     section(
         &mut h,
         b"policies",
-        &schedule
-            .policies
-            .clone()
-            .unwrap_or_default()
-            .encode_to_vec(),
+        &schedule.policies.unwrap_or_default().encode_to_vec(),
     );
     if let Some(Action::StartWorkflow(info)) =
         schedule.action.as_ref().and_then(|a| a.action.as_ref())
     {
         let mut rest = info.clone();
         let input = rest.input.take().map(|p| p.payloads).unwrap_or_default();
-        let memo = rest.memo.take().map(|m| m.fields).unwrap_or_default();
+        let mut memo = rest.memo.take().map(|m| m.fields).unwrap_or_default();
+        // The fingerprint is stored in this memo; it cannot be part of itself.
+        memo.remove(super::memo::FINGERPRINT_KEY);
         let attrs = rest
             .search_attributes
             .take()

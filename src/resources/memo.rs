@@ -1,15 +1,25 @@
-//! The schedule memo: who owns a schedule, and the fingerprint of what the owner wrote.
+//! Who owns a schedule, and the fingerprint of what the owner wrote.
+//!
+//! The owner is recorded in the schedule's memo when the schedule is created. Temporal (1.32,
+//! workflow-backed schedules) does not accept memo updates, so everything that must change
+//! later lives in the memo of the action's workflow instead, which every update replaces: the
+//! fingerprint of the desired schedule, the FeedSource's name, and an orphan marker. Workflows
+//! started by the schedule carry that memo too, so each run says which FeedSource started it.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::proto::{Memo, Payload};
+use super::proto::{Action, Memo, Payload, Schedule};
 
-/// Memo key holding the owner record (a JSON object).
+/// Schedule memo key holding the owner record (a JSON object).
 pub const OWNER_KEY: &str = "curator.buun.dev/owner";
-/// Memo key holding the fingerprint of the schedule as the owner last wrote it.
+/// Action memo key holding the fingerprint of the schedule as the owner last wrote it.
 pub const FINGERPRINT_KEY: &str = "curator.buun.dev/fingerprint";
+/// Action memo key holding `namespace/name` of the FeedSource.
+pub const FEEDSOURCE_KEY: &str = "curator.buun.dev/feedsource";
+/// Action memo key set when the owner was deleted with `deletionPolicy: Orphan`.
+pub const ORPHANED_KEY: &str = "curator.buun.dev/orphaned";
 
 /// The resource that owns a schedule, and the operator that manages it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,12 +48,12 @@ impl Owner {
     }
 }
 
-/// What the memo of an existing schedule says.
+/// What the memos of an existing schedule say.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoInfo {
-    /// The owner, when the memo names one in a form this operator reads.
+    /// The owner, when the memo names one and the schedule was not orphaned.
     pub owner: Option<Owner>,
-    /// The fingerprint the owner recorded.
+    /// The fingerprint the owner recorded with its last write.
     pub fingerprint: Option<String>,
 }
 
@@ -64,38 +74,80 @@ fn decode<T: for<'de> Deserialize<'de>>(p: &Payload) -> Option<T> {
     serde_json::from_slice(&p.data).ok()
 }
 
-/// Builds the memo for a schedule owned by `owner`, written with fingerprint `fingerprint`.
-pub fn build(owner: &Owner, fingerprint: &str) -> Memo {
+/// The schedule memo of a schedule owned by `owner` (written once, at creation).
+pub fn schedule_memo(owner: &Owner) -> Memo {
     Memo {
-        fields: HashMap::from([
-            (OWNER_KEY.to_owned(), json_payload(owner)),
-            (FINGERPRINT_KEY.to_owned(), json_payload(&fingerprint)),
-        ]),
+        fields: HashMap::from([(OWNER_KEY.to_owned(), json_payload(owner))]),
     }
 }
 
-/// The memo left on an orphaned schedule: the operator's keys removed, other keys kept.
-pub fn orphaned(current: Option<&Memo>) -> Memo {
-    let mut fields = current.map(|m| m.fields.clone()).unwrap_or_default();
-    fields.remove(OWNER_KEY);
-    fields.remove(FINGERPRINT_KEY);
-    Memo { fields }
+/// The action memo before the fingerprint is added: the FeedSource's name.
+pub fn action_memo(owner: &Owner) -> Memo {
+    Memo {
+        fields: HashMap::from([(
+            FEEDSOURCE_KEY.to_owned(),
+            json_payload(&format!("{}/{}", owner.namespace, owner.name)),
+        )]),
+    }
 }
 
-/// Reads the operator's keys from a memo; unknown or malformed values read as absent.
-pub fn parse(memo: Option<&Memo>) -> MemoInfo {
-    let Some(memo) = memo else {
-        return MemoInfo::default();
-    };
+/// Records `fingerprint` in the action memo of `schedule`.
+pub fn set_fingerprint(schedule: &mut Schedule, fingerprint: &str) {
+    if let Some(Action::StartWorkflow(wf)) =
+        schedule.action.as_mut().and_then(|a| a.action.as_mut())
+    {
+        wf.memo
+            .get_or_insert_with(Memo::default)
+            .fields
+            .insert(FINGERPRINT_KEY.to_owned(), json_payload(&fingerprint));
+    }
+}
+
+/// Marks `schedule` orphaned: its fingerprint is dropped and no operator manages it again.
+pub fn mark_orphaned(schedule: &mut Schedule) {
+    if let Some(Action::StartWorkflow(wf)) =
+        schedule.action.as_mut().and_then(|a| a.action.as_mut())
+    {
+        let memo = wf.memo.get_or_insert_with(Memo::default);
+        memo.fields.remove(FINGERPRINT_KEY);
+        memo.fields
+            .insert(ORPHANED_KEY.to_owned(), json_payload(&true));
+    }
+}
+
+fn action_memo_of(schedule: &Schedule) -> Option<&Memo> {
+    match schedule.action.as_ref().and_then(|a| a.action.as_ref()) {
+        Some(Action::StartWorkflow(wf)) => wf.memo.as_ref(),
+        None => None,
+    }
+}
+
+/// Reads ownership from the schedule memo and the fingerprint from the action memo; unknown or
+/// malformed values read as absent, and an orphaned schedule has no owner.
+pub fn parse(schedule_memo: Option<&Memo>, schedule: Option<&Schedule>) -> MemoInfo {
+    let action = schedule.and_then(action_memo_of);
+    let orphaned = action
+        .and_then(|m| m.fields.get(ORPHANED_KEY))
+        .and_then(decode::<bool>)
+        .unwrap_or(false);
     MemoInfo {
-        owner: memo.fields.get(OWNER_KEY).and_then(decode),
-        fingerprint: memo.fields.get(FINGERPRINT_KEY).and_then(decode),
+        owner: if orphaned {
+            None
+        } else {
+            schedule_memo
+                .and_then(|m| m.fields.get(OWNER_KEY))
+                .and_then(decode)
+        },
+        fingerprint: action
+            .and_then(|m| m.fields.get(FINGERPRINT_KEY))
+            .and_then(decode),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::proto::{NewWorkflowExecutionInfo, ScheduleAction};
 
     fn owner(uid: &str) -> Owner {
         Owner {
@@ -106,42 +158,54 @@ mod tests {
         }
     }
 
+    fn schedule_with(memo: Memo) -> Schedule {
+        Schedule {
+            action: Some(ScheduleAction {
+                action: Some(Action::StartWorkflow(NewWorkflowExecutionInfo {
+                    memo: Some(memo),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn memo_round_trips() {
-        let m = build(&owner("u1"), "abc");
-        let info = parse(Some(&m));
+    fn memos_round_trip() {
+        let m = schedule_memo(&owner("u1"));
+        let mut s = schedule_with(action_memo(&owner("u1")));
+        set_fingerprint(&mut s, "abc");
+        let info = parse(Some(&m), Some(&s));
         assert_eq!(info.owner, Some(owner("u1")));
         assert_eq!(info.fingerprint.as_deref(), Some("abc"));
         let p = &m.fields[OWNER_KEY];
         assert_eq!(p.metadata["encoding"], b"json/plain");
-        let v: serde_json::Value = serde_json::from_slice(&p.data).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&p.data).expect("json");
         assert_eq!(v["uid"], "u1");
-        assert_eq!(v["namespace"], "news");
     }
 
     #[test]
     fn malformed_or_foreign_memo_has_no_owner() {
-        assert_eq!(parse(None), MemoInfo::default());
-        let mut m = build(&owner("u1"), "abc");
-        m.fields.get_mut(OWNER_KEY).unwrap().data = b"not json".to_vec();
-        assert_eq!(parse(Some(&m)).owner, None);
-        let mut m = build(&owner("u1"), "abc");
+        assert_eq!(parse(None, None), MemoInfo::default());
+        let mut m = schedule_memo(&owner("u1"));
+        m.fields.get_mut(OWNER_KEY).expect("key").data = b"not json".to_vec();
+        assert_eq!(parse(Some(&m), None).owner, None);
+        let mut m = schedule_memo(&owner("u1"));
         m.fields
             .get_mut(OWNER_KEY)
-            .unwrap()
+            .expect("key")
             .metadata
             .insert("encoding".into(), b"binary/plain".to_vec());
-        assert_eq!(parse(Some(&m)).owner, None);
+        assert_eq!(parse(Some(&m), None).owner, None);
     }
 
     #[test]
-    fn orphaning_clears_only_operator_keys() {
-        let mut m = build(&owner("u1"), "abc");
-        m.fields.insert("team".into(), json_payload(&"news"));
-        let o = orphaned(Some(&m));
-        assert_eq!(o.fields.len(), 1);
-        assert!(o.fields.contains_key("team"));
-        assert_eq!(parse(Some(&o)), MemoInfo::default());
+    fn orphaning_removes_ownership_and_fingerprint() {
+        let m = schedule_memo(&owner("u1"));
+        let mut s = schedule_with(action_memo(&owner("u1")));
+        set_fingerprint(&mut s, "abc");
+        mark_orphaned(&mut s);
+        assert_eq!(parse(Some(&m), Some(&s)), MemoInfo::default());
     }
 
     #[test]

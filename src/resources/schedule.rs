@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::{
     SpecError, fingerprint,
     input::{encode_input, workflow_input},
+    memo,
     memo::Owner,
     proto::{
         Action, CalendarSpec, IntervalSpec, NewWorkflowExecutionInfo, Payload, Payloads,
@@ -250,6 +251,12 @@ pub fn build(
     opts: &BuildOptions,
 ) -> Result<DesiredSchedule, SpecError> {
     let id = schedule_id(&opts.id_prefix, namespace, name);
+    let owner = Owner {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        uid: uid.to_owned(),
+        operator: opts.identity.clone(),
+    };
     let input = encode_input(&workflow_input(&spec.feed)?)?;
     let wf = &spec.workflow;
     if wf.type_.trim().is_empty() {
@@ -281,10 +288,11 @@ pub fn build(
         workflow_run_timeout: timeout("workflow.runTimeout", &wf.run_timeout)?,
         workflow_task_timeout: timeout("workflow.taskTimeout", &wf.task_timeout)?,
         retry_policy: wf.retry_policy.as_ref().map(retry_policy).transpose()?,
+        memo: Some(memo::action_memo(&owner)),
         ..Default::default()
     };
     let s = &spec.schedule;
-    let schedule = Schedule {
+    let mut schedule = Schedule {
         spec: Some(schedule_spec(s)?),
         action: Some(ScheduleAction {
             action: Some(Action::StartWorkflow(start)),
@@ -305,19 +313,16 @@ pub fn build(
             ..Default::default()
         }),
     };
+    let fingerprint = fingerprint::of(&schedule);
+    memo::set_fingerprint(&mut schedule, &fingerprint);
     Ok(DesiredSchedule {
-        fingerprint: fingerprint::of(&schedule),
+        fingerprint,
         id,
         namespace: temporal.namespace.clone(),
         address: temporal.address.clone(),
         task_queue: temporal.task_queue.clone(),
         schedule,
-        owner: Owner {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            uid: uid.to_owned(),
-            operator: opts.identity.clone(),
-        },
+        owner,
         summary: summary(s),
     })
 }

@@ -269,7 +269,8 @@ fn suspend_pauses_with_the_operator_note() {
 #[test]
 fn invalid_schedules_are_spec_errors() {
     let t = fixtures::temporal("t:1");
-    let cases: Vec<(&str, Box<dyn Fn(&mut crate::crd::FeedSource)>)> = vec![
+    type Mutator = Box<dyn Fn(&mut crate::crd::FeedSource)>;
+    let cases: Vec<(&str, Mutator)> = vec![
         (
             "offset >= every",
             Box::new(|f| f.spec.schedule.offset = Some(GoDuration::new("1h"))),

@@ -125,7 +125,7 @@ impl ScheduleApi for FakeSchedules {
     async fn describe(&self, id: &str) -> Result<Option<Described>, TemporalError> {
         self.count("DescribeSchedule")?;
         Ok(self.get(id).map(|s| Described {
-            memo_info: memo::parse(Some(&s.memo)),
+            memo_info: memo::parse(Some(&s.memo), Some(&s.schedule)),
             schedule: s.schedule,
             memo: Some(s.memo),
             conflict_token: s.version.to_be_bytes().to_vec(),
@@ -160,7 +160,6 @@ impl ScheduleApi for FakeSchedules {
         &self,
         id: &str,
         schedule: Schedule,
-        memo: Memo,
         conflict_token: Vec<u8>,
     ) -> Result<(), TemporalError> {
         self.count("UpdateSchedule")?;
@@ -176,7 +175,6 @@ impl ScheduleApi for FakeSchedules {
             return Ok(());
         }
         s.schedule = canonical(schedule);
-        s.memo = memo;
         s.version += 1;
         Ok(())
     }
@@ -212,7 +210,7 @@ impl ScheduleApi for FakeSchedules {
         let size = usize::try_from(page_size.max(1)).unwrap_or(1);
         let mut items = m.range(start..).map(|(id, s)| Listed {
             id: id.clone(),
-            memo_info: memo::parse(Some(&s.memo)),
+            memo_info: memo::parse(Some(&s.memo), None),
         });
         let schedules: Vec<Listed> = items.by_ref().take(size).collect();
         let next_page_token = items.next().map(|l| l.id.into_bytes()).unwrap_or_default();

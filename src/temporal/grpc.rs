@@ -88,9 +88,9 @@ impl ScheduleApi for GrpcSchedules {
             .await
         {
             Ok(r) => Ok(Some(Described {
+                memo_info: memo::parse(r.memo.as_ref(), r.schedule.as_ref()),
                 schedule: r.schedule.unwrap_or_default(),
                 info: r.info.unwrap_or_default(),
-                memo_info: memo::parse(r.memo.as_ref()),
                 memo: r.memo,
                 conflict_token: r.conflict_token,
             })),
@@ -129,7 +129,6 @@ impl ScheduleApi for GrpcSchedules {
         &self,
         id: &str,
         schedule: Schedule,
-        memo: Memo,
         conflict_token: Vec<u8>,
     ) -> Result<(), TemporalError> {
         let mut svc = self.conn.workflow_service();
@@ -140,7 +139,6 @@ impl ScheduleApi for GrpcSchedules {
             conflict_token,
             identity: self.identity.clone(),
             request_id: request_id(),
-            memo: Some(memo),
             ..Default::default()
         };
         self.call("UpdateSchedule", svc.update_schedule(req.into_request()))
@@ -183,7 +181,7 @@ impl ScheduleApi for GrpcSchedules {
                 .schedules
                 .into_iter()
                 .map(|e| Listed {
-                    memo_info: memo::parse(e.memo.as_ref()),
+                    memo_info: memo::parse(e.memo.as_ref(), None),
                     id: e.schedule_id,
                 })
                 .collect(),

@@ -1,6 +1,7 @@
 //! The Temporal side: a small trait the reconcilers use, its gRPC implementation, and a pool
 //! of connections keyed by address and credentials.
 
+pub mod counting;
 pub mod error;
 pub mod fake;
 pub mod grpc;
@@ -65,13 +66,12 @@ pub trait ScheduleApi: Send + Sync {
         memo: Memo,
     ) -> impl Future<Output = Result<bool, TemporalError>> + Send;
 
-    /// Replaces a schedule's spec, action, policies, state and memo, guarded by a conflict
-    /// token from a describe.
+    /// Replaces a schedule's spec, action, policies and state, guarded by a conflict token from
+    /// a describe. The schedule memo is left as it is (Temporal does not update it).
     fn update(
         &self,
         id: &str,
         schedule: Schedule,
-        memo: Memo,
         conflict_token: Vec<u8>,
     ) -> impl Future<Output = Result<(), TemporalError>> + Send;
 
