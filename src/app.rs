@@ -2,16 +2,12 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use futures::{StreamExt, future::join_all};
-use kube::{
-    Api, Client,
-    runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
-};
+use kube::Client;
 
 use crate::{
     config::{Cli, Command, RunArgs, TemporalArgs},
-    controller::{Context, feedsource, watch},
-    crd::{self, CuratorWorker, FeedSource},
+    controller::{self, Context},
+    crd,
     resources::schedule::BuildOptions,
     sync_cli, telemetry,
     temporal::pool::Pool,
@@ -97,79 +93,10 @@ pub async fn run(args: RunArgs) -> Result<(), kube::Error> {
         args.watch_namespaces.iter().cloned().map(Some).collect()
     };
     tracing::info!(namespaces = ?args.watch_namespaces, "starting FeedSource controller");
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let controllers: Vec<_> = scopes
-        .into_iter()
-        .map(|scope| {
-            let mut stop = stop_tx.subscribe();
-            feed_controller(
-                client.clone(),
-                scope,
-                ctx.clone(),
-                args.concurrency,
-                async move {
-                    let _ = stop.recv().await;
-                },
-            )
-        })
-        .collect();
-    let signal = async move {
+    let signal = async {
         shutdown_signal().await;
         tracing::info!("shutdown requested");
-        let _ = stop_tx.send(());
     };
-    let (_, _) = tokio::join!(signal, join_all(controllers));
+    controller::run(client, ctx, scopes, args.concurrency, signal).await;
     Ok(())
-}
-
-fn scoped<K>(client: Client, scope: &Option<String>) -> Api<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match scope {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
-    }
-}
-
-/// The FeedSource controller for one scope (a namespace, or all).
-async fn feed_controller(
-    client: Client,
-    scope: Option<String>,
-    ctx: Arc<Context>,
-    concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let feeds: Api<FeedSource> = scoped(client.clone(), &scope);
-    let workers: Api<CuratorWorker> = scoped(client, &scope);
-    let (reader, writer) = reflector::store();
-    let trigger = watcher(feeds, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(watch::feed_predicate, Default::default());
-    let store = reader.clone();
-    let worker_changes = watch::spec_changes_and_deletions(
-        watcher(workers, watcher::Config::default().any_semantic()).default_backoff(),
-    );
-    Controller::for_stream(trigger, reader)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .watches_stream(worker_changes, move |w: CuratorWorker| {
-            let ns = w.metadata.namespace.clone();
-            let name = w.metadata.name.clone().unwrap_or_default();
-            store
-                .state()
-                .into_iter()
-                .filter(|f| f.metadata.namespace == ns && f.spec.worker_ref.name == name)
-                .map(|f| ObjectRef::from_obj(&*f))
-                .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(feedsource::reconcile, feedsource::error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
 }

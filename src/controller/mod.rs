@@ -6,7 +6,13 @@ pub mod feedsource;
 pub mod secrets;
 pub mod watch;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use futures::{StreamExt, future::join_all};
+use kube::{
+    Api,
+    runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
+};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
@@ -14,7 +20,11 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
-use crate::{resources::schedule::BuildOptions, temporal::pool::Pool};
+use crate::{
+    crd::{CuratorWorker, FeedSource},
+    resources::schedule::BuildOptions,
+    temporal::pool::Pool,
+};
 
 /// The field manager of every write this operator makes.
 pub const MANAGER: &str = "curator-operator";
@@ -73,4 +83,87 @@ impl Context {
             tracing::warn!(error = %e, reason, "cannot publish event");
         }
     }
+}
+
+/// Runs the controllers for every scope (`None` = all namespaces) until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    ctx: Arc<Context>,
+    scopes: Vec<Option<String>>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let controllers: Vec<_> = scopes
+        .into_iter()
+        .map(|scope| {
+            let mut stop = stop_tx.subscribe();
+            feed_controller(
+                client.clone(),
+                scope,
+                ctx.clone(),
+                concurrency,
+                async move {
+                    let _ = stop.recv().await;
+                },
+            )
+        })
+        .collect();
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    };
+    tokio::join!(signal, join_all(controllers));
+}
+
+fn scoped<K>(client: Client, scope: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match scope {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+/// The FeedSource controller for one scope (a namespace, or all).
+pub async fn feed_controller(
+    client: Client,
+    scope: Option<String>,
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let feeds: Api<FeedSource> = scoped(client.clone(), &scope);
+    let workers: Api<CuratorWorker> = scoped(client, &scope);
+    let (reader, writer) = reflector::store();
+    let trigger = watcher(feeds, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(watch::feed_predicate, Default::default());
+    let store = reader.clone();
+    let worker_changes = watch::spec_changes_and_deletions(
+        watcher(workers, watcher::Config::default().any_semantic()).default_backoff(),
+    );
+    Controller::for_stream(trigger, reader)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .watches_stream(worker_changes, move |w: CuratorWorker| {
+            let ns = w.metadata.namespace.clone();
+            let name = w.metadata.name.clone().unwrap_or_default();
+            store
+                .state()
+                .into_iter()
+                .filter(|f| f.metadata.namespace == ns && f.spec.worker_ref.name == name)
+                .map(|f| ObjectRef::from_obj(&*f))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(feedsource::reconcile, feedsource::error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
 }

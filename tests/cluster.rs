@@ -1,0 +1,172 @@
+//! End to end on a real cluster: `KUBECONFIG=... cargo test --test cluster -- --ignored`.
+//!
+//! Applies the CRDs, runs the controller in-process against a fresh random namespace and a
+//! local Temporal dev server, and checks the schedule follows the FeedSource through create,
+//! update and delete.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use curator_operator::{
+    controller::{self, Context},
+    crd::{self, CuratorWorker, FeedSource},
+    fixtures,
+    resources::schedule::BuildOptions,
+    temporal::{ScheduleApi, pool::Pool},
+};
+use k8s_openapi::{
+    api::core::v1::Namespace,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+    runtime::wait::{await_condition, conditions},
+};
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..120 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+#[ignore = "needs cluster"]
+async fn feedsource_lifecycle_on_a_real_cluster() {
+    let client = Client::try_default().await.expect("KUBECONFIG");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, c) in crd::all() {
+        crds.patch(
+            &c.name_any(),
+            &PatchParams::apply("curator-operator-test").force(),
+            &Patch::Apply(&c),
+        )
+        .await
+        .expect("apply CRD");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(
+                crds.clone(),
+                &c.name_any(),
+                conditions::is_crd_established(),
+            ),
+        )
+        .await
+        .expect("CRD established")
+        .expect("watch");
+    }
+    let ns = format!(
+        "curator-test-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis()
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    namespaces
+        .create(&PostParams::default(), &n)
+        .await
+        .expect("namespace");
+
+    let server = common::TemporalServer::start();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Pool::new("cluster-test", Duration::from_secs(10)),
+        BuildOptions {
+            id_prefix: "cluster".into(),
+            identity: "cluster-test".into(),
+        },
+        Duration::from_secs(30),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(controller::run(
+        client.clone(),
+        ctx,
+        vec![Some(ns.clone())],
+        4,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
+    let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
+    let mut w = fixtures::worker(&ns, &server.address);
+    w.metadata.uid = None;
+    workers
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("worker");
+    let mut f = fixtures::feed(&ns, "hn");
+    f.metadata.uid = None;
+    f.metadata.generation = None;
+    feeds
+        .create(&PostParams::default(), &f)
+        .await
+        .expect("feed");
+
+    let id = format!("cluster/{ns}/hn");
+    let api = common::schedules(&server.address).await;
+    eventually("Ready=True", || async {
+        feeds
+            .get("hn")
+            .await
+            .ok()
+            .and_then(|f| f.status)
+            .is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+    })
+    .await;
+    assert!(api.describe(&id).await.expect("describe").is_some());
+
+    let patch = serde_json::json!({"spec": {"schedule": {"every": "2h"}}});
+    feeds
+        .patch("hn", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("edit");
+    eventually("the schedule to follow the edit", || async {
+        api.describe(&id).await.ok().flatten().is_some_and(|d| {
+            d.schedule.spec.is_some_and(|s| {
+                s.interval
+                    .first()
+                    .and_then(|i| i.interval.as_ref())
+                    .is_some_and(|i| i.seconds == 7200)
+            })
+        })
+    })
+    .await;
+
+    feeds
+        .delete("hn", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("the FeedSource to be gone", || async {
+        feeds.get_opt("hn").await.ok().flatten().is_none()
+    })
+    .await;
+    assert!(
+        api.describe(&id).await.expect("describe").is_none(),
+        "schedule deleted with the resource"
+    );
+
+    let _ = stop_tx.send(());
+    let _ = run.await;
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("cleanup");
+}
