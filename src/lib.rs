@@ -11,6 +11,7 @@ pub mod crd;
 pub mod fixtures;
 pub mod plan;
 pub mod resources;
+pub mod scaling;
 pub mod schedule_sync;
 pub mod sync_cli;
 pub mod telemetry;

@@ -5,6 +5,7 @@ pub mod fingerprint;
 pub mod input;
 pub mod memo;
 pub mod schedule;
+pub mod worker;
 
 /// Protobuf types of the Temporal API used by the builders.
 pub mod proto {

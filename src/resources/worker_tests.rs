@@ -1,0 +1,246 @@
+//! Tests of the Deployment and PDB builders.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
+use serde_json::json;
+
+use super::*;
+use crate::fixtures;
+
+fn worker_with(patch: serde_json::Value) -> CuratorWorker {
+    let mut v = serde_json::to_value(fixtures::worker("news", "temporal:7233")).expect("json");
+    merge(&mut v, patch);
+    serde_json::from_value(v).expect("worker")
+}
+
+fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+fn owner(w: &CuratorWorker) -> OwnerReference {
+    w.controller_owner_ref(&()).expect("owner ref")
+}
+
+fn build(w: &CuratorWorker, r: Replicas) -> serde_json::Value {
+    serde_json::to_value(deployment(w, owner(w), r).expect("builds")).expect("json")
+}
+
+fn env_names(d: &serde_json::Value) -> Vec<String> {
+    d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[test]
+fn env_comes_from_the_spec_in_a_fixed_order_then_the_users() {
+    let w = worker_with(json!({"spec": {
+        "concurrency": {"maxConcurrentActivities": 20, "maxConcurrentLocalActivities": 5},
+        "env": [{"name": "LOG_LEVEL", "value": "debug"}],
+        "envFrom": [{"secretRef": {"name": "curator-secrets"}}],
+    }}));
+    let d = build(&w, Replicas::Set(1));
+    assert_eq!(
+        env_names(&d),
+        [
+            "TEMPORAL_HOST",
+            "TEMPORAL_NAMESPACE",
+            "TEMPORAL_TASK_QUEUE",
+            "HEALTH_PORT",
+            "MAX_CONCURRENT_ACTIVITIES",
+            "MAX_CONCURRENT_LOCAL_ACTIVITIES",
+            "LOG_LEVEL",
+        ]
+    );
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["env"][0]["value"], "temporal:7233");
+    assert_eq!(c["env"][1]["value"], "default");
+    assert_eq!(c["env"][2]["value"], "buun-curator");
+    assert_eq!(c["env"][3]["value"], "8080");
+    assert_eq!(c["env"][4]["value"], "20");
+    assert_eq!(c["envFrom"][0]["secretRef"]["name"], "curator-secrets");
+}
+
+#[test]
+fn a_user_env_that_shadows_the_operators_is_rejected() {
+    let w =
+        worker_with(json!({"spec": {"env": [{"name": "TEMPORAL_TASK_QUEUE", "value": "other"}]}}));
+    let err = deployment(&w, owner(&w), Replicas::Set(1)).expect_err("clash");
+    assert!(err.to_string().contains("TEMPORAL_TASK_QUEUE"), "{err}");
+}
+
+#[test]
+fn tls_and_api_key_are_references_never_values() {
+    let w = worker_with(json!({"spec": {"temporal": {
+        "tls": {"secretName": "temporal-mtls", "serverName": "temporal.example.com"},
+        "apiKeySecretRef": {"name": "temporal-cloud", "key": "api-key"},
+    }}}));
+    let d = build(&w, Replicas::Set(1));
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "temporal-mtls");
+    let c = &pod["containers"][0];
+    assert_eq!(c["volumeMounts"][0]["mountPath"], TLS_MOUNT);
+    assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    let env = c["env"].as_array().expect("env");
+    let get = |n: &str| env.iter().find(|e| e["name"] == n).cloned().expect(n);
+    assert_eq!(
+        get("TEMPORAL_TLS_CERT")["value"],
+        "/etc/temporal/tls/tls.crt"
+    );
+    assert_eq!(
+        get("TEMPORAL_TLS_KEY")["value"],
+        "/etc/temporal/tls/tls.key"
+    );
+    assert_eq!(get("TEMPORAL_TLS_CA")["value"], "/etc/temporal/tls/ca.crt");
+    assert_eq!(
+        get("TEMPORAL_TLS_SERVER_NAME")["value"],
+        "temporal.example.com"
+    );
+    let key = get("TEMPORAL_API_KEY");
+    assert!(key.get("value").is_none(), "{key}");
+    assert_eq!(
+        key["valueFrom"]["secretKeyRef"],
+        json!({"name": "temporal-cloud", "key": "api-key", "optional": false})
+    );
+}
+
+#[test]
+fn probes_ports_grace_and_rollout() {
+    let w =
+        worker_with(json!({"spec": {"healthPort": 9000, "terminationGracePeriodSeconds": 600}}));
+    let d = build(&w, Replicas::Set(2));
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(
+        c["ports"][0],
+        json!({"name": "health", "containerPort": 9000, "protocol": "TCP"})
+    );
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/health");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "health");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 600);
+    assert_eq!(
+        d["spec"]["strategy"]["rollingUpdate"],
+        json!({"maxUnavailable": 0, "maxSurge": 1})
+    );
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        fixtures::worker("n", "t:1")
+            .spec
+            .termination_grace_period_seconds,
+        300,
+        "generous default"
+    );
+}
+
+#[test]
+fn owner_reference_and_labels() {
+    let w =
+        worker_with(json!({"spec": {"podLabels": {"team": "news"}, "podAnnotations": {"a": "b"}}}));
+    let d = build(&w, Replicas::Set(1));
+    let o = &d["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (
+            o["kind"].as_str(),
+            o["name"].as_str(),
+            o["controller"].as_bool()
+        ),
+        (Some("CuratorWorker"), Some("curator"), Some(true))
+    );
+    assert_eq!(o["apiVersion"], "curator.buun.dev/v1alpha1");
+    assert_eq!(
+        d["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "curator-operator"
+    );
+    assert_eq!(
+        d["metadata"]["labels"]["app.kubernetes.io/instance"],
+        "curator"
+    );
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "buun-curator-worker", "app.kubernetes.io/instance": "curator"})
+    );
+    let t = &d["spec"]["template"]["metadata"];
+    assert_eq!(t["labels"]["team"], "news");
+    assert_eq!(t["labels"]["app.kubernetes.io/instance"], "curator");
+    assert_eq!(t["annotations"]["a"], "b");
+    assert_eq!(
+        t["annotations"][CONFIG_HASH_ANNOTATION]
+            .as_str()
+            .map(str::len),
+        Some(16)
+    );
+}
+
+#[test]
+fn the_config_hash_rolls_pods_when_referenced_config_changes() {
+    let base = config_hash(&worker_with(json!({})));
+    assert_eq!(base, config_hash(&worker_with(json!({}))));
+    for change in [
+        json!({"spec": {"temporal": {"tls": {"secretName": "other"}}}}),
+        json!({"spec": {"env": [{"name": "X", "value": "1"}]}}),
+        json!({"spec": {"envFrom": [{"secretRef": {"name": "s2"}}]}}),
+        json!({"spec": {"temporal": {"taskQueue": "q2"}}}),
+    ] {
+        assert_ne!(base, config_hash(&worker_with(change.clone())), "{change}");
+    }
+    assert_eq!(
+        base,
+        config_hash(&worker_with(json!({"spec": {"image": "x:2"}}))),
+        "the image rolls pods by itself"
+    );
+}
+
+#[test]
+fn the_three_replica_ownership_modes() {
+    let w = worker_with(json!({}));
+    assert_eq!(build(&w, Replicas::Set(3))["spec"]["replicas"], 3);
+    assert_eq!(build(&w, Replicas::Set(0))["spec"]["replicas"], 0);
+    let external = build(&w, Replicas::External);
+    assert!(
+        external["spec"].get("replicas").is_none(),
+        "the applied body must not claim replicas: {}",
+        external["spec"]
+    );
+}
+
+#[test]
+fn an_empty_image_is_rejected() {
+    let w = worker_with(json!({"spec": {"image": " "}}));
+    assert!(deployment(&w, owner(&w), Replicas::Set(1)).is_err());
+}
+
+#[test]
+fn disruption_budget_rules() {
+    let fixed1 = worker_with(json!({"spec": {"replicas": 1}}));
+    assert!(
+        pdb(&fixed1, owner(&fixed1)).is_none(),
+        "one fixed replica: no PDB"
+    );
+    let fixed3 = worker_with(json!({"spec": {"replicas": 3}}));
+    let p = serde_json::to_value(pdb(&fixed3, owner(&fixed3)).expect("pdb")).expect("json");
+    assert_eq!(p["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"],
+        "curator"
+    );
+    let external = worker_with(json!({}));
+    assert!(
+        pdb(&external, owner(&external)).is_some(),
+        "external autoscaler may scale out"
+    );
+    let explicit =
+        worker_with(json!({"spec": {"replicas": 1, "disruptionBudget": {"minAvailable": 1}}}));
+    let p = serde_json::to_value(pdb(&explicit, owner(&explicit)).expect("pdb")).expect("json");
+    assert_eq!(p["spec"]["minAvailable"], 1);
+    assert!(p["spec"].get("maxUnavailable").is_none());
+}
