@@ -1,17 +1,24 @@
 //! I/O shell: the controllers. Each reconcile reads, builds (pure), diffs (pure), writes.
 
+pub mod apply;
 pub mod backoff;
+pub mod curatorworker;
 pub mod error;
 pub mod feedsource;
+pub mod load_cache;
 pub mod secrets;
 pub mod watch;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, future::join_all};
+use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{
     Api,
-    runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
+    runtime::{
+        Controller, WatchStreamExt, controller, predicates, reflector, reflector::ObjectRef,
+        watcher,
+    },
 };
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -43,6 +50,8 @@ pub struct Context {
     pub resync: Duration,
     /// Per-object failure backoff.
     pub backoff: backoff::Backoffs,
+    /// Task queue loads, shared by the workers on a queue.
+    pub load_cache: load_cache::LoadCache,
 }
 
 impl Context {
@@ -59,6 +68,7 @@ impl Context {
             build,
             resync,
             backoff: backoff::Backoffs::default(),
+            load_cache: load_cache::LoadCache::default(),
         }
     }
 
@@ -94,21 +104,35 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let controllers: Vec<_> = scopes
-        .into_iter()
-        .map(|scope| {
-            let mut stop = stop_tx.subscribe();
-            feed_controller(
-                client.clone(),
-                scope,
-                ctx.clone(),
-                concurrency,
-                async move {
-                    let _ = stop.recv().await;
-                },
-            )
-        })
-        .collect();
+    let stopper = |tx: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = tx.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+    let mut controllers = Vec::new();
+    for scope in scopes {
+        let (reader, writer) = reflector::store();
+        controllers.push(futures::future::Either::Left(feed_controller(
+            client.clone(),
+            scope.clone(),
+            ctx.clone(),
+            concurrency,
+            (reader.clone(), writer),
+            stopper(&stop_tx),
+        )));
+        controllers.push(futures::future::Either::Right(worker_controller(
+            client.clone(),
+            scope,
+            Arc::new(curatorworker::WorkerContext {
+                base: ctx.clone(),
+                feeds: reader,
+                lower_since: Default::default(),
+            }),
+            concurrency,
+            stopper(&stop_tx),
+        )));
+    }
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(());
@@ -132,11 +156,14 @@ pub async fn feed_controller(
     scope: Option<String>,
     ctx: Arc<Context>,
     concurrency: u16,
+    (reader, writer): (
+        reflector::Store<FeedSource>,
+        reflector::store::Writer<FeedSource>,
+    ),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let feeds: Api<FeedSource> = scoped(client.clone(), &scope);
     let workers: Api<CuratorWorker> = scoped(client, &scope);
-    let (reader, writer) = reflector::store();
     let trigger = watcher(feeds, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
@@ -160,6 +187,39 @@ pub async fn feed_controller(
         })
         .graceful_shutdown_on(shutdown)
         .run(feedsource::reconcile, feedsource::error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+}
+
+/// The CuratorWorker controller for one scope: owns the Deployments and PDBs, so that a manual
+/// edit is reverted.
+pub async fn worker_controller(
+    client: Client,
+    scope: Option<String>,
+    ctx: Arc<curatorworker::WorkerContext>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let workers: Api<CuratorWorker> = scoped(client.clone(), &scope);
+    let deployments: Api<Deployment> = scoped(client.clone(), &scope);
+    let pdbs: Api<PodDisruptionBudget> = scoped(client, &scope);
+    let (reader, writer) = reflector::store();
+    // Generation filter: the controller's own status writes do not trigger it again.
+    let trigger = watcher(workers, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(trigger, reader)
+        .owns(deployments, watcher::Config::default().any_semantic())
+        .owns(pdbs, watcher::Config::default().any_semantic())
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(curatorworker::reconcile, curatorworker::error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "reconcile error");

@@ -6,6 +6,7 @@ pub mod input;
 pub mod memo;
 pub mod schedule;
 pub mod worker;
+pub mod worker_status;
 
 /// Protobuf types of the Temporal API used by the builders.
 pub mod proto {

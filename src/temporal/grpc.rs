@@ -45,7 +45,7 @@ impl GrpcSchedules {
         &self.namespace
     }
 
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         method: &'static str,
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod fake;
 pub mod grpc;
 pub mod pool;
+pub mod queue;
 
 use std::future::Future;
 

@@ -1,0 +1,86 @@
+//! Task queue load: backlog from `DescribeTaskQueue` (with `report_stats`) over the workflow
+//! and activity queues, and running workflows from a visibility count.
+
+use std::future::Future;
+
+use temporalio_common::protos::temporal::api::{
+    enums::v1::{TaskQueueKind, TaskQueueType},
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::{CountWorkflowExecutionsRequest, DescribeTaskQueueRequest},
+};
+use tonic::IntoRequest;
+
+use super::{TemporalError, grpc::GrpcSchedules};
+use crate::scaling::QueueLoad;
+
+/// Reads a task queue's load.
+pub trait QueueApi: Send + Sync {
+    /// The load of `task_queue`.
+    fn load(
+        &self,
+        task_queue: &str,
+    ) -> impl Future<Output = Result<QueueLoad, TemporalError>> + Send;
+}
+
+/// The visibility query counting running workflows on `task_queue`.
+pub fn running_query(task_queue: &str) -> String {
+    let escaped = task_queue.replace('\\', "\\\\").replace('\'', "\\'");
+    format!("TaskQueue = '{escaped}' AND ExecutionStatus = 'Running'")
+}
+
+impl QueueApi for GrpcSchedules {
+    async fn load(&self, task_queue: &str) -> Result<QueueLoad, TemporalError> {
+        let mut backlog = 0;
+        for kind in [TaskQueueType::Workflow, TaskQueueType::Activity] {
+            let mut svc = self.connection().workflow_service();
+            let req = DescribeTaskQueueRequest {
+                namespace: self.namespace().to_owned(),
+                task_queue: Some(TaskQueue {
+                    name: task_queue.to_owned(),
+                    kind: TaskQueueKind::Normal as i32,
+                    normal_name: String::new(),
+                }),
+                task_queue_type: kind as i32,
+                report_stats: true,
+                ..Default::default()
+            };
+            let r = self
+                .call(
+                    "DescribeTaskQueue",
+                    svc.describe_task_queue(req.into_request()),
+                )
+                .await?;
+            backlog += r.stats.map(|s| s.approximate_backlog_count).unwrap_or(0);
+        }
+        let mut svc = self.connection().workflow_service();
+        let req = CountWorkflowExecutionsRequest {
+            namespace: self.namespace().to_owned(),
+            query: running_query(task_queue),
+        };
+        let running = self
+            .call(
+                "CountWorkflowExecutions",
+                svc.count_workflow_executions(req.into_request()),
+            )
+            .await?
+            .count;
+        Ok(QueueLoad { backlog, running })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_escapes_quotes() {
+        assert_eq!(
+            running_query("buun-curator"),
+            "TaskQueue = 'buun-curator' AND ExecutionStatus = 'Running'"
+        );
+        assert_eq!(
+            running_query("a'b"),
+            "TaskQueue = 'a\\'b' AND ExecutionStatus = 'Running'"
+        );
+    }
+}
