@@ -170,3 +170,100 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         .await
         .expect("cleanup");
 }
+
+#[tokio::test]
+#[ignore = "needs cluster"]
+async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let client = Client::try_default().await.expect("KUBECONFIG");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, c) in crd::all() {
+        crds.patch(
+            &c.name_any(),
+            &PatchParams::apply("curator-operator-test").force(),
+            &Patch::Apply(&c),
+        )
+        .await
+        .expect("apply CRD");
+    }
+    let ns = format!(
+        "curator-test-w{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis()
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    namespaces
+        .create(&PostParams::default(), &n)
+        .await
+        .expect("namespace");
+    let server = common::TemporalServer::start();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Pool::new("cluster-test", Duration::from_secs(10)),
+        BuildOptions {
+            id_prefix: "cluster".into(),
+            identity: "cluster-test".into(),
+        },
+        Duration::from_secs(30),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(controller::run(
+        client.clone(),
+        ctx,
+        vec![Some(ns.clone())],
+        4,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let mut w = fixtures::worker(&ns, &server.address);
+    w.metadata.uid = None;
+    w.spec.replicas = Some(2);
+    workers
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("worker");
+    eventually("the Deployment with 2 replicas", || async {
+        deployments
+            .get_opt("curator")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|d| {
+                d.spec.and_then(|s| s.replicas) == Some(2)
+                    && d.metadata
+                        .owner_references
+                        .is_some_and(|o| o.iter().any(|o| o.kind == "CuratorWorker"))
+            })
+    })
+    .await;
+    // A manual scale is reverted.
+    let scale = serde_json::json!({"spec": {"replicas": 5}});
+    deployments
+        .patch("curator", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .expect("scale");
+    eventually("the manual scale to be reverted", || async {
+        deployments
+            .get_opt("curator")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.spec)
+            .and_then(|s| s.replicas)
+            == Some(2)
+    })
+    .await;
+    let _ = stop_tx.send(());
+    let _ = run.await;
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .expect("cleanup");
+}
