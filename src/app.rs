@@ -8,6 +8,9 @@ use crate::{
     config::{Cli, Command, RunArgs, TemporalArgs},
     controller::{self, Context},
     crd,
+    http::{self, Health},
+    leader,
+    metrics::Metrics,
     resources::schedule::BuildOptions,
     sync_cli, telemetry,
     temporal::pool::Pool,
@@ -77,26 +80,98 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Runs the controllers until SIGTERM.
-pub async fn run(args: RunArgs) -> Result<(), kube::Error> {
+/// Why `run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The Kubernetes client could not be built.
+    #[error("Kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    /// The HTTP port could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    /// Leader election could not start.
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    /// Another replica took the lease; exiting lets Kubernetes restart this one as a standby.
+    #[error("lost leadership")]
+    LostLeadership,
+}
+
+/// Runs the controllers until SIGTERM: one startup path with or without leader election.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = Client::try_default().await?;
-    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        pool,
-        build_options(&args.temporal),
-        args.resync_interval,
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .map_err(|e| RunError::Listen(args.http_addr, e))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let http = tokio::spawn(http::serve(
+        listener,
+        http::AppState {
+            health: health.clone(),
+            metrics: metrics.clone(),
+        },
+        stopped(),
     ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
+        .with_metrics(metrics.clone());
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            pool,
+            build_options(&args.temporal),
+            args.resync_interval,
+        )
+        .with_observability(metrics.clone(), health.clone()),
+    );
     let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
         vec![None]
     } else {
         args.watch_namespaces.iter().cloned().map(Some).collect()
     };
-    tracing::info!(namespaces = ?args.watch_namespaces, "starting FeedSource controller");
-    let signal = async {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested");
+    let (leader_rx, election, _always) = if args.leader_election {
+        let cfg = leader::LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args
+                .lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into()),
+            identity: std::env::var("POD_NAME").unwrap_or_else(|_| args.temporal.identity.clone()),
+            duration: args.lease_duration,
+        };
+        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "waiting for leadership");
+        let (rx, task) = leader::elect(client.clone(), &cfg).await?;
+        (rx, Some(task), None)
+    } else {
+        let (tx, rx) = leader::always();
+        (rx, None, Some(tx))
     };
-    controller::run(client, ctx, scopes, args.concurrency, signal).await;
-    Ok(())
+    tracing::info!(namespaces = ?args.watch_namespaces, "starting");
+    let concurrency = args.concurrency;
+    let ended = leader::lead(leader_rx, stopped(), &health, &metrics, |stop| {
+        controller::run(client, ctx, scopes, concurrency, stop)
+    })
+    .await;
+    // The lease is released when the election task sees its receiver dropped (inside lead).
+    if let Some(task) = election {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
+    match ended {
+        leader::Ended::Shutdown => Ok(()),
+        leader::Ended::LostLeadership => Err(RunError::LostLeadership),
+    }
 }

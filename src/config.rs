@@ -70,6 +70,21 @@ pub struct RunArgs {
     /// FeedSources reconciled at the same time.
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Address of the HTTP server for `/livez`, `/readyz` and `/metrics`.
+    #[arg(long, env = "CURATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: std::net::SocketAddr,
+    /// Elect a leader on a Lease so that only one replica reconciles.
+    #[arg(long, env = "CURATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "CURATOR_LEASE_NAME", default_value = "curator-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, `POD_NAMESPACE`).
+    #[arg(long, env = "CURATOR_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Lease duration: a standby takes over within this time after the leader dies.
+    #[arg(long, env = "CURATOR_LEASE_DURATION", default_value = "15s", value_parser = parse_duration_arg)]
+    pub lease_duration: Duration,
 }
 
 /// Flags of `sync`.

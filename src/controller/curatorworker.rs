@@ -59,10 +59,16 @@ pub fn feeds_of(feeds: &[Arc<FeedSource>], namespace: &str, worker: &str) -> (i3
 pub async fn reconcile(w: Arc<CuratorWorker>, ctx: Arc<WorkerContext>) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", kind = "CuratorWorker", namespace = %w.namespace().unwrap_or_default(), name = %w.name_any());
     let uid = w.uid().unwrap_or_default();
+    let started = std::time::Instant::now();
     let result = apply(&w, &ctx).instrument(span).await;
     if result.is_ok() {
         ctx.base.backoff.reset(&uid);
     }
+    ctx.base.metrics.reconciled(
+        "CuratorWorker",
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason),
+    );
     result
 }
 
@@ -252,6 +258,19 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
             msg.clone(),
         )
         .await;
+    }
+    let labels = crate::metrics::Worker {
+        namespace: ns.clone(),
+        name: name.clone(),
+    };
+    if let Some(b) = status.backlog {
+        base.metrics.worker_backlog.get_or_create(&labels).set(b);
+    }
+    if let Some(d) = status.desired_replicas {
+        base.metrics
+            .worker_desired
+            .get_or_create(&labels)
+            .set(i64::from(d));
     }
     write_status(&workers, w, &status).await?;
     Ok(Action::requeue(requeue))

@@ -35,6 +35,7 @@ pub const FINALIZER: &str = "curator.buun.dev/schedule";
 
 /// Reconciles one FeedSource (entry point for the kube-runtime controller).
 pub async fn reconcile(fs: Arc<FeedSource>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
     let ns = fs.namespace().unwrap_or_default();
     let uid = fs.uid().unwrap_or_default();
     let api: Api<FeedSource> = Api::namespaced(ctx.client.clone(), &ns);
@@ -47,14 +48,20 @@ pub async fn reconcile(fs: Arc<FeedSource>, ctx: Arc<Context>) -> Result<Action,
     })
     .instrument(span)
     .await;
-    match result {
+    let result = match result {
         Ok(action) => {
             ctx.backoff.reset(&uid);
             Ok(action)
         }
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
         Err(e) => Err(Error::Finalizer(e.to_string())),
-    }
+    };
+    ctx.metrics.reconciled(
+        "FeedSource",
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason),
+    );
+    result
 }
 
 /// Decides the retry delay after a failed reconcile: exponential per object, with jitter.
@@ -210,6 +217,7 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
             if synced.triggered {
                 status.run_now_handled = recorded.run_now.clone();
             }
+            ctx.metrics.set_managed(&fs.uid().unwrap_or_default(), true);
             warn_on_transition(ctx, fs, &status).await;
             write_status(&api, fs, &status).await?;
             report_change(ctx, fs, &desired, &synced).await;
@@ -369,6 +377,8 @@ async fn cleanup(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
     .await;
     match result {
         Ok(d) => {
+            ctx.metrics
+                .set_managed(&fs.uid().unwrap_or_default(), false);
             let (reason, note) = match d {
                 Deleted::Deleted => ("ScheduleDeleted", format!("deleted schedule {id}")),
                 Deleted::Orphaned => (

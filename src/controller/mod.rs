@@ -29,6 +29,8 @@ use kube::{
 
 use crate::{
     crd::{CuratorWorker, FeedSource},
+    http::Health,
+    metrics::Metrics,
     resources::schedule::BuildOptions,
     temporal::pool::Pool,
 };
@@ -52,6 +54,10 @@ pub struct Context {
     pub backoff: backoff::Backoffs,
     /// Task queue loads, shared by the workers on a queue.
     pub load_cache: load_cache::LoadCache,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Health flags for `/readyz`.
+    pub health: Arc<Health>,
 }
 
 impl Context {
@@ -69,7 +75,16 @@ impl Context {
             resync,
             backoff: backoff::Backoffs::default(),
             load_cache: load_cache::LoadCache::default(),
+            metrics: Arc::default(),
+            health: Arc::default(),
         }
+    }
+
+    /// Uses these metrics and health flags instead of private ones.
+    pub fn with_observability(mut self, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        self.metrics = metrics;
+        self.health = health;
+        self
     }
 
     /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
@@ -111,8 +126,10 @@ pub async fn run(
         }
     };
     let mut controllers = Vec::new();
+    let mut stores = Vec::new();
     for scope in scopes {
         let (reader, writer) = reflector::store();
+        stores.push(reader.clone());
         controllers.push(futures::future::Either::Left(feed_controller(
             client.clone(),
             scope.clone(),
@@ -133,11 +150,22 @@ pub async fn run(
             stopper(&stop_tx),
         )));
     }
+    let health = ctx.health.clone();
+    let synced = tokio::spawn(async move {
+        for s in stores {
+            let _ = s.wait_until_ready().await;
+        }
+        health
+            .caches_synced
+            .store(true, std::sync::atomic::Ordering::Release);
+        tracing::info!("caches synced");
+    });
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(());
     };
     tokio::join!(signal, join_all(controllers));
+    synced.abort();
 }
 
 fn scoped<K>(client: Client, scope: &Option<String>) -> Api<K>

@@ -1,6 +1,6 @@
 //! [`ScheduleApi`] over temporalio-client's raw gRPC service.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use temporalio_client::Connection;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
@@ -10,6 +10,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
 use tonic::{Code, IntoRequest};
 
 use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
+use crate::metrics::Metrics;
 use crate::resources::{
     memo,
     proto::{Memo, Schedule, SchedulePatch},
@@ -22,6 +23,7 @@ pub struct GrpcSchedules {
     namespace: String,
     identity: String,
     timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl GrpcSchedules {
@@ -32,7 +34,14 @@ impl GrpcSchedules {
             namespace: namespace.to_owned(),
             identity: identity.to_owned(),
             timeout,
+            metrics: None,
         }
+    }
+
+    /// Records every RPC in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The underlying connection.
@@ -50,11 +59,21 @@ impl GrpcSchedules {
         method: &'static str,
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, TemporalError> {
-        match tokio::time::timeout(self.timeout, fut).await {
+        let start = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => Err(TemporalError::rpc(method, &status)),
             Err(_) => Err(TemporalError::Timeout(method)),
+        };
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(TemporalError::Rpc { code, .. }) => format!("{code:?}"),
+                Err(_) => "timeout".to_owned(),
+            };
+            m.temporal_call(method, &outcome, start.elapsed());
         }
+        result
     }
 }
 

@@ -9,6 +9,7 @@ use temporalio_client::{
 use tokio::sync::Mutex;
 
 use super::{TemporalError, grpc::GrpcSchedules};
+use crate::metrics::Metrics;
 
 /// Credentials for a connection, read from the Secrets a CuratorWorker references.
 ///
@@ -85,6 +86,7 @@ pub struct Pool {
     conns: Arc<Mutex<HashMap<Key, Connection>>>,
     identity: String,
     timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Pool {
@@ -94,7 +96,14 @@ impl Pool {
             conns: Arc::default(),
             identity: identity.to_owned(),
             timeout,
+            metrics: None,
         }
+    }
+
+    /// Records every RPC made through this pool in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Schedules of `namespace` at `address`, connecting on first use. A failed connection is
@@ -118,12 +127,11 @@ impl Pool {
                 c
             }
         };
-        Ok(GrpcSchedules::new(
-            conn,
-            namespace,
-            &self.identity,
-            self.timeout,
-        ))
+        let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout);
+        Ok(match &self.metrics {
+            Some(m) => api.with_metrics(m.clone()),
+            None => api,
+        })
     }
 
     /// Drops a cached connection (after it failed), so the next use reconnects.

@@ -1,0 +1,258 @@
+//! Prometheus metrics (prometheus-client), served at `/metrics`.
+
+use std::{collections::HashSet, sync::Mutex, time::Duration};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// `kind` and `result` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindResult {
+    /// `FeedSource` or `CuratorWorker`.
+    pub kind: String,
+    /// `success` or `error`.
+    pub result: String,
+}
+
+/// `kind` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    /// `FeedSource` or `CuratorWorker`.
+    pub kind: String,
+}
+
+/// `kind` and `reason` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindReason {
+    /// `FeedSource` or `CuratorWorker`.
+    pub kind: String,
+    /// PascalCase error reason.
+    pub reason: String,
+}
+
+/// `method` and `outcome` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodOutcome {
+    /// Temporal RPC name.
+    pub method: String,
+    /// `ok` or the gRPC code / `timeout`.
+    pub outcome: String,
+}
+
+/// `method` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Method {
+    /// Temporal RPC name.
+    pub method: String,
+}
+
+/// `namespace` and `name` of a CuratorWorker.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Worker {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `curator_reconciles_total{kind,result}`.
+    pub reconciles: Family<KindResult, Counter>,
+    /// `curator_reconcile_duration_seconds{kind}`.
+    pub reconcile_duration: Family<Kind, Histogram>,
+    /// `curator_reconcile_errors_total{kind,reason}`.
+    pub errors: Family<KindReason, Counter>,
+    /// `curator_schedules_managed`.
+    pub schedules_managed: Gauge,
+    /// `curator_temporal_requests_total{method,outcome}`.
+    pub temporal_requests: Family<MethodOutcome, Counter>,
+    /// `curator_temporal_request_duration_seconds{method}`.
+    pub temporal_latency: Family<Method, Histogram>,
+    /// `curator_worker_backlog{namespace,name}`.
+    pub worker_backlog: Family<Worker, Gauge>,
+    /// `curator_worker_desired_replicas{namespace,name}`.
+    pub worker_desired: Family<Worker, Gauge>,
+    /// `curator_leader` (1 when this replica leads).
+    pub leader: Gauge,
+    managed: Mutex<HashSet<String>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("curator");
+        let m = Self {
+            reconciles: Family::default(),
+            reconcile_duration: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+            schedules_managed: Gauge::default(),
+            temporal_requests: Family::default(),
+            temporal_latency: Family::new_with_constructor(latency_histogram),
+            worker_backlog: Family::default(),
+            worker_desired: Family::default(),
+            leader: Gauge::default(),
+            managed: Mutex::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and result",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of a reconcile",
+            m.reconcile_duration.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by reason",
+            m.errors.clone(),
+        );
+        registry.register(
+            "schedules_managed",
+            "Temporal schedules in sync with a FeedSource",
+            m.schedules_managed.clone(),
+        );
+        registry.register(
+            "temporal_requests",
+            "Temporal RPCs by method and outcome",
+            m.temporal_requests.clone(),
+        );
+        registry.register(
+            "temporal_request_duration_seconds",
+            "Latency of Temporal RPCs",
+            m.temporal_latency.clone(),
+        );
+        registry.register(
+            "worker_backlog",
+            "Task queue backlog seen for a CuratorWorker",
+            m.worker_backlog.clone(),
+        );
+        registry.register(
+            "worker_desired_replicas",
+            "Replicas the operator wants for a CuratorWorker",
+            m.worker_desired.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this replica is the leader",
+            m.leader.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Records a finished reconcile.
+    pub fn reconciled(&self, kind: &str, took: Duration, error_reason: Option<&str>) {
+        let result = if error_reason.is_some() {
+            "error"
+        } else {
+            "success"
+        };
+        self.reconciles
+            .get_or_create(&KindResult {
+                kind: kind.into(),
+                result: result.into(),
+            })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&Kind { kind: kind.into() })
+            .observe(took.as_secs_f64());
+        if let Some(reason) = error_reason {
+            self.errors
+                .get_or_create(&KindReason {
+                    kind: kind.into(),
+                    reason: reason.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records a Temporal RPC.
+    pub fn temporal_call(&self, method: &str, outcome: &str, took: Duration) {
+        self.temporal_requests
+            .get_or_create(&MethodOutcome {
+                method: method.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.temporal_latency
+            .get_or_create(&Method {
+                method: method.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Marks the schedule of FeedSource `uid` as managed (or not).
+    pub fn set_managed(&self, uid: &str, managed: bool) {
+        let mut set = self.managed.lock().unwrap_or_else(|p| p.into_inner());
+        if managed {
+            set.insert(uid.to_owned());
+        } else {
+            set.remove(uid);
+        }
+        self.schedules_managed
+            .set(i64::try_from(set.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_every_metric_family() {
+        let m = Metrics::default();
+        m.reconciled("FeedSource", Duration::from_millis(20), None);
+        m.reconciled(
+            "FeedSource",
+            Duration::from_millis(20),
+            Some("TemporalUnreachable"),
+        );
+        m.temporal_call("DescribeSchedule", "ok", Duration::from_millis(3));
+        m.set_managed("a", true);
+        m.set_managed("b", true);
+        m.set_managed("a", false);
+        m.worker_backlog
+            .get_or_create(&Worker {
+                namespace: "news".into(),
+                name: "curator".into(),
+            })
+            .set(7);
+        m.leader.set(1);
+        let text = m.encode();
+        for line in [
+            "curator_reconciles_total{kind=\"FeedSource\",result=\"success\"} 1",
+            "curator_reconciles_total{kind=\"FeedSource\",result=\"error\"} 1",
+            "curator_reconcile_errors_total{kind=\"FeedSource\",reason=\"TemporalUnreachable\"} 1",
+            "curator_temporal_requests_total{method=\"DescribeSchedule\",outcome=\"ok\"} 1",
+            "curator_schedules_managed 1",
+            "curator_worker_backlog{namespace=\"news\",name=\"curator\"} 7",
+            "curator_leader 1",
+            "curator_reconcile_duration_seconds_count{kind=\"FeedSource\"} 2",
+            "curator_temporal_request_duration_seconds_bucket{le=\"0.005\",method=\"DescribeSchedule\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}
