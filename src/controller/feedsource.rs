@@ -232,6 +232,7 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
                     reason: e.reason(),
                     message: e.to_string(),
                     temporal_answered: e.temporal_answered(),
+                    permanent: e.is_permanent(),
                 },
                 &now(),
             );

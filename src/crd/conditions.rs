@@ -6,6 +6,39 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 pub const READY: &str = "Ready";
 /// Condition saying whether the Temporal frontend answered the last call.
 pub const TEMPORAL_REACHABLE: &str = "TemporalReachable";
+/// kstatus: True while the operator is still converging (transient problems included).
+pub const RECONCILING: &str = "Reconciling";
+/// kstatus: True when the operator cannot make progress until something changes.
+pub const STALLED: &str = "Stalled";
+
+/// The kstatus pair derived from the Ready condition: `Reconciling` and `Stalled`, with the
+/// abnormal-true polarity that kstatus (Flux, `kubectl wait`, Argo CD checks) reads.
+pub fn kstatus(ready: &Desired, stalled: bool) -> [Desired; 2] {
+    let ok = |t| Desired::new(t, Status::False, "Reconciled", "");
+    if ready.status == Status::True {
+        [ok(RECONCILING), ok(STALLED)]
+    } else if stalled {
+        [
+            ok(RECONCILING),
+            Desired::new(
+                STALLED,
+                Status::True,
+                ready.reason.clone(),
+                ready.message.clone(),
+            ),
+        ]
+    } else {
+        [
+            Desired::new(
+                RECONCILING,
+                Status::True,
+                ready.reason.clone(),
+                ready.message.clone(),
+            ),
+            ok(STALLED),
+        ]
+    }
+}
 
 /// Status value of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +197,26 @@ mod tests {
         let first = merge(&[], &desired, Some(1), &at(100));
         let second = merge(&first, &desired, Some(1), &at(999));
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn kstatus_pair_follows_ready() {
+        let ready = Desired::new(READY, Status::True, "Synced", "");
+        assert!(
+            kstatus(&ready, false)
+                .iter()
+                .all(|c| c.status == Status::False)
+        );
+        let down = Desired::new(READY, Status::False, "TemporalUnreachable", "refused");
+        let [rec, st] = kstatus(&down, false);
+        assert_eq!((rec.status, st.status), (Status::True, Status::False));
+        assert_eq!(rec.reason, "TemporalUnreachable");
+        let bad = Desired::new(READY, Status::False, "InvalidSpec", "x");
+        let [rec, st] = kstatus(&bad, true);
+        assert_eq!(
+            (rec.status, st.status, st.reason.as_str()),
+            (Status::False, Status::True, "InvalidSpec")
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Outcome<'a> {
         message: String,
         /// Whether Temporal answered at all.
         temporal_answered: bool,
+        /// Whether only a change can fix it (the resource is stalled, not reconciling).
+        permanent: bool,
     },
 }
 
@@ -155,6 +157,7 @@ pub fn compute(
             reason,
             message,
             temporal_answered,
+            ..
         } => {
             let reach = if *temporal_answered {
                 Desired::new(
@@ -172,6 +175,15 @@ pub fn compute(
             ]
         }
     };
+    let stalled = match outcome {
+        Outcome::Synced { synced, .. } => synced.held_foreign_pause,
+        Outcome::WorkerNotFound(_) | Outcome::InvalidSpec(_) => true,
+        Outcome::Failed { permanent, .. } => *permanent,
+    };
+    let mut conds = conds;
+    if let Some(ready) = conds.iter().find(|c| c.type_ == READY).cloned() {
+        conds.extend(conditions::kstatus(&ready, stalled));
+    }
     s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
     s
 }
@@ -289,6 +301,8 @@ mod tests {
                 ("False", reason)
             );
             assert_eq!(st.paused, Some(true));
+            let stalled = conditions::find(&st.conditions, conditions::STALLED).expect("stalled");
+            assert_eq!(stalled.status, "True", "a held pause needs a person");
             assert_eq!(st.pause_note.as_deref(), Some("paused after a failed run"));
         }
     }
@@ -315,6 +329,7 @@ mod tests {
                 reason: "TemporalUnreachable",
                 message: "connection refused".into(),
                 temporal_answered: false,
+                permanent: false,
             },
             &at(2),
         );
@@ -324,6 +339,12 @@ mod tests {
         assert_eq!(
             (reach.status.as_str(), reach.last_transition_time.clone()),
             ("False", at(2))
+        );
+        let reconciling =
+            conditions::find(&down.conditions, conditions::RECONCILING).expect("kstatus");
+        assert_eq!(
+            reconciling.status, "True",
+            "a transient failure is still reconciling"
         );
         let ready = conditions::find(&down.conditions, READY).expect("ready");
         assert_eq!(

@@ -107,9 +107,10 @@ pub fn compute(
         Err((reason, msg)) => Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, msg.clone()),
     };
     let scaling = Desired::new(SCALING, Status::True, o.scaling.0, o.scaling.1.clone());
+    let [reconciling, stalled] = conditions::kstatus(&ready_cond, o.invalid.is_some());
     s.conditions = conditions::merge(
         &prev.conditions,
-        &[ready_cond, reach, scaling],
+        &[ready_cond, reach, scaling, reconciling, stalled],
         generation,
         &truncate(now),
     );
