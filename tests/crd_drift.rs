@@ -36,6 +36,11 @@ fn top_level_crds_match_the_types() {
 }
 
 #[test]
+fn the_charts_crds_match_the_types() {
+    check_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/curator-operator/crds"));
+}
+
+#[test]
 fn crds_are_namespaced_with_status_and_printer_columns() {
     for (_, crd) in crd::all() {
         assert_eq!(crd.spec.group, "curator.buun.dev");

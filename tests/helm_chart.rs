@@ -1,0 +1,968 @@
+//! The Helm chart (`charts/curator-operator`) and the `Dockerfile`: `helm lint`, renders with
+//! default and non-default values (`tests/helm/values-ha.yaml`) checked on the parsed objects,
+//! the values schema, the chart's CRD copies, and the image's runtime contract.
+//!
+//! helm is `$HELM`, the project's `.tools/bin/helm` (`scripts/install-deps.sh`), or `PATH`.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+const RELEASE: &str = "curator-operator";
+const NAMESPACE: &str = "curator-system";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    root().join("charts/curator-operator")
+}
+
+fn ha_values() -> PathBuf {
+    root().join("tests/helm/values-ha.yaml")
+}
+
+fn helm() -> PathBuf {
+    if let Some(p) = std::env::var_os("HELM") {
+        return p.into();
+    }
+    let local = root().join(".tools/bin/helm");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("helm")
+}
+
+fn run_helm(args: &[&str]) -> Output {
+    Command::new(helm())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {}: {e}; install it with scripts/install-deps.sh",
+                helm().display()
+            )
+        })
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// `helm template` output with `extra` arguments; panics with helm's stderr on failure.
+fn template_text(extra: &[&str]) -> String {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        RELEASE,
+        path_str(&chart),
+        "--namespace",
+        NAMESPACE,
+    ];
+    args.extend_from_slice(extra);
+    let out = run_helm(&args);
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Every non-empty document of a multi-document YAML stream.
+fn parse_docs(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).expect("rendered YAML parses"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn render(extra: &[&str]) -> Vec<Value> {
+    parse_docs(&template_text(extra))
+}
+
+fn render_default() -> Vec<Value> {
+    render(&[])
+}
+
+fn render_ha() -> Vec<Value> {
+    let values = ha_values();
+    render(&["-f", path_str(&values)])
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found = of_kind(docs, kind);
+    assert_eq!(found.len(), 1, "expected exactly one {kind}");
+    found[0]
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("string"))
+        .collect()
+}
+
+fn operator_container(docs: &[Value]) -> &Value {
+    let containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+/// The container's env entries by name (each name once).
+fn env(container: &Value) -> BTreeMap<&str, &Value> {
+    let mut map = BTreeMap::new();
+    for e in container["env"].as_array().expect("env") {
+        let name = e["name"].as_str().expect("env name");
+        assert!(map.insert(name, e).is_none(), "env {name} set twice");
+    }
+    map
+}
+
+fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    env(container).get(name).map(|e| {
+        e["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no literal value"))
+    })
+}
+
+/// Every rule of every Role and ClusterRole, with the kind and namespace of its role.
+fn rules(docs: &[Value]) -> Vec<(&str, Option<&str>, &Value)> {
+    docs.iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+        .flat_map(|d| {
+            let kind = d["kind"].as_str().expect("kind");
+            let ns = d["metadata"]["namespace"].as_str();
+            d["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .map(move |r| (kind, ns, r))
+        })
+        .collect()
+}
+
+fn grants(rule: &Value, group: &str, resource: &str) -> bool {
+    strings(&rule["apiGroups"]).contains(&group) && strings(&rule["resources"]).contains(&resource)
+}
+
+fn verbs(rule: &Value) -> BTreeSet<&str> {
+    strings(&rule["verbs"]).into_iter().collect()
+}
+
+fn set<'a>(items: &[&'a str]) -> BTreeSet<&'a str> {
+    items.iter().copied().collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lint and schema
+
+#[test]
+fn helm_lint_passes_with_default_and_ha_values() {
+    let chart = chart();
+    let values = ha_values();
+    for extra in [vec![], vec!["-f", path_str(&values)]] {
+        let mut args = vec!["lint", "--strict", path_str(&chart)];
+        args.extend(extra);
+        let out = run_helm(&args);
+        assert!(
+            out.status.success(),
+            "helm {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn values_yaml_text() -> String {
+    std::fs::read_to_string(chart().join("values.yaml")).expect("values.yaml")
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(chart().join("values.schema.json")).expect("schema");
+    serde_json::from_str(&text).expect("schema is JSON")
+}
+
+#[test]
+fn schema_declares_every_value_and_rejects_unknown_ones() {
+    let values: Value = serde_yaml::from_str(&values_yaml_text()).expect("values.yaml parses");
+    let schema = schema();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(schema["additionalProperties"], false);
+    let props = schema["properties"].as_object().expect("properties");
+    let keys: BTreeSet<&str> = values
+        .as_object()
+        .expect("values.yaml is a mapping")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let declared: BTreeSet<&str> = props.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys, declared,
+        "values.yaml and values.schema.json must declare the same top-level values"
+    );
+    // Nested groups with a closed schema list exactly their values too.
+    for (key, prop) in props {
+        if prop["additionalProperties"] == false {
+            let have: BTreeSet<&str> = values[key]
+                .as_object()
+                .unwrap_or_else(|| panic!("{key} is not a mapping"))
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let want: BTreeSet<&str> = prop["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(have, want, "values.{key}");
+        }
+    }
+}
+
+#[test]
+fn unknown_or_invalid_values_fail_to_render() {
+    let chart = chart();
+    for (set_arg, why) in [
+        ("notAValue=1", "unknown top-level value"),
+        ("image.notAValue=1", "unknown nested value"),
+        ("logFormat=xml", "log format outside the enum"),
+        ("resyncInterval=5x", "not a Go duration"),
+        ("watchNamespaces[0]=Not_A_Namespace", "not a namespace name"),
+    ] {
+        let out = run_helm(&[
+            "template",
+            RELEASE,
+            path_str(&chart),
+            "--namespace",
+            NAMESPACE,
+            "--set",
+            set_arg,
+        ]);
+        assert!(!out.status.success(), "{why} ({set_arg}) rendered");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("schema"), "{why}: {stderr}");
+    }
+    // Several replicas without a leader would reconcile the same objects at once.
+    let out = run_helm(&[
+        "template",
+        RELEASE,
+        path_str(&chart),
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leaderElection.enabled"));
+}
+
+/// Key paths of a block-style YAML mapping (values.yaml), each with whether a comment line
+/// directly precedes it. List items and flow collections are data, not keys.
+fn documented_keys(text: &str) -> BTreeMap<String, bool> {
+    let mut out = BTreeMap::new();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut commented = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.is_empty() {
+            commented = false;
+            continue;
+        }
+        if trimmed.starts_with('#') {
+            commented = true;
+            continue;
+        }
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        let key = trimmed
+            .split_once(':')
+            .map(|(k, _)| k)
+            .filter(|k| !k.starts_with('-') && !k.contains(' '));
+        if let Some(key) = key {
+            let path = stack
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .chain([key])
+                .collect::<Vec<_>>()
+                .join(".");
+            out.insert(path, commented);
+            stack.push((indent, key.to_string()));
+        }
+        commented = false;
+    }
+    out
+}
+
+/// Paths of every value the schema declares (recursing into objects with `properties`).
+fn schema_paths(schema: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Some(props) = schema["properties"].as_object() {
+        for (key, prop) in props {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            schema_paths(prop, &path, out);
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_value_has_a_comment_in_values_yaml() {
+    let keys = documented_keys(&values_yaml_text());
+    let mut paths = Vec::new();
+    schema_paths(&schema(), "", &mut paths);
+    assert!(paths.len() > 40, "{paths:?}");
+    for path in paths {
+        match keys.get(&path) {
+            Some(true) => {}
+            Some(false) => panic!("values.yaml: {path} has no comment"),
+            None => panic!("values.yaml: {path} is declared in the schema but missing"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Default render
+
+#[test]
+fn default_deployment_is_hardened_and_probed() {
+    let docs = render_default();
+    let deployment = one(&docs, "Deployment");
+    assert_eq!(deployment["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert!(
+        pod.get("affinity").is_none(),
+        "no anti-affinity for one replica"
+    );
+
+    let psc = &pod["securityContext"];
+    assert_eq!(psc["runAsNonRoot"], true);
+    assert_eq!(psc["runAsUser"], 65532);
+    assert_eq!(psc["runAsGroup"], 65532);
+    assert_eq!(psc["fsGroup"], 65532);
+    assert_eq!(psc["seccompProfile"]["type"], "RuntimeDefault");
+
+    let c = operator_container(&docs);
+    let csc = &c["securityContext"];
+    assert_eq!(csc["allowPrivilegeEscalation"], false);
+    assert_eq!(csc["readOnlyRootFilesystem"], true);
+    assert_eq!(strings(&csc["capabilities"]["drop"]), ["ALL"]);
+    assert!(csc["capabilities"].get("add").is_none());
+    assert!(csc.get("privileged").is_none_or(|p| p == false));
+
+    assert_eq!(c["image"], "ghcr.io/buun-ch/curator-operator:0.1.0");
+    assert_eq!(strings(&c["args"]), ["run"]);
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "http");
+    let ports = c["ports"].as_array().expect("ports");
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["name"], "http");
+    assert_eq!(ports[0]["containerPort"], 8080);
+
+    let res = &c["resources"];
+    assert!(res["requests"]["cpu"].is_string() && res["requests"]["memory"].is_string());
+    assert!(res["limits"]["memory"].is_string());
+}
+
+#[test]
+fn default_env_configures_the_binary() {
+    let docs = render_default();
+    let c = operator_container(&docs);
+    let env = env(c);
+    for (name, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert_eq!(
+            env[name]["valueFrom"]["fieldRef"]["fieldPath"], field,
+            "{name}"
+        );
+    }
+    for (name, want) in [
+        ("CURATOR_HTTP_ADDR", "0.0.0.0:8080"),
+        ("CURATOR_LOG_LEVEL", "info"),
+        ("CURATOR_LOG_FORMAT", "json"),
+        ("CURATOR_SCHEDULE_ID_PREFIX", "curator"),
+        ("CURATOR_TEMPORAL_TIMEOUT", "10s"),
+        ("CURATOR_RESYNC_INTERVAL", "5m"),
+        ("CURATOR_CONCURRENCY", "16"),
+        ("CURATOR_LEADER_ELECTION", "true"),
+        ("CURATOR_LEASE_NAME", "curator-operator"),
+        ("CURATOR_LEASE_NAMESPACE", NAMESPACE),
+        ("CURATOR_LEASE_DURATION", "15s"),
+    ] {
+        assert_eq!(env_value(c, name), Some(want), "{name}");
+    }
+    // Unset means the binary's defaults: the built-in identity, every namespace.
+    assert!(!env.contains_key("CURATOR_IDENTITY"));
+    assert!(!env.contains_key("CURATOR_WATCH_NAMESPACES"));
+}
+
+#[test]
+fn default_rbac_is_cluster_wide_and_least_privilege() {
+    let docs = render_default();
+    let all = rules(&docs);
+    for (kind, _, rule) in &all {
+        for field in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                !strings(&rule[field]).iter().any(|s| s.contains('*')),
+                "{kind} rule with '*' in {field}: {rule}"
+            );
+        }
+    }
+
+    let cluster_role = one(&docs, "ClusterRole");
+    let cluster: Vec<&Value> = cluster_role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .collect();
+    let rule_for = |group: &str, resource: &str| -> BTreeSet<&str> {
+        let matching: Vec<_> = cluster
+            .iter()
+            .filter(|r| grants(r, group, resource))
+            .collect();
+        assert_eq!(matching.len(), 1, "one rule for {group}/{resource}");
+        verbs(matching[0])
+    };
+    let secrets = rule_for("", "secrets");
+    assert_eq!(secrets, set(&["get"]), "secrets: get only, no list/watch");
+    for resource in ["feedsources", "curatorworkers"] {
+        assert_eq!(
+            rule_for("curator.buun.dev", resource),
+            set(&["get", "list", "watch", "patch"])
+        );
+        assert_eq!(
+            rule_for("curator.buun.dev", &format!("{resource}/status")),
+            set(&["get", "patch"])
+        );
+        assert_eq!(
+            rule_for("curator.buun.dev", &format!("{resource}/finalizers")),
+            set(&["update"])
+        );
+    }
+    assert_eq!(
+        rule_for("apps", "deployments"),
+        set(&["get", "list", "watch", "create", "patch"]),
+        "no delete: garbage collection removes worker Deployments"
+    );
+    assert_eq!(
+        rule_for("policy", "poddisruptionbudgets"),
+        set(&["get", "list", "watch", "create", "patch", "delete"])
+    );
+    assert_eq!(
+        rule_for("events.k8s.io", "events"),
+        set(&["create", "patch"])
+    );
+    assert!(
+        !cluster
+            .iter()
+            .any(|r| grants(r, "coordination.k8s.io", "leases")),
+        "leases are not granted cluster-wide"
+    );
+
+    // Leases only in a Role in the release namespace.
+    let lease_rules: Vec<_> = all
+        .iter()
+        .filter(|(_, _, r)| grants(r, "coordination.k8s.io", "leases"))
+        .collect();
+    assert!(!lease_rules.is_empty());
+    let mut lease_verbs = BTreeSet::new();
+    for (kind, ns, rule) in &lease_rules {
+        assert_eq!(*kind, "Role");
+        assert_eq!(*ns, Some(NAMESPACE));
+        lease_verbs.extend(verbs(rule));
+        if let Some(names) = rule.get("resourceNames") {
+            assert_eq!(strings(names), ["curator-operator"]);
+        }
+    }
+    assert_eq!(lease_verbs, set(&["get", "create", "update", "patch"]));
+
+    // Bindings grant the roles to the chart's ServiceAccount.
+    let sa = one(&docs, "ServiceAccount");
+    let sa_name = sa["metadata"]["name"].as_str().expect("name");
+    let binding = one(&docs, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], cluster_role["metadata"]["name"]);
+    for b in of_kind(&docs, "ClusterRoleBinding")
+        .into_iter()
+        .chain(of_kind(&docs, "RoleBinding"))
+    {
+        let subjects = b["subjects"].as_array().expect("subjects");
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0]["kind"], "ServiceAccount");
+        assert_eq!(subjects[0]["name"], sa_name);
+        assert_eq!(subjects[0]["namespace"], NAMESPACE);
+    }
+    assert_eq!(
+        one(&docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"],
+        sa_name
+    );
+}
+
+/// The rendered RBAC text: every rule is preceded by a comment that says why.
+fn assert_every_rule_commented(text: &str) {
+    let mut rules = 0;
+    let mut previous = "";
+    let mut in_rules = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if line.starts_with("rules:") {
+            in_rules = true;
+        } else if !line.starts_with(' ') {
+            in_rules = false;
+        }
+        if in_rules && trimmed.starts_with("- apiGroups:") {
+            rules += 1;
+            assert!(
+                previous.starts_with('#'),
+                "RBAC rule without a comment: {trimmed}"
+            );
+        }
+        if !trimmed.is_empty() {
+            previous = trimmed;
+        }
+    }
+    assert!(rules > 0, "no rules found");
+}
+
+#[test]
+fn every_rbac_rule_is_commented() {
+    let values = ha_values();
+    for extra in [vec![], vec!["-f", path_str(&values)]] {
+        let mut args = vec!["--show-only", "templates/rbac.yaml"];
+        args.extend(extra);
+        assert_every_rule_commented(&template_text(&args));
+    }
+}
+
+#[test]
+fn default_service_exposes_http_and_optional_objects_are_off() {
+    let docs = render_default();
+    let service = one(&docs, "Service");
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    assert_eq!(
+        service["metadata"]["labels"]["app.kubernetes.io/component"],
+        "metrics"
+    );
+    let ports = service["spec"]["ports"].as_array().expect("ports");
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["name"], "http");
+    assert_eq!(ports[0]["port"], 8080);
+    assert_eq!(ports[0]["targetPort"], "http");
+    // The Service selects the operator pods.
+    let pod_labels = &one(&docs, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in service["spec"]["selector"].as_object().expect("selector") {
+        assert_eq!(&pod_labels[k], v, "selector {k}");
+    }
+
+    for kind in ["ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget"] {
+        assert!(of_kind(&docs, kind).is_empty(), "no {kind} by default");
+    }
+}
+
+#[test]
+fn leader_election_off_renders_no_lease_access() {
+    let docs = render(&["--set", "leaderElection.enabled=false"]);
+    let c = operator_container(&docs);
+    assert_eq!(env_value(c, "CURATOR_LEADER_ELECTION"), Some("false"));
+    for name in [
+        "CURATOR_LEASE_NAME",
+        "CURATOR_LEASE_NAMESPACE",
+        "CURATOR_LEASE_DURATION",
+    ] {
+        assert!(!env(c).contains_key(name), "{name}");
+    }
+    assert!(
+        !rules(&docs)
+            .iter()
+            .any(|(_, _, r)| grants(r, "coordination.k8s.io", "leases"))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// HA render: two replicas, two watched namespaces, ServiceMonitor, NetworkPolicy
+
+#[test]
+fn ha_render_replicas_env_and_spreading() {
+    let docs = render_ha();
+    let deployment = one(&docs, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let c = operator_container(&docs);
+    assert_eq!(env_value(c, "CURATOR_WATCH_NAMESPACES"), Some("news,blogs"));
+    assert_eq!(env_value(c, "CURATOR_LOG_FORMAT"), Some("text"));
+    assert_eq!(env_value(c, "CURATOR_LEADER_ELECTION"), Some("true"));
+
+    let term = &deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        [0]["podAffinityTerm"];
+    assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        term["labelSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+
+    let pdb = one(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+}
+
+#[test]
+fn user_affinity_replaces_the_default_anti_affinity() {
+    let values = ha_values();
+    let docs = render(&[
+        "-f",
+        path_str(&values),
+        "--set",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+    ]);
+    let affinity = &one(&docs, "Deployment")["spec"]["template"]["spec"]["affinity"];
+    assert!(affinity.get("podAntiAffinity").is_none());
+    assert!(affinity.get("nodeAffinity").is_some());
+}
+
+#[test]
+fn ha_rbac_is_namespaced_to_the_watched_namespaces() {
+    let docs = render_ha();
+    assert!(of_kind(&docs, "ClusterRole").is_empty(), "no ClusterRole");
+    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+
+    let curator_namespaces: BTreeSet<&str> = rules(&docs)
+        .into_iter()
+        .filter(|(_, _, r)| grants(r, "curator.buun.dev", "feedsources"))
+        .map(|(kind, ns, _)| {
+            assert_eq!(kind, "Role");
+            ns.expect("namespaced")
+        })
+        .collect();
+    assert_eq!(curator_namespaces, set(&["news", "blogs"]));
+
+    let binding_namespaces: BTreeSet<&str> = of_kind(&docs, "RoleBinding")
+        .into_iter()
+        .filter(|b| b["roleRef"]["kind"] == "Role")
+        .map(|b| b["metadata"]["namespace"].as_str().expect("namespace"))
+        .collect();
+    assert_eq!(binding_namespaces, set(&["news", "blogs", NAMESPACE]));
+
+    // Secrets stay get-only in every namespace.
+    for (_, ns, rule) in rules(&docs) {
+        if grants(rule, "", "secrets") {
+            assert_eq!(verbs(rule), set(&["get"]), "{ns:?}");
+        }
+    }
+}
+
+#[test]
+fn ha_service_monitor_selects_the_metrics_service() {
+    let docs = render_ha();
+    let monitor = one(&docs, "ServiceMonitor");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], "http");
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(
+        strings(&monitor["spec"]["namespaceSelector"]["matchNames"]),
+        [NAMESPACE]
+    );
+    let service = one(&docs, "Service");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(&service["metadata"]["labels"][k], v, "label {k}");
+    }
+}
+
+fn egress_ports(rule: &Value) -> BTreeSet<i64> {
+    rule["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| p["port"].as_i64().expect("numeric port"))
+        .collect()
+}
+
+#[test]
+fn ha_network_policy_allows_only_http_dns_api_and_temporal() {
+    let docs = render_ha();
+    let policy = one(&docs, "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        one(&docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        strings(&policy["spec"]["policyTypes"]),
+        ["Ingress", "Egress"]
+    );
+
+    let ingress = policy["spec"]["ingress"].as_array().expect("ingress");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"][0]["port"], "http");
+    assert_eq!(
+        ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+
+    let egress = policy["spec"]["egress"].as_array().expect("egress");
+    let ports: Vec<BTreeSet<i64>> = egress.iter().map(egress_ports).collect();
+    assert_eq!(
+        ports,
+        [
+            BTreeSet::from([53]),
+            BTreeSet::from([443, 6443]),
+            BTreeSet::from([7233])
+        ]
+    );
+    assert_eq!(
+        egress[0]["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
+        "kube-dns"
+    );
+    assert_eq!(
+        egress[2]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "temporal"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRD copies
+
+fn yaml_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .into_string()
+                .expect("UTF-8")
+        })
+        .filter(|n| n.ends_with(".yaml"))
+        .collect()
+}
+
+#[test]
+fn chart_crds_are_byte_identical_to_top_level_crds() {
+    let top = root().join("crds");
+    let copy = chart().join("crds");
+    let files = yaml_files(&top);
+    assert!(!files.is_empty());
+    assert_eq!(
+        files,
+        yaml_files(&copy),
+        "the chart ships the same CRD files"
+    );
+    for f in &files {
+        let a = std::fs::read(top.join(f)).expect("read");
+        let b = std::fs::read(copy.join(f)).expect("read");
+        assert!(
+            a == b,
+            "charts/curator-operator/crds/{f} differs from crds/{f}; cp crds/*.yaml charts/curator-operator/crds/"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile
+
+/// One Dockerfile instruction: the upper-case keyword and its arguments.
+#[derive(Debug)]
+struct Instruction {
+    keyword: String,
+    args: String,
+}
+
+/// Instructions of a Dockerfile: comment lines dropped, `\` continuations joined.
+fn parse_dockerfile(text: &str) -> Vec<Instruction> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        // Comment and empty lines never end an instruction, even inside a continuation.
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
+        let (part, continues) = match trimmed.strip_suffix('\\') {
+            Some(p) => (p, true),
+            None => (trimmed, false),
+        };
+        current.push_str(part);
+        current.push(' ');
+        if !continues {
+            let joined = current.trim().to_string();
+            current.clear();
+            let (keyword, args) = joined.split_once(char::is_whitespace).expect("arguments");
+            out.push(Instruction {
+                keyword: keyword.to_ascii_uppercase(),
+                args: args.trim().to_string(),
+            });
+        }
+    }
+    assert!(current.trim().is_empty(), "dangling line continuation");
+    out
+}
+
+/// A stage: its base image, name, and instructions.
+#[derive(Debug)]
+struct Stage<'a> {
+    image: &'a str,
+    name: Option<&'a str>,
+    body: Vec<&'a Instruction>,
+}
+
+fn stages(instructions: &[Instruction]) -> Vec<Stage<'_>> {
+    let mut out: Vec<Stage<'_>> = Vec::new();
+    for i in instructions {
+        if i.keyword == "FROM" {
+            let words: Vec<&str> = i
+                .args
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            let name = match words.as_slice() {
+                [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some(*name),
+                [_] => None,
+                other => panic!("unexpected FROM {other:?}"),
+            };
+            out.push(Stage {
+                image: words[0],
+                name,
+                body: Vec::new(),
+            });
+        } else if let Some(stage) = out.last_mut() {
+            stage.body.push(i);
+        } else {
+            assert!(i.keyword == "ARG", "{} before the first FROM", i.keyword);
+        }
+    }
+    out
+}
+
+fn exec_form(args: &str) -> Vec<String> {
+    serde_json::from_str(args).unwrap_or_else(|e| panic!("not exec form ({e}): {args}"))
+}
+
+fn last<'a>(stage: &'a Stage<'_>, keyword: &str) -> &'a Instruction {
+    stage
+        .body
+        .iter()
+        .rev()
+        .find(|i| i.keyword == keyword)
+        .unwrap_or_else(|| panic!("final stage has no {keyword}"))
+}
+
+#[test]
+fn dockerfile_builds_a_static_binary_onto_distroless_nonroot() {
+    let text = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let instructions = parse_dockerfile(&text);
+    let stages = stages(&instructions);
+    assert!(stages.len() >= 2, "multi-stage build");
+
+    let builder = &stages[0];
+    assert!(builder.image.starts_with("rust:"), "{}", builder.image);
+    let builder_name = builder.name.expect("the builder stage is named");
+    let build = builder
+        .body
+        .iter()
+        .find(|i| i.keyword == "RUN" && i.args.contains("cargo build"))
+        .expect("a cargo build step");
+    for want in [
+        "--release",
+        "--locked",
+        "--bin curator-operator",
+        "--mount=type=cache",
+    ] {
+        assert!(build.args.contains(want), "cargo build without {want}");
+    }
+    assert!(
+        builder
+            .body
+            .iter()
+            .any(|i| i.args.contains("x86_64-unknown-linux-musl")),
+        "static musl target"
+    );
+    assert!(
+        builder.body.iter().any(|i| i.args.contains("musl-tools")),
+        "musl-tools for ring's C code"
+    );
+
+    let last_stage = stages.last().expect("final stage");
+    let base = last_stage.image.split('@').next().expect("image");
+    assert_eq!(base, "gcr.io/distroless/static-debian12:nonroot");
+
+    let user = &last(last_stage, "USER").args;
+    let uid = user.split(':').next().expect("uid");
+    assert!(
+        uid.parse::<u32>().is_ok_and(|u| u != 0),
+        "USER must be a numeric non-root UID: {user}"
+    );
+    assert_eq!(user, "65532:65532", "the chart's runAsUser/runAsGroup");
+
+    let entrypoint = exec_form(&last(last_stage, "ENTRYPOINT").args);
+    assert_eq!(entrypoint, ["/curator-operator"]);
+    assert_eq!(exec_form(&last(last_stage, "CMD").args), ["run"]);
+    let copy = last_stage
+        .body
+        .iter()
+        .find(|i| i.keyword == "COPY" && i.args.starts_with(&format!("--from={builder_name} ")))
+        .expect("the binary is copied from the builder");
+    assert!(
+        copy.args.ends_with(" /curator-operator"),
+        "COPY puts the binary where ENTRYPOINT runs it: {}",
+        copy.args
+    );
+
+    let labels = last(last_stage, "LABEL");
+    for key in [
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.licenses",
+    ] {
+        assert!(labels.args.contains(key), "missing label {key}");
+    }
+
+    // The chart's container port is the one the image exposes.
+    let exposed: Vec<i64> = last(last_stage, "EXPOSE")
+        .args
+        .split_whitespace()
+        .map(|p| {
+            p.trim_end_matches("/tcp")
+                .parse()
+                .expect("numeric EXPOSE port")
+        })
+        .collect();
+    let docs = render_default();
+    let c = operator_container(&docs);
+    let container_port = c["ports"][0]["containerPort"].as_i64().expect("port");
+    assert_eq!(exposed, [container_port]);
+    // And the chart's pod runs as the image's user.
+    let psc = &one(&docs, "Deployment")["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(
+        format!("{}:{}", psc["runAsUser"], psc["runAsGroup"]),
+        user.as_str()
+    );
+}
