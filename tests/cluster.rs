@@ -267,3 +267,46 @@ async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
         .await
         .expect("cleanup");
 }
+
+#[tokio::test]
+#[ignore = "needs cluster"]
+async fn two_replicas_elect_one_leader_and_fail_over() {
+    use curator_operator::leader::{LeaseConfig, elect};
+    let client = Client::try_default().await.expect("KUBECONFIG");
+    let name = format!(
+        "curator-test-lease-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis()
+    );
+    let cfg = |id: &str| LeaseConfig {
+        name: name.clone(),
+        namespace: "default".into(),
+        identity: id.into(),
+        duration: Duration::from_secs(6),
+    };
+    let (mut a, task_a) = elect(client.clone(), &cfg("replica-a")).await.expect("elect a");
+    let (mut b, task_b) = elect(client.clone(), &cfg("replica-b")).await.expect("elect b");
+    eventually("one leader", || {
+        let (a, b) = (*a.borrow(), *b.borrow());
+        async move { a ^ b }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(*a.borrow() ^ *b.borrow(), "still exactly one leader after a lease period");
+    // Releasing the leader (what SIGTERM does) hands over to the standby at once.
+    let a_led = *a.borrow_and_update();
+    let started = std::time::Instant::now();
+    let standby = if a_led {
+        drop(a);
+        let _ = task_a.await;
+        &mut b
+    } else {
+        drop(b);
+        let _ = task_b.await;
+        &mut a
+    };
+    tokio::time::timeout(Duration::from_secs(8), standby.wait_for(|l| *l))
+        .await
+        .expect("standby takes over within the lease duration")
+        .expect("channel");
+    println!("failover took {:?}", started.elapsed());
+}
