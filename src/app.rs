@@ -134,7 +134,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             build_options(&args.temporal),
             args.resync_interval,
         )
-        .with_observability(metrics.clone(), health.clone()),
+        .with_observability(metrics.clone(), health.clone())
+        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff),
     );
     let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
         vec![None]

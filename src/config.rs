@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "CURATOR_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Longest delay between retries of a failing resource (exponential from 1s, ±20% jitter).
+    #[arg(long, env = "CURATOR_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration_arg)]
+    pub max_backoff: Duration,
     /// FeedSources reconciled at the same time.
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,

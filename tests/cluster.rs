@@ -275,7 +275,10 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     let client = Client::try_default().await.expect("KUBECONFIG");
     let name = format!(
         "curator-test-lease-{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis()
     );
     let cfg = |id: &str| LeaseConfig {
         name: name.clone(),
@@ -283,15 +286,22 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
         identity: id.into(),
         duration: Duration::from_secs(6),
     };
-    let (mut a, task_a) = elect(client.clone(), &cfg("replica-a")).await.expect("elect a");
-    let (mut b, task_b) = elect(client.clone(), &cfg("replica-b")).await.expect("elect b");
+    let (mut a, task_a) = elect(client.clone(), &cfg("replica-a"))
+        .await
+        .expect("elect a");
+    let (mut b, task_b) = elect(client.clone(), &cfg("replica-b"))
+        .await
+        .expect("elect b");
     eventually("one leader", || {
         let (a, b) = (*a.borrow(), *b.borrow());
         async move { a ^ b }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    assert!(*a.borrow() ^ *b.borrow(), "still exactly one leader after a lease period");
+    assert!(
+        *a.borrow() ^ *b.borrow(),
+        "still exactly one leader after a lease period"
+    );
     // Releasing the leader (what SIGTERM does) hands over to the standby at once.
     let a_led = *a.borrow_and_update();
     let started = std::time::Instant::now();

@@ -11,21 +11,47 @@ pub const BASE: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 pub const CAP: Duration = Duration::from_secs(60);
 
-/// Failure counts per object UID.
-#[derive(Default)]
+/// Failure counts per object UID, and the delay bounds.
 pub struct Backoffs {
     failures: Mutex<HashMap<String, u32>>,
+    base: Duration,
+    cap: Duration,
+}
+
+impl Default for Backoffs {
+    fn default() -> Self {
+        Self::new(BASE, CAP)
+    }
 }
 
 /// PURE: the delay before retry number `attempt` (0-based), with `jitter` in [0, 1) spreading
 /// it over ±20%, capped at [`CAP`].
 pub fn delay(attempt: u32, jitter: f64) -> Duration {
-    let exp = BASE.saturating_mul(2u32.saturating_pow(attempt.min(16)));
-    let capped = exp.min(CAP);
-    capped.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(CAP)
+    delay_within(BASE, CAP, attempt, jitter)
+}
+
+/// PURE: like [`delay`] with explicit bounds.
+pub fn delay_within(base: Duration, cap: Duration, attempt: u32, jitter: f64) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+    let capped = exp.min(cap);
+    capped.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(cap)
 }
 
 impl Backoffs {
+    /// Backoff from `base`, doubling per failure, capped at `cap`.
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            failures: Mutex::default(),
+            base,
+            cap: cap.max(base),
+        }
+    }
+
+    /// The longest delay.
+    pub fn cap(&self) -> Duration {
+        self.cap
+    }
+
     /// Records a failure of `key` and returns how long to wait before the next try.
     pub fn next(&self, key: &str) -> Duration {
         let attempt = {
@@ -39,7 +65,12 @@ impl Backoffs {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        delay(attempt, f64::from(nanos % 1000) / 1000.0)
+        delay_within(
+            self.base,
+            self.cap,
+            attempt,
+            f64::from(nanos % 1000) / 1000.0,
+        )
     }
 
     /// Forgets the failures of `key` after a success.

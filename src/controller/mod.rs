@@ -80,6 +80,12 @@ impl Context {
         }
     }
 
+    /// Retries failures with exponential backoff from `base` up to `cap`.
+    pub fn with_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff = backoff::Backoffs::new(base, cap);
+        self
+    }
+
     /// Uses these metrics and health flags instead of private ones.
     pub fn with_observability(mut self, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
         self.metrics = metrics;
