@@ -1,0 +1,331 @@
+//! The scale benchmark: the operator's real reconcile functions (FeedSources served by an
+//! in-memory Kubernetes API, a real Temporal dev server) against a raw `CreateSchedule` loop on
+//! the same server with the same concurrency. Shared by `cargo bench --bench scale` and the
+//! small-N smoke test in CI.
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::common::{
+    self,
+    kube_fake::{FakeKube, feed_path, worker_path},
+};
+use curator_operator::{
+    controller::{Context, curatorworker, feedsource},
+    crd::{CuratorWorker, FeedSource},
+    fixtures,
+    metrics::Metrics,
+    resources::{
+        memo,
+        schedule::{BuildOptions, build},
+    },
+    temporal::{ScheduleApi, pool::Pool},
+};
+use futures::{StreamExt, stream};
+use kube::runtime::reflector;
+use serde_json::json;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Feed counts to run (each gets its own namespace and schedule IDs).
+    pub sizes: Vec<usize>,
+    /// Reconciles (and raw creates) in flight at once.
+    pub concurrency: usize,
+    /// Edits timed for the latency figures.
+    pub edits: usize,
+    /// CuratorWorkers for the autoscaler cost.
+    pub workers: usize,
+    /// Distinct task queues among them.
+    pub queues: usize,
+}
+
+/// Figures for one size.
+#[derive(Clone, Debug, Default)]
+pub struct SizeReport {
+    /// Feeds.
+    pub n: usize,
+    /// Raw CreateSchedule loop.
+    pub raw: Duration,
+    /// The operator, from new FeedSources to all Ready.
+    pub operator: Duration,
+    /// RPCs (by method) of the operator's convergence.
+    pub converge_rpcs: BTreeMap<String, u64>,
+    /// RPCs (by method) of a full resync of unchanged FeedSources.
+    pub idle_rpcs: BTreeMap<String, u64>,
+    /// Edit → schedule updated latencies, sorted.
+    pub edit_latencies: Vec<Duration>,
+}
+
+impl SizeReport {
+    /// operator / raw.
+    pub fn ratio(&self) -> f64 {
+        self.operator.as_secs_f64() / self.raw.as_secs_f64().max(1e-9)
+    }
+    /// Writes in the idle resync.
+    pub fn idle_writes(&self) -> u64 {
+        ["CreateSchedule", "UpdateSchedule", "PatchSchedule", "DeleteSchedule"]
+            .iter()
+            .map(|m| self.idle_rpcs.get(*m).copied().unwrap_or_default())
+            .sum()
+    }
+    /// A percentile of the edit latencies.
+    pub fn edit_percentile(&self, p: f64) -> Duration {
+        if self.edit_latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.edit_latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.edit_latencies[i.min(self.edit_latencies.len() - 1)]
+    }
+}
+
+/// Everything measured.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Per size.
+    pub sizes: Vec<SizeReport>,
+    /// Autoscaler RPCs (by method) for `workers` workers on `queues` queues, one poll interval.
+    pub autoscaler_rpcs: BTreeMap<String, u64>,
+    /// Workers and queues of that figure.
+    pub workers_queues: (usize, usize),
+}
+
+/// Temporal RPC counts by method, read from the operator's own metrics.
+pub fn rpc_counts(m: &Metrics) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in m.encode().lines() {
+        let Some(rest) = line.strip_prefix("curator_temporal_requests_total{method=\"") else { continue };
+        let Some((method, tail)) = rest.split_once('"') else { continue };
+        let n: u64 = tail.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+        *out.entry(method.to_owned()).or_default() += n;
+    }
+    out
+}
+
+fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or_default()))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+fn opts(prefix: &str) -> BuildOptions {
+    BuildOptions { id_prefix: prefix.into(), identity: "bench".into() }
+}
+
+async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<Context>, ns: &str, name: &str) {
+    for _ in 0..5 {
+        let v = fake.get(&feed_path(ns, name)).expect("feed");
+        let f: FeedSource = serde_json::from_value(v).expect("feed");
+        let synced_gen = f.status.as_ref().and_then(|s| s.observed_generation);
+        if f.metadata.finalizers.is_some() && synced_gen == f.metadata.generation && f.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")) {
+            return;
+        }
+        let _ = feedsource::reconcile(Arc::new(f), ctx.clone()).await;
+    }
+    panic!("{ns}/{name} did not converge");
+}
+
+/// Runs every measurement against the dev server at `address`.
+pub async fn run(address: &str, cfg: &Config) -> Report {
+    let mut report = Report { workers_queues: (cfg.workers, cfg.queues), ..Default::default() };
+    for &n in &cfg.sizes {
+        report.sizes.push(run_size(address, cfg, n).await);
+    }
+    report.autoscaler_rpcs = autoscaler_cost(address, cfg).await;
+    report
+}
+
+async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
+    let ns = format!("bench-{n}");
+    let temporal = fixtures::temporal(address);
+    // 1. The limit: a raw loop of CreateSchedule with the same requests and concurrency.
+    let raw_api = common::schedules(address).await;
+    let raw_opts = opts(&format!("raw{n}"));
+    let requests: Vec<_> = (0..n)
+        .map(|i| {
+            let name = format!("feed-{i}");
+            let f = fixtures::feed(&ns, &name);
+            build(&ns, &name, &format!("uid-{i}"), &f.spec, &temporal, &raw_opts).expect("valid")
+        })
+        .collect();
+    let start = Instant::now();
+    stream::iter(requests)
+        .map(|d| {
+            let api = raw_api.clone();
+            async move { api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner)).await.expect("raw create") }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let raw = start.elapsed();
+
+    // 2. The operator: new FeedSources until every one is Ready.
+    let fake = Arc::new(FakeKube::default());
+    let mut w = fixtures::worker(&ns, address);
+    w.metadata.uid = Some("uid-worker".into());
+    fake.put(&worker_path(&ns, "curator"), serde_json::to_value(&w).expect("json"));
+    let names: Vec<String> = (0..n).map(|i| format!("feed-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let mut f = fixtures::feed(&ns, name);
+        f.metadata.uid = Some(format!("uid-{i}"));
+        fake.put(&feed_path(&ns, name), serde_json::to_value(&f).expect("json"));
+    }
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(
+        Context::new(
+            fake.client(),
+            Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()),
+            opts(&format!("op{n}")),
+            Duration::from_secs(300),
+        )
+        .with_observability(metrics.clone(), Default::default()),
+    );
+    let before = rpc_counts(&metrics);
+    let start = Instant::now();
+    stream::iter(names.iter())
+        .map(|name| {
+            let (fake, ctx, ns) = (fake.clone(), ctx.clone(), ns.clone());
+            async move { reconcile_until_synced(&fake, &ctx, &ns, name).await }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let operator = start.elapsed();
+    let converge_rpcs = delta(&rpc_counts(&metrics), &before);
+
+    // 3. A full resync of unchanged FeedSources.
+    let before = rpc_counts(&metrics);
+    stream::iter(names.iter())
+        .map(|name| {
+            let (fake, ctx, ns) = (fake.clone(), ctx.clone(), ns.clone());
+            async move {
+                let f: FeedSource = serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
+                feedsource::reconcile(Arc::new(f), ctx).await.expect("idle reconcile");
+            }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let idle_rpcs = delta(&rpc_counts(&metrics), &before);
+
+    // 4. Edit latency with all N present: spec change → schedule updated and verified.
+    let mut edit_latencies = Vec::new();
+    for k in 0..cfg.edits.min(n) {
+        let name = &names[(k * 7919) % n];
+        fake.edit(&feed_path(&ns, name), |o| {
+            let g = o["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            o["metadata"]["generation"] = json!(g);
+            o["spec"]["feed"]["fetchLimit"] = json!(g);
+        });
+        let f: FeedSource = serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
+        let t = Instant::now();
+        feedsource::reconcile(Arc::new(f), ctx.clone()).await.expect("edit reconcile");
+        edit_latencies.push(t.elapsed());
+    }
+    edit_latencies.sort();
+    SizeReport { n, raw, operator, converge_rpcs, idle_rpcs, edit_latencies }
+}
+
+async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
+    let ns = "bench-workers";
+    let fake = Arc::new(FakeKube::default());
+    let mut workers = Vec::new();
+    for i in 0..cfg.workers {
+        let mut w: CuratorWorker = fixtures::worker(ns, address);
+        let name = format!("worker-{i}");
+        w.metadata.name = Some(name.clone());
+        w.metadata.uid = Some(format!("uid-w{i}"));
+        w.spec.temporal.task_queue = format!("queue-{}", i % cfg.queues.max(1));
+        w.spec.autoscaling = Some(serde_json::from_value(json!({"maxReplicas": 4, "pollInterval": "1m"})).expect("autoscaling"));
+        fake.put(&worker_path(ns, &name), serde_json::to_value(&w).expect("json"));
+        workers.push(w);
+    }
+    let metrics = Arc::new(Metrics::default());
+    let base = Arc::new(
+        Context::new(fake.client(), Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()), opts("w"), Duration::from_secs(300))
+            .with_observability(metrics.clone(), Default::default()),
+    );
+    let ctx = Arc::new(curatorworker::WorkerContext { base, feeds: reflector::store().0, lower_since: Default::default() });
+    stream::iter(workers)
+        .map(|w| {
+            let ctx = ctx.clone();
+            async move { curatorworker::reconcile(Arc::new(w), ctx).await.expect("worker reconcile") }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    rpc_counts(&metrics)
+}
+
+/// Resident set size of this process, from /proc (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Builds the operator's in-memory state for `feeds` FeedSources (with a realistic status) and
+/// `workers` CuratorWorkers, and returns the process RSS while holding it.
+pub fn memory_probe(feeds: usize, workers: usize) -> (u64, u64) {
+    let before = rss_bytes().unwrap_or_default();
+    let (feed_store, mut feed_writer) = reflector::store::<FeedSource>();
+    let (worker_store, mut worker_writer) = reflector::store::<CuratorWorker>();
+    feed_writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    for i in 0..feeds {
+        let mut f = fixtures::feed(&format!("ns-{}", i % 50), &format!("feed-{i}"));
+        f.metadata.uid = Some(format!("00000000-0000-0000-0000-{i:012}"));
+        f.metadata.resource_version = Some(format!("{}", 1_000_000 + i));
+        f.status = Some(serde_json::from_value(json!({
+            "observedGeneration": 1, "scheduleId": format!("curator/ns/feed-{i}"),
+            "temporalAddress": "temporal-frontend.temporal:7233", "temporalNamespace": "default",
+            "taskQueue": "buun-curator", "summary": "every 1h", "paused": false,
+            "nextRuns": ["2026-11-22T05:00:00Z", "2026-11-22T06:00:00Z", "2026-11-22T07:00:00Z"],
+            "lastRun": {"scheduledTime": "2026-11-22T04:00:00Z", "workflowId": format!("curator/ns/feed-{i}-2026-11-22T04:00:00Z"), "runId": "0193b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b"},
+            "actionCount": 1234, "observedFingerprint": "9f2c".repeat(16),
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Synced", "message": format!("schedule curator/ns/feed-{i} matches the spec"), "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1},
+                {"type": "TemporalReachable", "status": "True", "reason": "Connected", "message": "Temporal answered", "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1},
+                {"type": "Reconciling", "status": "False", "reason": "Reconciled", "message": "", "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1},
+                {"type": "Stalled", "status": "False", "reason": "Reconciled", "message": "", "lastTransitionTime": "2026-11-22T00:00:00Z", "observedGeneration": 1}
+            ]
+        })).expect("status"));
+        feed_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(f));
+    }
+    feed_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    worker_writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    for i in 0..workers {
+        let mut w = fixtures::worker(&format!("ns-{i}"), "temporal-frontend.temporal:7233");
+        w.metadata.name = Some(format!("worker-{i}"));
+        worker_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(w));
+    }
+    worker_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    let after = rss_bytes().unwrap_or_default();
+    assert_eq!(feed_store.state().len(), feeds);
+    assert_eq!(worker_store.state().len(), workers);
+    (before, after)
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report, cfg: &Config) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("concurrency {}, {} edits timed per size\n\n", cfg.concurrency, cfg.edits));
+    out.push_str("| feeds | raw CreateSchedule loop | operator | ratio | convergence RPCs | idle resync RPCs | idle writes | edit p50 | edit p99 |\n|---|---|---|---|---|---|---|---|---|\n");
+    for s in &r.sizes {
+        out.push_str(&format!(
+            "| {} | {:.2} s | {:.2} s | {:.2} | {:?} | {:?} | {} | {:.1} ms | {:.1} ms |\n",
+            s.n, s.raw.as_secs_f64(), s.operator.as_secs_f64(), s.ratio(), s.converge_rpcs, s.idle_rpcs, s.idle_writes(),
+            s.edit_percentile(0.5).as_secs_f64() * 1e3, s.edit_percentile(0.99).as_secs_f64() * 1e3
+        ));
+    }
+    out.push_str(&format!(
+        "\nautoscaler, {} workers on {} queues, one poll interval: {:?}\n",
+        r.workers_queues.0, r.workers_queues.1, r.autoscaler_rpcs
+    ));
+    out
+}
