@@ -7,8 +7,14 @@ mod common;
 mod harness;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    if let Some(n) = std::env::var("CURATOR_BENCH_MEMORY_PROBE").ok().and_then(|v| v.parse().ok()) {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if let Some(n) = std::env::var("CURATOR_BENCH_MEMORY_PROBE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         let (before, after) = harness::memory_probe(n, 100);
         println!("RSS before {before} after {after}");
         return;
@@ -17,7 +23,13 @@ fn main() {
         .first()
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000]);
-    let cfg = harness::Config { sizes: sizes.clone(), concurrency: 16, edits: 200, workers: 100, queues: 10 };
+    let cfg = harness::Config {
+        sizes: sizes.clone(),
+        concurrency: 16,
+        edits: 200,
+        workers: 100,
+        queues: 10,
+    };
     // Memory: a fresh process holding 10,000 FeedSources and 100 CuratorWorkers.
     let exe = std::env::current_exe().expect("exe");
     let out = std::process::Command::new(exe)
@@ -26,8 +38,14 @@ fn main() {
         .expect("memory probe");
     let probe = String::from_utf8_lossy(&out.stdout).into_owned();
     let server = common::TemporalServer::start();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let report = rt.block_on(harness::run(&server.address, &cfg));
     println!("{}", harness::markdown(&report, &cfg));
-    println!("memory (fresh process, 10,000 FeedSources + 100 CuratorWorkers in the reflector stores): {}", probe.trim());
+    println!(
+        "memory (fresh process, 10,000 FeedSources + 100 CuratorWorkers in the reflector stores): {}",
+        probe.trim()
+    );
 }

@@ -135,7 +135,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             args.resync_interval,
         )
         .with_observability(metrics.clone(), health.clone())
-        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff),
+        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff)
+        .with_full_verify(args.full_verify_interval),
     );
     let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
         vec![None]

@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// How often every FeedSource is re-checked against Temporal (drift repair).
     #[arg(long, env = "CURATOR_RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration_arg)]
     pub resync_interval: Duration,
+    /// How often every schedule is described in full even when the cheap listing shows no
+    /// change (edits of the action or input do not show in the listing).
+    #[arg(long, env = "CURATOR_FULL_VERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration_arg)]
+    pub full_verify_interval: Duration,
     /// Namespaces to watch (comma-separated); all namespaces when empty.
     #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,

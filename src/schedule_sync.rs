@@ -50,8 +50,11 @@ pub struct Synced {
     pub change: Change,
     /// The schedule as Temporal holds it now.
     pub described: Described,
-    /// Fingerprint of the server's schedule after the operator's write (to record in status).
-    pub server_fingerprint: String,
+    /// Fingerprint of the server's schedule after the operator's write (to record in status);
+    /// `None` right after a create, before the server's form was read.
+    pub server_fingerprint: Option<String>,
+    /// Fingerprint of the server's spec, when it was read.
+    pub spec_fingerprint: Option<String>,
     /// True when a pause the operator did not make is being kept.
     pub held_foreign_pause: bool,
     /// True when a run-now request fired a run.
@@ -101,6 +104,8 @@ pub struct Recorded {
     pub generation_changed: bool,
     /// A run-now value not handled yet, if any.
     pub run_now: Option<String>,
+    /// The resource never had a schedule: try to create first, without a describe.
+    pub expect_missing: bool,
 }
 
 async fn describe_required<A: ScheduleApi>(api: &A, id: &str) -> Result<Described, TemporalError> {
@@ -130,6 +135,30 @@ pub async fn sync<A: ScheduleApi>(
     recorded: &Recorded,
 ) -> Result<Synced, SyncError> {
     let memo = memo::schedule_memo(&desired.owner);
+    if recorded.expect_missing
+        && api
+            .create(&desired.id, desired.schedule.clone(), memo.clone())
+            .await?
+    {
+        // One RPC for a new resource: the server's canonical form is read later, from the
+        // schedule listing or the background verification.
+        let mut synced = Synced {
+            change: Change::Created,
+            described: Described {
+                schedule: desired.schedule.clone(),
+                ..Default::default()
+            },
+            server_fingerprint: None,
+            spec_fingerprint: None,
+            held_foreign_pause: false,
+            triggered: false,
+        };
+        if let Some(value) = &recorded.run_now {
+            trigger(api, desired, value).await?;
+            synced.triggered = true;
+        }
+        return Ok(synced);
+    }
     let mut observed = api.describe(&desired.id).await?;
     let mut recorded_fp = recorded.fingerprint.clone();
     // Recreating a schedule that vanished counts as drift when the operator had written it.
@@ -224,8 +253,9 @@ pub async fn sync<A: ScheduleApi>(
     };
     let mut synced = Synced {
         change,
+        spec_fingerprint: Some(fingerprint::of_spec(described.schedule.spec.as_ref())),
         described,
-        server_fingerprint,
+        server_fingerprint: Some(server_fingerprint),
         held_foreign_pause: held,
         triggered: false,
     };
@@ -330,3 +360,20 @@ pub async fn delete<A: ScheduleApi>(
 #[cfg(test)]
 #[path = "schedule_sync_tests.rs"]
 mod tests;
+
+/// Every schedule of the namespace, by ID, read page by page (one RPC per `page_size`).
+pub async fn list_all<A: ScheduleApi>(
+    api: &A,
+    page_size: i32,
+) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
+    let mut out = std::collections::HashMap::new();
+    let mut token = Vec::new();
+    loop {
+        let page = api.list(page_size, token).await?;
+        out.extend(page.schedules.into_iter().map(|l| (l.id.clone(), l)));
+        if page.next_page_token.is_empty() {
+            return Ok(out);
+        }
+        token = page.next_page_token;
+    }
+}

@@ -33,9 +33,9 @@ fn desired() -> DesiredSchedule {
     desired_with(|_| {})
 }
 
-fn with_fp(fp: &str) -> Recorded {
+fn with_fp(fp: &Option<String>) -> Recorded {
     Recorded {
-        fingerprint: Some(fp.to_owned()),
+        fingerprint: fp.clone(),
         ..Default::default()
     }
 }
@@ -149,7 +149,7 @@ async fn own_schedule_is_adopted_without_writing() {
     assert_eq!(fake.writes(), 1);
     assert_eq!(
         r.server_fingerprint,
-        fingerprint::of(&fake.get(&d.id).expect("s").schedule)
+        Some(fingerprint::of(&fake.get(&d.id).expect("s").schedule))
     );
 }
 
@@ -235,9 +235,9 @@ async fn a_pause_made_by_temporal_is_kept_until_the_spec_changes() {
         &fake,
         &d,
         &Recorded {
-            fingerprint: Some(fp),
+            fingerprint: fp,
             generation_changed: true,
-            run_now: None,
+            ..Default::default()
         },
     )
     .await
@@ -373,6 +373,42 @@ async fn delete_and_orphan_respect_ownership() {
         Deleted::Deleted
     );
     assert!(fake.get(&d.id).is_none());
+}
+
+#[tokio::test]
+async fn a_new_resource_is_created_with_a_single_call() {
+    let fake = FakeSchedules::default();
+    let d = desired();
+    let r = sync(
+        &fake,
+        &d,
+        &Recorded {
+            expect_missing: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sync");
+    assert_eq!(r.change, Change::Created);
+    assert_eq!(
+        (fake.calls("CreateSchedule"), fake.calls("DescribeSchedule")),
+        (1, 0)
+    );
+    assert_eq!(r.server_fingerprint, None, "read later, from the listing");
+    // Expected missing but there: falls back to describe and plans against it.
+    let again = sync(
+        &fake,
+        &d,
+        &Recorded {
+            expect_missing: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sync");
+    assert_eq!(again.change, Change::Unchanged);
+    assert_eq!(fake.calls("CreateSchedule"), 2);
+    assert!(again.server_fingerprint.is_some());
 }
 
 #[tokio::test]

@@ -221,6 +221,7 @@ where
             fingerprint: None,
             generation_changed: false,
             run_now: None,
+            expect_missing: false,
         };
         lines.push(match schedule_sync::sync(&api, &desired, &recorded).await {
             Ok(s) => line(s.change.as_str(), desired.id.clone()),

@@ -8,16 +8,57 @@ mod harness;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_benchmark_smoke() {
     let server = common::TemporalServer::start();
-    let cfg = harness::Config { sizes: vec![40], concurrency: 8, edits: 10, workers: 20, queues: 4 };
+    let cfg = harness::Config {
+        sizes: vec![40],
+        concurrency: 8,
+        edits: 10,
+        workers: 20,
+        queues: 4,
+    };
     let report = harness::run(&server.address, &cfg).await;
     println!("{}", harness::markdown(&report, &cfg));
     let s = &report.sizes[0];
     assert_eq!(s.converge_rpcs.get("CreateSchedule"), Some(&40));
-    assert_eq!(s.idle_writes(), 0, "an idle resync writes nothing: {:?}", s.idle_rpcs);
+    assert_eq!(
+        s.converge_rpcs.get("DescribeSchedule"),
+        None,
+        "a new feed costs one call: {:?}",
+        s.converge_rpcs
+    );
+    assert_eq!(
+        s.idle_writes(),
+        0,
+        "an idle resync writes nothing: {:?}",
+        s.idle_rpcs
+    );
+    assert_eq!(
+        s.idle_rpcs.get("DescribeSchedule"),
+        None,
+        "no describe per feed: {:?}",
+        s.idle_rpcs
+    );
+    assert_eq!(
+        s.idle_rpcs.get("ListSchedules"),
+        Some(&1),
+        "one page for 40 schedules: {:?}",
+        s.idle_rpcs
+    );
     assert_eq!(s.edit_latencies.len(), 10);
-    let polls = report.autoscaler_rpcs.get("DescribeTaskQueue").copied().unwrap_or_default();
-    assert_eq!(polls, 2 * 4, "two DescribeTaskQueue per queue, not per worker: {:?}", report.autoscaler_rpcs);
-    assert_eq!(report.autoscaler_rpcs.get("CountWorkflowExecutions"), Some(&4));
+    let polls = report
+        .autoscaler_rpcs
+        .get("DescribeTaskQueue")
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(
+        polls,
+        2 * 4,
+        "two DescribeTaskQueue per queue, not per worker: {:?}",
+        report.autoscaler_rpcs
+    );
+    assert_eq!(
+        report.autoscaler_rpcs.get("CountWorkflowExecutions"),
+        Some(&4)
+    );
     let (before, after) = harness::memory_probe(1000, 10);
     assert!(after >= before);
 }

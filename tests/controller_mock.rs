@@ -166,8 +166,13 @@ async fn create_writes_status_once_then_nothing() {
     let server = common::shared();
     let feed = with_finalizer(fixtures::feed("news", "quiet"));
     let worker = fixtures::worker("news", &server.address);
+    // 1. A new resource: one CreateSchedule; the status says where the schedule is.
     let (result, seen) = reconcile(&feed, Some(worker.clone())).await;
-    assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
+    assert_eq!(
+        result,
+        Ok(Action::requeue(Duration::from_secs(90))),
+        "comes back to read the server's form"
+    );
     let patches: Vec<_> = seen
         .iter()
         .filter(|s| s.path.ends_with("/status"))
@@ -180,7 +185,6 @@ async fn create_writes_status_once_then_nothing() {
     assert_eq!(status["taskQueue"], "buun-curator");
     assert_eq!(status["summary"], "every 1h");
     assert_eq!(status["paused"], false);
-    assert_eq!(status["nextRuns"].as_array().map(Vec::len), Some(3));
     assert_eq!(status["conditions"][0]["reason"], "Synced");
     assert_eq!(status["conditions"][1]["type"], "TemporalReachable");
     let created = seen
@@ -196,10 +200,25 @@ async fn create_writes_status_once_then_nothing() {
             .is_some()
     );
 
-    // The API server now holds that status: the next reconcile changes nothing anywhere.
+    // 2. The follow-up records the server's form and the next runs.
     let mut stored = feed.clone();
     stored.status =
         Some(serde_json::from_value::<FeedSourceStatus>(status.clone()).expect("status"));
+    let (result, seen) = reconcile(&stored, Some(worker.clone())).await;
+    assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
+    let status = seen
+        .iter()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("status")
+        .body["status"]
+        .clone();
+    assert_eq!(status["nextRuns"].as_array().map(Vec::len), Some(3));
+    assert!(
+        status["observedSpecFingerprint"].is_string() && status["observedFingerprint"].is_string()
+    );
+
+    // 3. The API server now holds that status: the next reconcile changes nothing anywhere.
+    stored.status = Some(serde_json::from_value::<FeedSourceStatus>(status).expect("status"));
     let (result, seen) = reconcile(&stored, Some(worker)).await;
     assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
     assert_eq!(seen.len(), 1, "only the worker lookup: {seen:?}");

@@ -34,7 +34,7 @@ async fn api() -> Counting<GrpcSchedules> {
 
 fn after(s: &Synced) -> Recorded {
     Recorded {
-        fingerprint: Some(s.server_fingerprint.clone()),
+        fingerprint: s.server_fingerprint.clone(),
         ..Default::default()
     }
 }

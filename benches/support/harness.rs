@@ -68,10 +68,15 @@ impl SizeReport {
     }
     /// Writes in the idle resync.
     pub fn idle_writes(&self) -> u64 {
-        ["CreateSchedule", "UpdateSchedule", "PatchSchedule", "DeleteSchedule"]
-            .iter()
-            .map(|m| self.idle_rpcs.get(*m).copied().unwrap_or_default())
-            .sum()
+        [
+            "CreateSchedule",
+            "UpdateSchedule",
+            "PatchSchedule",
+            "DeleteSchedule",
+        ]
+        .iter()
+        .map(|m| self.idle_rpcs.get(*m).copied().unwrap_or_default())
+        .sum()
     }
     /// A percentile of the edit latencies.
     pub fn edit_percentile(&self, p: f64) -> Duration {
@@ -98,9 +103,17 @@ pub struct Report {
 pub fn rpc_counts(m: &Metrics) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for line in m.encode().lines() {
-        let Some(rest) = line.strip_prefix("curator_temporal_requests_total{method=\"") else { continue };
-        let Some((method, tail)) = rest.split_once('"') else { continue };
-        let n: u64 = tail.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+        let Some(rest) = line.strip_prefix("curator_temporal_requests_total{method=\"") else {
+            continue;
+        };
+        let Some((method, tail)) = rest.split_once('"') else {
+            continue;
+        };
+        let n: u64 = tail
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
         *out.entry(method.to_owned()).or_default() += n;
     }
     out
@@ -115,7 +128,10 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 }
 
 fn opts(prefix: &str) -> BuildOptions {
-    BuildOptions { id_prefix: prefix.into(), identity: "bench".into() }
+    BuildOptions {
+        id_prefix: prefix.into(),
+        identity: "bench".into(),
+    }
 }
 
 async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<Context>, ns: &str, name: &str) {
@@ -123,7 +139,14 @@ async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<Context>, ns: &str, n
         let v = fake.get(&feed_path(ns, name)).expect("feed");
         let f: FeedSource = serde_json::from_value(v).expect("feed");
         let synced_gen = f.status.as_ref().and_then(|s| s.observed_generation);
-        if f.metadata.finalizers.is_some() && synced_gen == f.metadata.generation && f.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")) {
+        if f.metadata.finalizers.is_some()
+            && synced_gen == f.metadata.generation
+            && f.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        {
             return;
         }
         let _ = feedsource::reconcile(Arc::new(f), ctx.clone()).await;
@@ -133,7 +156,10 @@ async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<Context>, ns: &str, n
 
 /// Runs every measurement against the dev server at `address`.
 pub async fn run(address: &str, cfg: &Config) -> Report {
-    let mut report = Report { workers_queues: (cfg.workers, cfg.queues), ..Default::default() };
+    let mut report = Report {
+        workers_queues: (cfg.workers, cfg.queues),
+        ..Default::default()
+    };
     for &n in &cfg.sizes {
         report.sizes.push(run_size(address, cfg, n).await);
     }
@@ -151,14 +177,26 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         .map(|i| {
             let name = format!("feed-{i}");
             let f = fixtures::feed(&ns, &name);
-            build(&ns, &name, &format!("uid-{i}"), &f.spec, &temporal, &raw_opts).expect("valid")
+            build(
+                &ns,
+                &name,
+                &format!("uid-{i}"),
+                &f.spec,
+                &temporal,
+                &raw_opts,
+            )
+            .expect("valid")
         })
         .collect();
     let start = Instant::now();
     stream::iter(requests)
         .map(|d| {
             let api = raw_api.clone();
-            async move { api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner)).await.expect("raw create") }
+            async move {
+                api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner))
+                    .await
+                    .expect("raw create")
+            }
         })
         .buffer_unordered(cfg.concurrency)
         .collect::<Vec<_>>()
@@ -169,12 +207,18 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let fake = Arc::new(FakeKube::default());
     let mut w = fixtures::worker(&ns, address);
     w.metadata.uid = Some("uid-worker".into());
-    fake.put(&worker_path(&ns, "curator"), serde_json::to_value(&w).expect("json"));
+    fake.put(
+        &worker_path(&ns, "curator"),
+        serde_json::to_value(&w).expect("json"),
+    );
     let names: Vec<String> = (0..n).map(|i| format!("feed-{i}")).collect();
     for (i, name) in names.iter().enumerate() {
         let mut f = fixtures::feed(&ns, name);
         f.metadata.uid = Some(format!("uid-{i}"));
-        fake.put(&feed_path(&ns, name), serde_json::to_value(&f).expect("json"));
+        fake.put(
+            &feed_path(&ns, name),
+            serde_json::to_value(&f).expect("json"),
+        );
     }
     let metrics = Arc::new(Metrics::default());
     let ctx = Arc::new(
@@ -199,14 +243,30 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let operator = start.elapsed();
     let converge_rpcs = delta(&rpc_counts(&metrics), &before);
 
-    // 3. A full resync of unchanged FeedSources.
+    // 3. A full resync of unchanged FeedSources. A real resync comes minutes later; wait until
+    //    the (eventually consistent) listing shows every new schedule, as it would by then.
+    let prefix = format!("op{n}/");
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(60) {
+        let listed = curator_operator::schedule_sync::list_all(&raw_api, 1000)
+            .await
+            .expect("list");
+        if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let before = rpc_counts(&metrics);
     stream::iter(names.iter())
         .map(|name| {
             let (fake, ctx, ns) = (fake.clone(), ctx.clone(), ns.clone());
             async move {
-                let f: FeedSource = serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
-                feedsource::reconcile(Arc::new(f), ctx).await.expect("idle reconcile");
+                let f: FeedSource =
+                    serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed"))
+                        .expect("feed");
+                feedsource::reconcile(Arc::new(f), ctx)
+                    .await
+                    .expect("idle reconcile");
             }
         })
         .buffer_unordered(cfg.concurrency)
@@ -223,13 +283,23 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
             o["metadata"]["generation"] = json!(g);
             o["spec"]["feed"]["fetchLimit"] = json!(g);
         });
-        let f: FeedSource = serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
+        let f: FeedSource =
+            serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
         let t = Instant::now();
-        feedsource::reconcile(Arc::new(f), ctx.clone()).await.expect("edit reconcile");
+        feedsource::reconcile(Arc::new(f), ctx.clone())
+            .await
+            .expect("edit reconcile");
         edit_latencies.push(t.elapsed());
     }
     edit_latencies.sort();
-    SizeReport { n, raw, operator, converge_rpcs, idle_rpcs, edit_latencies }
+    SizeReport {
+        n,
+        raw,
+        operator,
+        converge_rpcs,
+        idle_rpcs,
+        edit_latencies,
+    }
 }
 
 async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
@@ -242,20 +312,39 @@ async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
         w.metadata.name = Some(name.clone());
         w.metadata.uid = Some(format!("uid-w{i}"));
         w.spec.temporal.task_queue = format!("queue-{}", i % cfg.queues.max(1));
-        w.spec.autoscaling = Some(serde_json::from_value(json!({"maxReplicas": 4, "pollInterval": "1m"})).expect("autoscaling"));
-        fake.put(&worker_path(ns, &name), serde_json::to_value(&w).expect("json"));
+        w.spec.autoscaling = Some(
+            serde_json::from_value(json!({"maxReplicas": 4, "pollInterval": "1m"}))
+                .expect("autoscaling"),
+        );
+        fake.put(
+            &worker_path(ns, &name),
+            serde_json::to_value(&w).expect("json"),
+        );
         workers.push(w);
     }
     let metrics = Arc::new(Metrics::default());
     let base = Arc::new(
-        Context::new(fake.client(), Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()), opts("w"), Duration::from_secs(300))
-            .with_observability(metrics.clone(), Default::default()),
+        Context::new(
+            fake.client(),
+            Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()),
+            opts("w"),
+            Duration::from_secs(300),
+        )
+        .with_observability(metrics.clone(), Default::default()),
     );
-    let ctx = Arc::new(curatorworker::WorkerContext { base, feeds: reflector::store().0, lower_since: Default::default() });
+    let ctx = Arc::new(curatorworker::WorkerContext {
+        base,
+        feeds: reflector::store().0,
+        lower_since: Default::default(),
+    });
     stream::iter(workers)
         .map(|w| {
             let ctx = ctx.clone();
-            async move { curatorworker::reconcile(Arc::new(w), ctx).await.expect("worker reconcile") }
+            async move {
+                curatorworker::reconcile(Arc::new(w), ctx)
+                    .await
+                    .expect("worker reconcile")
+            }
         })
         .buffer_unordered(cfg.concurrency)
         .collect::<Vec<_>>()
@@ -266,7 +355,13 @@ async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
 /// Resident set size of this process, from /proc (Linux).
 pub fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -314,13 +409,23 @@ pub fn memory_probe(feeds: usize, workers: usize) -> (u64, u64) {
 /// The report as Markdown.
 pub fn markdown(r: &Report, cfg: &Config) -> String {
     let mut out = String::new();
-    out.push_str(&format!("concurrency {}, {} edits timed per size\n\n", cfg.concurrency, cfg.edits));
+    out.push_str(&format!(
+        "concurrency {}, {} edits timed per size\n\n",
+        cfg.concurrency, cfg.edits
+    ));
     out.push_str("| feeds | raw CreateSchedule loop | operator | ratio | convergence RPCs | idle resync RPCs | idle writes | edit p50 | edit p99 |\n|---|---|---|---|---|---|---|---|---|\n");
     for s in &r.sizes {
         out.push_str(&format!(
             "| {} | {:.2} s | {:.2} s | {:.2} | {:?} | {:?} | {} | {:.1} ms | {:.1} ms |\n",
-            s.n, s.raw.as_secs_f64(), s.operator.as_secs_f64(), s.ratio(), s.converge_rpcs, s.idle_rpcs, s.idle_writes(),
-            s.edit_percentile(0.5).as_secs_f64() * 1e3, s.edit_percentile(0.99).as_secs_f64() * 1e3
+            s.n,
+            s.raw.as_secs_f64(),
+            s.operator.as_secs_f64(),
+            s.ratio(),
+            s.converge_rpcs,
+            s.idle_rpcs,
+            s.idle_writes(),
+            s.edit_percentile(0.5).as_secs_f64() * 1e3,
+            s.edit_percentile(0.99).as_secs_f64() * 1e3
         ));
     }
     out.push_str(&format!(

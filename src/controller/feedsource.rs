@@ -146,6 +146,8 @@ fn recorded(fs: &FeedSource, desired: &DesiredSchedule) -> Recorded {
         },
         generation_changed: prev.observed_generation != fs.metadata.generation,
         run_now,
+        // Never synced: a new resource, whose schedule most likely does not exist yet.
+        expect_missing: prev.schedule_id.is_none(),
     }
 }
 
@@ -199,7 +201,12 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
             .pool
             .schedules(&desired.address, &desired.namespace, &creds)
             .await?;
-        Ok::<_, Error>(schedule_sync::sync(&schedules, &desired, &recorded).await?)
+        if let Some(synced) = listed_in_sync(fs, ctx, &desired, &recorded, &schedules).await {
+            return Ok(synced);
+        }
+        let synced = schedule_sync::sync(&schedules, &desired, &recorded).await?;
+        ctx.mark_verified(&fs.uid().unwrap_or_default());
+        Ok::<_, Error>(synced)
     }
     .await;
     match result {
@@ -221,6 +228,11 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
             warn_on_transition(ctx, fs, &status).await;
             write_status(&api, fs, &status).await?;
             report_change(ctx, fs, &desired, &synced).await;
+            if synced.server_fingerprint.is_none() {
+                // Created with one call: come back once the listing shows it, to record the
+                // server's form and the next runs.
+                return Ok(Action::requeue(list_ttl(ctx).mul_f64(1.5)));
+            }
             Ok(Action::requeue(ctx.resync))
         }
         Err(e) => {
@@ -413,4 +425,90 @@ async fn cleanup(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// How long a schedule listing is reused.
+fn list_ttl(ctx: &Context) -> std::time::Duration {
+    (ctx.resync / 4).clamp(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(60),
+    )
+}
+
+/// Page size of schedule listings.
+const LIST_PAGE: i32 = 1000;
+
+/// The cheap path of a resync: when nothing changed on our side, one shared listing (a page per
+/// thousand schedules) replaces a describe per FeedSource. Any doubt returns `None` and the full
+/// reconcile runs; every schedule is still described in full at the `full_verify` rate, to catch
+/// edits of the action or input, which the listing does not show.
+async fn listed_in_sync<A: crate::temporal::ScheduleApi>(
+    fs: &FeedSource,
+    ctx: &Context,
+    desired: &DesiredSchedule,
+    recorded: &Recorded,
+    api: &A,
+) -> Option<schedule_sync::Synced> {
+    use crate::{
+        resources::proto::{Schedule, ScheduleState},
+        temporal::Described,
+    };
+    use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
+    let prev = fs.status.as_ref()?;
+    let same_place = prev.schedule_id.as_deref() == Some(&desired.id)
+        && prev.temporal_address.as_deref() == Some(&desired.address)
+        && prev.temporal_namespace.as_deref() == Some(&desired.namespace);
+    if !same_place
+        || recorded.run_now.is_some()
+        || recorded.generation_changed
+        || !ctx.verified_recently(&fs.uid().unwrap_or_default())
+    {
+        return None;
+    }
+    let key = (desired.address.clone(), desired.namespace.clone());
+    let listing = ctx
+        .list_cache
+        .get(&key, list_ttl(ctx), || async {
+            schedule_sync::list_all(api, LIST_PAGE)
+                .await
+                .map(std::sync::Arc::new)
+        })
+        .await
+        .ok()?;
+    let listed = listing.get(&desired.id);
+    let spec_fingerprint = crate::plan::listed_in_sync(
+        desired,
+        prev.desired_fingerprint.as_deref(),
+        prev.observed_spec_fingerprint.as_deref(),
+        listed,
+    )?;
+    let listed = listed?;
+    let state = ScheduleState {
+        paused: listed.paused,
+        notes: listed.notes.clone(),
+        ..Default::default()
+    };
+    let held = crate::plan::pause_decision(desired, Some(&state), false).held_foreign_pause;
+    Some(schedule_sync::Synced {
+        change: Change::Unchanged,
+        described: Described {
+            schedule: Schedule {
+                spec: listed.spec.clone(),
+                state: Some(state),
+                policies: desired.schedule.policies,
+                action: None,
+            },
+            info: ScheduleInfo {
+                future_action_times: listed.future_action_times.clone(),
+                recent_actions: listed.recent_actions.clone(),
+                action_count: prev.action_count.unwrap_or_default(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        server_fingerprint: prev.observed_fingerprint.clone(),
+        spec_fingerprint: Some(spec_fingerprint),
+        held_foreign_pause: held,
+        triggered: false,
+    })
 }

@@ -1,5 +1,6 @@
-//! One poll per distinct (frontend, namespace, task queue) per interval, shared by every
-//! CuratorWorker on that queue; concurrent askers wait for the one poll in flight.
+//! Results shared per key for a time, with concurrent askers waiting for the one fetch in
+//! flight: task queue loads (one poll per distinct queue per interval, however many workers
+//! share it) and schedule listings (one paged listing per Temporal namespace per interval).
 
 use std::{
     collections::HashMap,
@@ -20,25 +21,38 @@ pub struct QueueKey {
     pub task_queue: String,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Result<QueueLoad, TemporalError>)>>>;
+type Slot<V> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, TemporalError>)>>>;
 
-/// The cache.
-#[derive(Default)]
-pub struct LoadCache {
-    slots: Mutex<HashMap<QueueKey, Slot>>,
+/// A cache of fetch results by key.
+pub struct TtlCache<K, V> {
+    slots: Mutex<HashMap<K, Slot<V>>>,
 }
 
-impl LoadCache {
-    /// The queue's load, polled with `fetch` unless a result younger than `max_age` exists.
+impl<K, V> Default for TtlCache<K, V> {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::default(),
+        }
+    }
+}
+
+/// Task queue loads by queue.
+pub type LoadCache = TtlCache<QueueKey, QueueLoad>;
+
+/// Schedule listings by (frontend address, Temporal namespace).
+pub type ListCache = TtlCache<(String, String), Arc<HashMap<String, crate::temporal::Listed>>>;
+
+impl<K: Clone + Eq + std::hash::Hash, V: Clone> TtlCache<K, V> {
+    /// The value for `key`, fetched with `fetch` unless a result younger than `max_age` exists.
     pub async fn get<F, Fut>(
         &self,
-        key: &QueueKey,
+        key: &K,
         max_age: Duration,
         fetch: F,
-    ) -> Result<QueueLoad, TemporalError>
+    ) -> Result<V, TemporalError>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<QueueLoad, TemporalError>>,
+        Fut: std::future::Future<Output = Result<V, TemporalError>>,
     {
         let slot = self
             .slots

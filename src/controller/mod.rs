@@ -54,6 +54,13 @@ pub struct Context {
     pub backoff: backoff::Backoffs,
     /// Task queue loads, shared by the workers on a queue.
     pub load_cache: load_cache::LoadCache,
+    /// Schedule listings, shared by the FeedSources of a Temporal namespace.
+    pub list_cache: load_cache::ListCache,
+    /// When each FeedSource's schedule was last fully described (by UID).
+    pub verified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// How often each schedule is fully described even when the listing shows no change (to
+    /// catch edits of the action or input, which the listing does not show).
+    pub full_verify: Duration,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Health flags for `/readyz`.
@@ -75,9 +82,41 @@ impl Context {
             resync,
             backoff: backoff::Backoffs::default(),
             load_cache: load_cache::LoadCache::default(),
+            list_cache: load_cache::ListCache::default(),
+            verified: Default::default(),
+            full_verify: Duration::from_secs(3600),
             metrics: Arc::default(),
             health: Arc::default(),
         }
+    }
+
+    /// Describes every schedule fully at least this often.
+    pub fn with_full_verify(mut self, every: Duration) -> Self {
+        self.full_verify = every;
+        self
+    }
+
+    /// Records that `uid`'s schedule was just read or written in full.
+    pub fn mark_verified(&self, uid: &str) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now());
+    }
+
+    /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
+    /// spread per UID (75%–125%) so that verifications do not come in waves.
+    pub fn verified_recently(&self, uid: &str) -> bool {
+        let spread = uid
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % 1000;
+        let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .is_some_and(|t| t.elapsed() < every)
     }
 
     /// Retries failures with exponential backoff from `base` up to `cap`.

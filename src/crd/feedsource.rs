@@ -411,6 +411,13 @@ pub struct FeedSourceStatus {
     /// different fingerprint later means someone changed the schedule outside the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_fingerprint: Option<String>,
+    /// Fingerprint of the schedule's spec as Temporal returned it: compared with the cheap
+    /// schedule listing on every resync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_spec_fingerprint: Option<String>,
+    /// Fingerprint of the desired schedule the operator last wrote or verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_fingerprint: Option<String>,
     /// The last value of the `curator.buun.dev/run-now` annotation that triggered a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_now_handled: Option<String>,

@@ -93,7 +93,9 @@ pub fn compute(
                     run_id: a.start_workflow_result.as_ref().map(|w| w.run_id.clone()),
                 });
             s.action_count = Some(info.action_count);
-            s.observed_fingerprint = Some(synced.server_fingerprint.clone());
+            s.observed_fingerprint = synced.server_fingerprint.clone();
+            s.observed_spec_fingerprint = synced.spec_fingerprint.clone();
+            s.desired_fingerprint = Some(d.fingerprint.clone());
             let ready = if synced.held_foreign_pause {
                 let pause_on_failure = d
                     .schedule
@@ -243,7 +245,8 @@ mod tests {
                 },
                 ..Default::default()
             },
-            server_fingerprint: "fp".into(),
+            server_fingerprint: Some("fp".into()),
+            spec_fingerprint: Some("spec".into()),
             held_foreign_pause: paused_note.is_some(),
             triggered: false,
         }

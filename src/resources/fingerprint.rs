@@ -56,6 +56,16 @@ pub fn of(schedule: &Schedule) -> String {
     hex(&h.finalize())
 }
 
+/// Hex SHA-256 of a spec alone, as both `DescribeSchedule` and `ListSchedules` return it (the
+/// listing drops `timezone_data`, so it is left out here too).
+pub fn of_spec(spec: Option<&crate::resources::proto::ScheduleSpec>) -> String {
+    let mut s = spec.cloned().unwrap_or_default();
+    s.timezone_data.clear();
+    let mut h = Sha256::new();
+    section(&mut h, b"spec", &s.encode_to_vec());
+    hex(&h.finalize())
+}
+
 fn section(h: &mut Sha256, tag: &[u8], bytes: &[u8]) {
     h.update((tag.len() as u64).to_be_bytes());
     h.update(tag);

@@ -208,9 +208,16 @@ impl ScheduleApi for FakeSchedules {
         let start = String::from_utf8(page_token).unwrap_or_default();
         let m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
         let size = usize::try_from(page_size.max(1)).unwrap_or(1);
-        let mut items = m.range(start..).map(|(id, s)| Listed {
-            id: id.clone(),
-            memo_info: memo::parse(Some(&s.memo), None),
+        let mut items = m.range(start..).map(|(id, s)| {
+            let state = s.schedule.state.clone().unwrap_or_default();
+            Listed {
+                id: id.clone(),
+                memo_info: memo::parse(Some(&s.memo), None),
+                spec: s.schedule.spec.clone(),
+                paused: state.paused,
+                notes: state.notes,
+                ..Default::default()
+            }
         });
         let schedules: Vec<Listed> = items.by_ref().take(size).collect();
         let next_page_token = items.next().map(|l| l.id.into_bytes()).unwrap_or_default();

@@ -199,9 +199,17 @@ impl ScheduleApi for GrpcSchedules {
             schedules: r
                 .schedules
                 .into_iter()
-                .map(|e| Listed {
-                    memo_info: memo::parse(e.memo.as_ref(), None),
-                    id: e.schedule_id,
+                .map(|e| {
+                    let info = e.info.unwrap_or_default();
+                    Listed {
+                        memo_info: memo::parse(e.memo.as_ref(), None),
+                        id: e.schedule_id,
+                        spec: info.spec,
+                        paused: info.paused,
+                        notes: info.notes,
+                        future_action_times: info.future_action_times,
+                        recent_actions: info.recent_actions,
+                    }
                 })
                 .collect(),
             next_page_token: r.next_page_token,

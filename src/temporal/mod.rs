@@ -33,13 +33,24 @@ pub struct Described {
     pub conflict_token: Vec<u8>,
 }
 
-/// One entry of a schedule listing.
+/// One entry of a schedule listing: the cheap read (no action, no input).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Listed {
     /// Schedule ID.
     pub id: String,
-    /// The operator's keys read from the memo.
+    /// The owner read from the schedule memo (the action memo is not listed).
     pub memo_info: MemoInfo,
+    /// The spec in the server's canonical form.
+    pub spec: Option<crate::resources::proto::ScheduleSpec>,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// The pause note.
+    pub notes: String,
+    /// Next action times.
+    pub future_action_times: Vec<prost_wkt_types::Timestamp>,
+    /// Recent actions.
+    pub recent_actions:
+        Vec<temporalio_common::protos::temporal::api::schedule::v1::ScheduleActionResult>,
 }
 
 /// A page of a schedule listing.
