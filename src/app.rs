@@ -126,7 +126,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         let _ = stop_tx.send(true);
     });
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_rps(args.temporal.temporal_rps);
     let ctx = Arc::new(
         Context::new(
             client.clone(),

@@ -44,6 +44,10 @@ pub struct TemporalArgs {
     /// Identity this operator records on schedules it owns and in Temporal requests.
     #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
     pub identity: String,
+    /// Calls per second to one Temporal namespace (burst of the same size); 0 leaves them
+    /// unpaced. The default stays well inside Temporal Cloud's per-namespace limits.
+    #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 100)]
+    pub temporal_rps: u32,
     /// Timeout of a single Temporal call.
     #[arg(long, env = "CURATOR_TEMPORAL_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
     pub temporal_timeout: Duration,

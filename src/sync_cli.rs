@@ -315,7 +315,8 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         println!("{:<15} {e}", "error");
     }
     let opts = build_options(&args.temporal);
-    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout);
+    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
+        .with_rps(args.temporal.temporal_rps);
     let lines = sync_all(
         &docs,
         &opts,

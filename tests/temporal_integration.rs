@@ -354,3 +354,29 @@ async fn a_bad_time_zone_is_a_permanent_error() {
         .expect_err("rejected");
     assert!(err.is_permanent(), "{err}");
 }
+
+#[tokio::test]
+async fn calls_to_a_namespace_are_paced() {
+    use curator_operator::temporal::pool::{Credentials, Pool};
+    let server = common::shared();
+    let pool = Pool::new("pacing-test", std::time::Duration::from_secs(10)).with_rps(20);
+    let a = pool
+        .schedules(&server.address, "default", &Credentials::default())
+        .await
+        .expect("connect");
+    let b = pool
+        .schedules(&server.address, "default", &Credentials::default())
+        .await
+        .expect("connect");
+    let start = std::time::Instant::now();
+    // 60 calls through two handles of one namespace share one budget: 20 at once, then 20/s.
+    for i in 0..30 {
+        a.describe(&format!("paced-{i}")).await.expect("describe");
+        b.describe(&format!("paced-{i}")).await.expect("describe");
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "60 calls at 20/s after a burst of 20 took {took:?}"
+    );
+}

@@ -24,6 +24,7 @@ pub struct GrpcSchedules {
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
+    limiter: Option<Arc<super::pool::Limiter>>,
 }
 
 impl GrpcSchedules {
@@ -35,7 +36,14 @@ impl GrpcSchedules {
             identity: identity.to_owned(),
             timeout,
             metrics: None,
+            limiter: None,
         }
+    }
+
+    /// Waits for `limiter` before every call.
+    pub fn with_limiter(mut self, limiter: Option<Arc<super::pool::Limiter>>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Records every RPC in `metrics`.
@@ -59,6 +67,9 @@ impl GrpcSchedules {
         method: &'static str,
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, TemporalError> {
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
         let start = std::time::Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(r)) => Ok(r.into_inner()),

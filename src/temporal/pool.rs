@@ -87,7 +87,15 @@ pub struct Pool {
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
+    rps: u32,
+    limiters: Arc<std::sync::Mutex<Limiters>>,
 }
+
+/// One limiter per (frontend address, Temporal namespace).
+type Limiters = HashMap<(String, String), Arc<Limiter>>;
+
+/// Paces the calls to one Temporal namespace.
+pub type Limiter = governor::DefaultDirectRateLimiter;
 
 impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.
@@ -97,7 +105,30 @@ impl Pool {
             identity: identity.to_owned(),
             timeout,
             metrics: None,
+            rps: 0,
+            limiters: Arc::default(),
         }
+    }
+
+    /// Paces calls to each (frontend, Temporal namespace) to `rps` per second, with a burst of
+    /// the same size, to stay inside the namespace's rate limits; 0 leaves them unpaced.
+    pub fn with_rps(mut self, rps: u32) -> Self {
+        self.rps = rps;
+        self
+    }
+
+    fn limiter(&self, address: &str, namespace: &str) -> Option<Arc<Limiter>> {
+        let rps = std::num::NonZeroU32::new(self.rps)?;
+        let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            m.entry((address.to_owned(), namespace.to_owned()))
+                .or_insert_with(|| {
+                    Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                        rps,
+                    )))
+                })
+                .clone(),
+        )
     }
 
     /// Records every RPC made through this pool in `metrics`.
@@ -127,7 +158,8 @@ impl Pool {
                 c
             }
         };
-        let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout);
+        let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout)
+            .with_limiter(self.limiter(address, namespace));
         Ok(match &self.metrics {
             Some(m) => api.with_metrics(m.clone()),
             None => api,
