@@ -1,8 +1,7 @@
 //! End to end on a real cluster: `KUBECONFIG=... cargo test --test cluster -- --ignored`.
 //!
-//! Applies the CRDs, runs the controller in-process against a fresh random namespace and a
-//! local Temporal dev server, and checks the schedule follows the FeedSource through create,
-//! update and delete.
+//! Each test applies the CRDs, runs the controllers in-process against a fresh random
+//! namespace and a local Temporal dev server, and checks the results through the API server.
 
 mod common;
 
@@ -16,7 +15,7 @@ use curator_operator::{
     temporal::{ScheduleApi, pool::Pool},
 };
 use k8s_openapi::{
-    api::core::v1::Namespace,
+    api::{apps::v1::Deployment, core::v1::Namespace},
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
@@ -39,76 +38,110 @@ where
     panic!("timed out waiting for {what}");
 }
 
+fn unique(prefix: &str) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis();
+    format!("{prefix}-{ms}")
+}
+
+/// CRDs applied, a fresh namespace, a Temporal dev server and the controllers running.
+struct ClusterEnv {
+    client: Client,
+    ns: String,
+    server: common::TemporalServer,
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<()>,
+}
+
+impl ClusterEnv {
+    async fn start(prefix: &str) -> Self {
+        let client = Client::try_default().await.expect("KUBECONFIG");
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for (_, c) in crd::all() {
+            let name = c.name_any();
+            crds.patch(
+                &name,
+                &PatchParams::apply("curator-operator-test").force(),
+                &Patch::Apply(&c),
+            )
+            .await
+            .expect("apply CRD");
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(crds.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .expect("CRD established")
+            .expect("watch");
+        }
+        let ns = unique(prefix);
+        let mut n = Namespace::default();
+        n.metadata.name = Some(ns.clone());
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .expect("namespace");
+        let server = common::TemporalServer::start();
+        let ctx = Arc::new(Context::new(
+            client.clone(),
+            Pool::new("cluster-test", Duration::from_secs(10)),
+            BuildOptions {
+                id_prefix: "cluster".into(),
+                identity: "cluster-test".into(),
+            },
+            Duration::from_secs(30),
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(controller::run(
+            client.clone(),
+            ctx,
+            vec![Some(ns.clone())],
+            4,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            client,
+            ns,
+            server,
+            stop,
+            run,
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.run.await;
+        Api::<Namespace>::all(self.client.clone())
+            .delete(&self.ns, &DeleteParams::default())
+            .await
+            .expect("cleanup");
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs cluster"]
 async fn feedsource_lifecycle_on_a_real_cluster() {
-    let client = Client::try_default().await.expect("KUBECONFIG");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, c) in crd::all() {
-        crds.patch(
-            &c.name_any(),
-            &PatchParams::apply("curator-operator-test").force(),
-            &Patch::Apply(&c),
-        )
-        .await
-        .expect("apply CRD");
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(
-                crds.clone(),
-                &c.name_any(),
-                conditions::is_crd_established(),
-            ),
-        )
-        .await
-        .expect("CRD established")
-        .expect("watch");
-    }
-    let ns = format!(
-        "curator-test-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_millis()
-    );
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut n = Namespace::default();
-    n.metadata.name = Some(ns.clone());
-    namespaces
-        .create(&PostParams::default(), &n)
-        .await
-        .expect("namespace");
-
-    let server = common::TemporalServer::start();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Pool::new("cluster-test", Duration::from_secs(10)),
-        BuildOptions {
-            id_prefix: "cluster".into(),
-            identity: "cluster-test".into(),
-        },
-        Duration::from_secs(30),
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(controller::run(
-        client.clone(),
-        ctx,
-        vec![Some(ns.clone())],
-        4,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-
-    let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
-    let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
-    let mut w = fixtures::worker(&ns, &server.address);
+    let env = ClusterEnv::start("curator-test").await;
+    let workers: Api<CuratorWorker> = env.api();
+    let feeds: Api<FeedSource> = env.api();
+    let mut w = fixtures::worker(&env.ns, &env.server.address);
     w.metadata.uid = None;
     workers
         .create(&PostParams::default(), &w)
         .await
         .expect("worker");
-    let mut f = fixtures::feed(&ns, "hn");
+    let mut f = fixtures::feed(&env.ns, "hn");
     f.metadata.uid = None;
     f.metadata.generation = None;
     feeds
@@ -116,8 +149,8 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         .await
         .expect("feed");
 
-    let id = format!("cluster/{ns}/hn");
-    let api = common::schedules(&server.address).await;
+    let id = format!("cluster/{}/hn", env.ns);
+    let api = common::schedules(&env.server.address).await;
     eventually("Ready=True", || async {
         feeds
             .get("hn")
@@ -162,67 +195,16 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         api.describe(&id).await.expect("describe").is_none(),
         "schedule deleted with the resource"
     );
-
-    let _ = stop_tx.send(());
-    let _ = run.await;
-    namespaces
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .expect("cleanup");
+    env.stop().await;
 }
 
 #[tokio::test]
 #[ignore = "needs cluster"]
 async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    let client = Client::try_default().await.expect("KUBECONFIG");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, c) in crd::all() {
-        crds.patch(
-            &c.name_any(),
-            &PatchParams::apply("curator-operator-test").force(),
-            &Patch::Apply(&c),
-        )
-        .await
-        .expect("apply CRD");
-    }
-    let ns = format!(
-        "curator-test-w{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_millis()
-    );
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut n = Namespace::default();
-    n.metadata.name = Some(ns.clone());
-    namespaces
-        .create(&PostParams::default(), &n)
-        .await
-        .expect("namespace");
-    let server = common::TemporalServer::start();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Pool::new("cluster-test", Duration::from_secs(10)),
-        BuildOptions {
-            id_prefix: "cluster".into(),
-            identity: "cluster-test".into(),
-        },
-        Duration::from_secs(30),
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(controller::run(
-        client.clone(),
-        ctx,
-        vec![Some(ns.clone())],
-        4,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let mut w = fixtures::worker(&ns, &server.address);
+    let env = ClusterEnv::start("curator-test-w").await;
+    let workers: Api<CuratorWorker> = env.api();
+    let deployments: Api<Deployment> = env.api();
+    let mut w = fixtures::worker(&env.ns, &env.server.address);
     w.metadata.uid = None;
     w.spec.replicas = Some(2);
     workers
@@ -260,12 +242,7 @@ async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
             == Some(2)
     })
     .await;
-    let _ = stop_tx.send(());
-    let _ = run.await;
-    namespaces
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .expect("cleanup");
+    env.stop().await;
 }
 
 #[tokio::test]
@@ -273,13 +250,7 @@ async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
 async fn two_replicas_elect_one_leader_and_fail_over() {
     use curator_operator::leader::{LeaseConfig, elect};
     let client = Client::try_default().await.expect("KUBECONFIG");
-    let name = format!(
-        "curator-test-lease-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_millis()
-    );
+    let name = unique("curator-test-lease");
     let cfg = |id: &str| LeaseConfig {
         name: name.clone(),
         namespace: "default".into(),

@@ -43,6 +43,18 @@ pub const RESERVED_ENV: &[&str] = &[
     "TEMPORAL_API_KEY",
 ];
 
+/// Metadata of a child object: the worker's name and namespace, the operator's labels, and a
+/// controller owner reference so that deleting the worker garbage-collects it.
+fn child_meta(w: &CuratorWorker, name: &str, owner: OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: w.metadata.namespace.clone(),
+        labels: Some(labels(name)),
+        owner_references: Some(vec![owner]),
+        ..Default::default()
+    }
+}
+
 /// Who owns `replicas`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Replicas {
@@ -251,13 +263,7 @@ pub fn deployment(
         ..Default::default()
     };
     Ok(Deployment {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: w.metadata.namespace.clone(),
-            labels: Some(labels(&name)),
-            owner_references: Some(vec![owner]),
-            ..Default::default()
-        },
+        metadata: child_meta(w, &name, owner),
         spec: Some(DeploymentSpec {
             replicas: match replicas {
                 Replicas::Set(n) => Some(n),
@@ -320,13 +326,7 @@ pub fn pdb(w: &CuratorWorker, owner: OwnerReference) -> Option<PodDisruptionBudg
         }
     };
     Some(PodDisruptionBudget {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: w.metadata.namespace.clone(),
-            labels: Some(labels(&name)),
-            owner_references: Some(vec![owner]),
-            ..Default::default()
-        },
+        metadata: child_meta(w, &name, owner),
         spec: Some(PodDisruptionBudgetSpec {
             min_available: min_available.map(IntOrString::Int),
             max_unavailable: max_unavailable.map(IntOrString::Int),
