@@ -161,7 +161,16 @@ pub async fn run(address: &str, cfg: &Config) -> Report {
         ..Default::default()
     };
     for &n in &cfg.sizes {
-        report.sizes.push(run_size(address, cfg, n).await);
+        let size = run_size(address, cfg, n).await;
+        let one = Report {
+            sizes: vec![size.clone()],
+            ..Default::default()
+        };
+        eprintln!(
+            "measured: {}",
+            markdown(&one, cfg).lines().nth(4).unwrap_or_default()
+        );
+        report.sizes.push(size);
     }
     report.autoscaler_rpcs = autoscaler_cost(address, cfg).await;
     report
@@ -286,9 +295,17 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         let f: FeedSource =
             serde_json::from_value(fake.get(&feed_path(&ns, name)).expect("feed")).expect("feed");
         let t = Instant::now();
-        feedsource::reconcile(Arc::new(f), ctx.clone())
-            .await
-            .expect("edit reconcile");
+        // As the controller does: a transient failure is retried after the object's backoff.
+        let mut tries = 0;
+        while let Err(e) = feedsource::reconcile(Arc::new(f.clone()), ctx.clone()).await {
+            tries += 1;
+            assert!(tries < 10, "edit of {name} keeps failing: {e}");
+            tokio::time::sleep(
+                ctx.backoff
+                    .next(f.metadata.uid.as_deref().unwrap_or_default()),
+            )
+            .await;
+        }
         edit_latencies.push(t.elapsed());
     }
     edit_latencies.sort();
