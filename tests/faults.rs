@@ -69,6 +69,18 @@ fn ready(fake: &FakeKube, name: &str) -> Option<(String, String)> {
     Some((c.status, c.reason))
 }
 
+/// An API server holding the CuratorWorker `curator` that points at `address`.
+fn fake_with_worker(address: &str) -> Arc<FakeKube> {
+    let fake = Arc::new(FakeKube::default());
+    let mut worker = fixtures::worker(NS, address);
+    worker.metadata.uid = Some("uid-worker".into());
+    fake.put(
+        &worker_path(NS, "curator"),
+        serde_json::to_value(&worker).expect("json"),
+    );
+    fake
+}
+
 /// Reconciles like kube-runtime does: at once when the trigger-relevant part of an object
 /// changes, again after the per-object backoff when it failed.
 struct Driver {
@@ -178,13 +190,7 @@ async fn assert_end_state(fake: &FakeKube, address: &str, names: &[String]) -> (
 async fn temporal_outage_at_start_and_mid_run() {
     let port = common::free_port();
     let address = format!("127.0.0.1:{port}");
-    let fake = Arc::new(FakeKube::default());
-    let mut worker = fixtures::worker(NS, &address);
-    worker.metadata.uid = Some("uid-worker".into());
-    fake.put(
-        &worker_path(NS, "curator"),
-        serde_json::to_value(&worker).expect("json"),
-    );
+    let fake = fake_with_worker(&address);
     let names: Vec<String> = (0..8).map(|i| format!("feed-{i}")).collect();
     for n in &names {
         add_feed(&fake, n);
@@ -301,13 +307,7 @@ async fn temporal_outage_at_start_and_mid_run() {
 #[tokio::test]
 async fn a_crash_between_steps_converges_without_duplicates() {
     let server = common::shared();
-    let fake = Arc::new(FakeKube::default());
-    let mut worker = fixtures::worker(NS, &server.address);
-    worker.metadata.uid = Some("uid-worker".into());
-    fake.put(
-        &worker_path(NS, "curator"),
-        serde_json::to_value(&worker).expect("json"),
-    );
+    let fake = fake_with_worker(&server.address);
     let names = vec!["crashy".to_owned()];
     add_feed(&fake, "crashy");
     let ctx = context(&fake);
@@ -376,13 +376,7 @@ async fn a_crash_between_steps_converges_without_duplicates() {
 #[tokio::test]
 async fn rapid_edits_end_with_the_last_spec() {
     let server = common::shared();
-    let fake = Arc::new(FakeKube::default());
-    let mut worker = fixtures::worker(NS, &server.address);
-    worker.metadata.uid = Some("uid-worker".into());
-    fake.put(
-        &worker_path(NS, "curator"),
-        serde_json::to_value(&worker).expect("json"),
-    );
+    let fake = fake_with_worker(&server.address);
     let names = vec!["busy".to_owned()];
     add_feed(&fake, "busy");
     let ctx = context(&fake);
