@@ -12,7 +12,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --locked 2>&1 | tee target/test-output.log
+# Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
+# run is tests/bench_smoke.rs).
+cargo test --lib --bins --tests --locked 2>&1 | tee target/test-output.log
 echo "== summary"
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
