@@ -128,11 +128,16 @@ async fn warn_on_transition(ctx: &Context, fs: &FeedSource, new: &FeedSourceStat
     }
 }
 
+/// Whether the status records the schedule at the ID, frontend and namespace it should have.
+fn in_recorded_place(status: &FeedSourceStatus, desired: &DesiredSchedule) -> bool {
+    status.schedule_id.as_deref() == Some(&desired.id)
+        && status.temporal_address.as_deref() == Some(&desired.address)
+        && status.temporal_namespace.as_deref() == Some(&desired.namespace)
+}
+
 fn recorded(fs: &FeedSource, desired: &DesiredSchedule) -> Recorded {
     let prev = fs.status.clone().unwrap_or_default();
-    let same_place = prev.schedule_id.as_deref() == Some(&desired.id)
-        && prev.temporal_address.as_deref() == Some(&desired.address)
-        && prev.temporal_namespace.as_deref() == Some(&desired.namespace);
+    let same_place = in_recorded_place(&prev, desired);
     let run_now = fs
         .annotations()
         .get(RUN_NOW_ANNOTATION)
@@ -318,7 +323,7 @@ async fn move_away_from_old_place(
     ) else {
         return;
     };
-    if *id == desired.id && *address == desired.address && *namespace == desired.namespace {
+    if in_recorded_place(&prev, desired) {
         return;
     }
     let creds = if *address == desired.address {
@@ -455,9 +460,7 @@ async fn listed_in_sync<A: crate::temporal::ScheduleApi>(
     };
     use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
     let prev = fs.status.as_ref()?;
-    let same_place = prev.schedule_id.as_deref() == Some(&desired.id)
-        && prev.temporal_address.as_deref() == Some(&desired.address)
-        && prev.temporal_namespace.as_deref() == Some(&desired.namespace);
+    let same_place = in_recorded_place(prev, desired);
     if !same_place
         || recorded.run_now.is_some()
         || recorded.generation_changed
