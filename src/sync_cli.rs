@@ -7,6 +7,7 @@ use std::{
 };
 
 use kube::ResourceExt;
+use serde::Deserialize;
 
 use crate::{
     app::build_options,
@@ -111,8 +112,6 @@ pub fn parse_documents(text: &str, origin: &str, default_ns: &str, docs: &mut Do
 fn cel_message(errors: impl std::fmt::Debug) -> String {
     format!("rejected by the CRD's validation rules: {errors:?}")
 }
-
-use serde::Deserialize;
 
 /// Reads all documents under `paths`.
 pub fn read_documents(paths: &[PathBuf], default_ns: &str) -> Documents {
