@@ -101,11 +101,14 @@ fn start_must_precede_end() {
 
 #[test]
 fn extra_input_cannot_shadow_typed_fields_or_fix_conditional_get() {
-    let e = rejected_feed(json!({"spec": {"feed": {"extraInput": {"feedUrl": "x"}}}}));
+    let e = rejected_feed(
+        json!({"spec": {"feed": {"extraInput": [{"name": "feedUrl", "value": "x"}]}}}),
+    );
     assert!(e.contains("must not repeat a typed feed field"), "{e}");
-    let e = rejected_feed(json!({"spec": {"feed": {"extraInput": {"etag": "x"}}}}));
+    let e =
+        rejected_feed(json!({"spec": {"feed": {"extraInput": [{"name": "etag", "value": "x"}]}}}));
     assert!(e.contains("etag"), "{e}");
-    feed_with(json!({"spec": {"feed": {"extraInput": {"newField": {"nested": [1, 2]}}}}}))
+    feed_with(json!({"spec": {"feed": {"extraInput": [{"name": "newField", "value": {"nested": [1, 2]}}]}}}))
         .validate_cel()
         .expect("unknown keys pass through");
 }

@@ -2,12 +2,12 @@
 //! by construction (a schedule request Temporal can take, a Deployment the API server takes, a
 //! replica count inside its bounds).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use curator_operator::{
     crd::{
         GoDuration,
-        feedsource::{CalendarSpec, OverlapPolicy},
+        feedsource::{CalendarSpec, InputField, OverlapPolicy},
     },
     fixtures,
     resources::{
@@ -68,7 +68,7 @@ prop_compose! {
         let mut s = fixtures::feed("ns", "n").spec;
         s.feed.id = id; s.feed.name = name; s.feed.url = url; s.feed.fetch_limit = fetch_limit;
         s.feed.domain_fetch_delay = delay;
-        s.feed.extra_input = (!extra.is_empty()).then(|| extra.into_iter().collect::<BTreeMap<_, _>>());
+        s.feed.extra_input = extra.into_iter().map(|(name, value)| InputField { name, value }).collect();
         s.schedule.every = every; s.schedule.offset = offset; s.schedule.jitter = jitter;
         s.schedule.catchup_window = catchup; s.schedule.cron = cron; s.schedule.timezone = timezone;
         s.schedule.calendars = calendars.into_iter().map(|h| CalendarSpec { hour: h, ..Default::default() }).collect();

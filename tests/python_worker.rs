@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::{collections::BTreeMap, process::Command};
+use std::process::Command;
 
 use curator_operator::{
-    crd::GoDuration,
+    crd::{GoDuration, feedsource::InputField},
     fixtures,
     resources::schedule::{BuildOptions, build},
     schedule_sync::{self, Recorded},
@@ -27,10 +27,10 @@ async fn pydantic_accepts_the_scheduled_input() {
     f.domain_fetch_delay = Some(GoDuration::new("1500ms"));
     f.max_entry_age_days = Some(7);
     f.distillation_batch_size = Some(3);
-    f.extra_input = Some(BTreeMap::from([(
-        "futureField".to_owned(),
-        json!({"x": 1}),
-    )]));
+    f.extra_input = vec![InputField {
+        name: "futureField".into(),
+        value: json!({"x": 1}),
+    }];
     let mut temporal = fixtures::temporal(&server.address);
     temporal.task_queue = "pydantic-check".into();
     let d = build(

@@ -1,7 +1,5 @@
 //! `FeedSource`: one buun-curator feed, ingested on a Temporal Schedule.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -113,8 +111,8 @@ pub struct WorkerRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[x_kube(
     cel,
-    validation = Rule::new("!has(self.extraInput) || self.extraInput.all(k, !(k in ['feedId', 'feedName', 'feedUrl', 'fetchLimit', 'extractionRules', 'autoDistill', 'enableContentFetch', 'targetLanguage', 'enableThumbnail', 'domainFetchDelay', 'maxEntryAgeDays', 'distillationBatchSize']))").message("extraInput must not repeat a typed feed field; set the typed field instead").reason(kube::core::Reason::FieldValueDuplicate).field_path(".extraInput"),
-    validation = Rule::new("!has(self.extraInput) || self.extraInput.all(k, !(k in ['etag', 'lastModified']))").message("extraInput must not set etag or lastModified: a fixed value disables conditional GET").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput")
+    validation = Rule::new(extra_input_rule(TYPED_INPUT_KEYS)).message("extraInput must not repeat a typed feed field; set the typed field instead").field_path(".extraInput"),
+    validation = Rule::new(extra_input_rule(FORBIDDEN_INPUT_KEYS)).message("extraInput must not set etag or lastModified: a fixed value disables conditional GET").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FeedSpec {
@@ -162,11 +160,32 @@ pub struct FeedSpec {
     #[schemars(range(min = 1, max = 1000))]
     pub distillation_batch_size: Option<i32>,
     /// Extra input fields merged into the workflow input as they are, for fields a newer worker
-    /// understands that this operator has no typed field for. A key may not repeat a typed
-    /// field, nor be `etag` or `lastModified`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "map_of_free_values")]
-    pub extra_input: Option<BTreeMap<String, serde_json::Value>>,
+    /// understands that this operator has no typed field for, e.g.
+    /// `[{name: summaryStyle, value: short}]`. A name may not repeat a typed field, nor be
+    /// `etag` or `lastModified`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "input_fields")]
+    pub extra_input: Vec<InputField>,
+}
+
+/// One extra field of the workflow input.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct InputField {
+    /// The input field's JSON name, as the worker reads it (camelCase).
+    pub name: String,
+    /// Its value: any JSON value.
+    pub value: serde_json::Value,
+}
+
+/// The CEL rule that no `extraInput` entry is named like one of `keys`. Built from the same
+/// constants the controller checks, so the two cannot drift apart.
+fn extra_input_rule(keys: &[&str]) -> String {
+    let list = keys
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("!has(self.extraInput) || self.extraInput.all(f, !(f.name in [{list}]))")
 }
 
 fn list_of_free_objects(_: &mut SchemaGenerator) -> Schema {
@@ -177,11 +196,31 @@ fn list_of_free_objects(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-fn map_of_free_values(_: &mut SchemaGenerator) -> Schema {
+/// A list keyed by `name`. A map of free JSON values would read more naturally, but the API
+/// server's CEL type checker cannot see into one, so no rule could check its keys.
+fn input_fields(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
-        "type": "object",
-        "maxProperties": 64,
-        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true },
+        "type": "array",
+        "maxItems": 64,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        "items": {
+            "type": "object",
+            "required": ["name", "value"],
+            "properties": {
+                "name": {
+                    "description": "The input field's JSON name, as the worker reads it (camelCase).",
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                },
+                "value": {
+                    "description": "Its value: any JSON value.",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                },
+            },
+        },
     })
 }
 

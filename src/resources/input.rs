@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::SpecError;
-use crate::crd::feedsource::{FORBIDDEN_INPUT_KEYS, FeedSpec, TYPED_INPUT_KEYS};
+use crate::crd::feedsource::{FORBIDDEN_INPUT_KEYS, FeedSpec, InputField, TYPED_INPUT_KEYS};
 
 /// Temporal's default limit on a single payload (`limit.blobSize.error`, 2 MiB).
 pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
@@ -56,7 +56,7 @@ pub fn workflow_input(feed: &FeedSpec) -> Result<Map<String, Value>, SpecError> 
         "distillationBatchSize",
         feed.distillation_batch_size.map(Value::from),
     );
-    for (k, v) in feed.extra_input.iter().flatten() {
+    for InputField { name: k, value: v } in &feed.extra_input {
         if TYPED_INPUT_KEYS.contains(&k.as_str()) {
             return Err(SpecError::ExtraInputKey(
                 k.clone(),
@@ -69,7 +69,9 @@ pub fn workflow_input(feed: &FeedSpec) -> Result<Map<String, Value>, SpecError> 
                 "a fixed value disables conditional GET",
             ));
         }
-        m.insert(k.clone(), v.clone());
+        if m.insert(k.clone(), v.clone()).is_some() {
+            return Err(SpecError::ExtraInputKey(k.clone(), "it is listed twice"));
+        }
     }
     Ok(m)
 }

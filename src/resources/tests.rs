@@ -1,7 +1,5 @@
 //! Unit tests of the schedule builder and the workflow input.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::{
@@ -13,7 +11,7 @@ use super::{
 use crate::{
     crd::{
         GoDuration,
-        feedsource::{CalendarSpec, OverlapPolicy, RetryPolicySpec},
+        feedsource::{CalendarSpec, InputField, OverlapPolicy, RetryPolicySpec},
     },
     fixtures,
 };
@@ -51,10 +49,10 @@ fn every_typed_field_maps_to_its_camel_case_key() {
     f.domain_fetch_delay = Some(GoDuration::new("1500ms"));
     f.max_entry_age_days = Some(7);
     f.distillation_batch_size = Some(10);
-    f.extra_input = Some(BTreeMap::from([(
-        "summaryStyle".to_owned(),
-        json!("short"),
-    )]));
+    f.extra_input = vec![InputField {
+        name: "summaryStyle".into(),
+        value: json!("short"),
+    }];
     assert_eq!(
         input_of(&fs),
         json!({
@@ -71,7 +69,10 @@ fn every_typed_field_maps_to_its_camel_case_key() {
 fn extra_input_may_not_repeat_typed_or_forbidden_fields() {
     for key in ["feedUrl", "fetchLimit", "etag", "lastModified"] {
         let mut fs = fixtures::feed("news", "hn");
-        fs.spec.feed.extra_input = Some(BTreeMap::from([(key.to_owned(), json!("x"))]));
+        fs.spec.feed.extra_input = vec![InputField {
+            name: key.into(),
+            value: json!("x"),
+        }];
         assert!(
             matches!(workflow_input(&fs.spec.feed), Err(SpecError::ExtraInputKey(k, _)) if k == key),
             "{key}"
@@ -99,10 +100,10 @@ fn feed_url_must_be_absolute_http() {
 #[test]
 fn input_over_two_mebibytes_is_rejected() {
     let mut fs = fixtures::feed("news", "hn");
-    fs.spec.feed.extra_input = Some(BTreeMap::from([(
-        "blob".to_owned(),
-        json!("x".repeat(MAX_PAYLOAD_BYTES)),
-    )]));
+    fs.spec.feed.extra_input = vec![InputField {
+        name: "blob".into(),
+        value: json!("x".repeat(MAX_PAYLOAD_BYTES)),
+    }];
     let input = workflow_input(&fs.spec.feed).expect("input builds");
     assert!(matches!(
         encode_input(&input),
