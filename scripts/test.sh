@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, CRD drift, unit, controller, and Temporal integration
-# tests (each integration test binary starts its own Temporal dev server on a free loopback port).
+# The whole test suite: formatting, lints, CRD drift, unit, controller, Temporal integration and
+# cluster tests. Each integration test binary starts its own Temporal dev server on a free
+# loopback port; the cluster tests share one Kubernetes control plane started here (see
+# scripts/cluster.sh), or the cluster named by CURATOR_TEST_KUBECONFIG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 export TEMPORAL_CLI="$PWD/.tools/bin/temporal"
+
+echo "== Kubernetes control plane for the cluster tests"
+cluster_note=""
+if [[ -n "${CURATOR_TEST_KUBECONFIG:-}" ]]; then
+  cluster_note="ran against CURATOR_TEST_KUBECONFIG ($CURATOR_TEST_KUBECONFIG)"
+elif source=$(bash scripts/cluster.sh source 2>&1); then
+  cluster_dir=$(mktemp -d)
+  trap 'bash scripts/cluster.sh down "$cluster_dir"; rm -rf "$cluster_dir"' EXIT
+  bash scripts/cluster.sh up "$cluster_dir"
+  export CURATOR_TEST_KUBECONFIG="$cluster_dir/kubeconfig"
+  cluster_note="ran against a control plane from $source"
+else
+  cluster_note="SKIPPED: $source"
+  if [[ "${CURATOR_REQUIRE_CLUSTER:-}" == 1 ]]; then
+    echo "cluster tests: required (CURATOR_REQUIRE_CLUSTER=1) but $cluster_note" >&2
+    exit 1
+  fi
+fi
+echo "cluster tests: $cluster_note"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -16,5 +37,6 @@ echo "== cargo test"
 # run is tests/bench_smoke.rs).
 cargo test --lib --bins --tests --locked 2>&1 | tee target/test-output.log
 echo "== summary"
+echo "cluster tests: $cluster_note"
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log

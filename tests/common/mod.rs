@@ -4,6 +4,7 @@
 //! watchdog shell stops the server when the test process exits, even on a panic or SIGKILL.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod kube_fake;
 
 use std::{
