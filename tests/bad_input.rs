@@ -1,5 +1,5 @@
 //! Bad input, each kind tested where it is rejected: by the CRD schema or a CEL rule at
-//! `kubectl apply` (best), by the controller (Ready=False with a clear message, one Warning
+//! `kubectl apply` (best; proven on a real API server, see `common::cluster`), by the controller (Ready=False with a clear message, one Warning
 //! event, no retry loop, other resources unaffected), or by Temporal (a permanent error).
 
 mod common;
@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use common::kube_fake::{FakeKube, feed_path, worker_path};
 use curator_operator::{
     controller::{Context, curatorworker, feedsource},
-    crd::{self, CuratorWorker, FeedSource},
+    crd::FeedSource,
     fixtures,
     resources::schedule::BuildOptions,
     temporal::pool::Pool,
@@ -44,53 +44,42 @@ fn worker_json(patch: &Value) -> Value {
     v
 }
 
-/// The schema of the property at `path` (dot-separated, from the object root) in a CRD.
-fn property_schema(file: &str, path: &str) -> Value {
-    let (_, c) = crd::all()
-        .into_iter()
-        .find(|(f, _)| *f == file)
-        .expect("crd");
-    let mut s =
-        serde_json::to_value(&c.spec.versions[0].schema).expect("schema")["openAPIV3Schema"]
-            .clone();
-    for part in path.split('.') {
-        s = if part == "[]" {
-            s["items"].clone()
+/// `obj` with `value` at the dot-separated `path` (`[]`: the first item of a list).
+fn set_path(obj: &mut Value, path: &str, value: Value) {
+    let mut cur = obj;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        if *part == "[]" {
+            if !cur.is_array() {
+                *cur = json!([null]);
+            }
+            cur = &mut cur[0];
         } else {
-            s["properties"][part].clone()
-        };
+            cur = &mut cur[*part];
+        }
+        if last {
+            *cur = value.clone();
+        }
     }
-    assert!(!s.is_null(), "no schema at {path}");
-    s
 }
 
-/// Evaluates the OpenAPI constraints the API server checks for one value.
-fn schema_rejects(schema: &Value, value: &Value) -> Option<String> {
-    if let (Some(p), Some(s)) = (schema["pattern"].as_str(), value.as_str())
-        && !regex::Regex::new(p).expect("pattern").is_match(s)
-    {
-        return Some(format!("does not match {p}"));
+/// The real API server's verdict on creating `obj` (dry run), or `None` without a cluster.
+async fn verdicts(objects: &[(&str, Value)]) -> Option<Vec<Result<(), String>>> {
+    let cluster = common::cluster::shared()?;
+    let client = cluster.client().await;
+    common::cluster::install_crds(&client).await;
+    let ns = common::cluster::namespace(&client, "bad-input").await;
+    let mut out = Vec::new();
+    for (_, obj) in objects {
+        out.push(common::cluster::dry_run_create(&client, &ns, obj).await);
     }
-    if let (Some(e), false) = (schema["enum"].as_array(), value.is_null())
-        && !e.contains(value)
-    {
-        return Some(format!("not one of {e:?}"));
-    }
-    if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64())
-        && n < min
-    {
-        return Some(format!("below minimum {min}"));
-    }
-    if let (Some(min), Some(s)) = (schema["minLength"].as_u64(), value.as_str())
-        && (s.chars().count() as u64) < min
-    {
-        return Some(format!("shorter than {min}"));
-    }
-    None
+    common::cluster::delete_namespace(&client, &ns).await;
+    Some(out)
 }
 
-#[test]
-fn rejected_at_apply_by_the_schema() {
+#[tokio::test]
+async fn rejected_at_apply_by_the_schema() {
     let cases = [
         (
             "negative duration",
@@ -165,18 +154,36 @@ fn rejected_at_apply_by_the_schema() {
             json!(0),
         ),
     ];
-    for (what, file, path, value) in &cases {
-        let why = schema_rejects(&property_schema(file, path), value);
-        assert!(
-            why.is_some(),
-            "{what}: {path}={value} must be rejected by the schema"
-        );
+    let objects: Vec<(&str, Value)> = cases
+        .iter()
+        .map(|(what, file, path, value)| {
+            let mut obj = if *file == "feedsource.yaml" {
+                feed_json(&json!({}))
+            } else {
+                worker_json(&json!({}))
+            };
+            set_path(&mut obj, path, value.clone());
+            (*what, obj)
+        })
+        .collect();
+    let Some(verdicts) = verdicts(&objects).await else {
+        return;
+    };
+    for ((what, _, path, value), verdict) in cases.iter().zip(verdicts) {
+        let field = path.replace(".[]", "[0]");
+        match verdict {
+            Ok(()) => panic!("{what}: {path}={value} was accepted by the API server"),
+            Err(e) => assert!(
+                e.contains(&field),
+                "{what}: rejected for another field: {e}"
+            ),
+        }
     }
     println!("FIGURES schema-rejected kinds: {}", cases.len());
 }
 
-#[test]
-fn rejected_at_apply_by_cel_rules() {
+#[tokio::test]
+async fn rejected_at_apply_by_cel_rules() {
     let feeds = [
         (
             "zero interval",
@@ -200,12 +207,12 @@ fn rejected_at_apply_by_cel_rules() {
         ),
         (
             "extraInput repeats a typed field",
-            json!({"spec": {"feed": {"extraInput": {"feedUrl": "x"}}}}),
+            json!({"spec": {"feed": {"extraInput": [{"name": "feedUrl", "value": "x"}]}}}),
             "must not repeat a typed feed field",
         ),
         (
             "extraInput fixes etag",
-            json!({"spec": {"feed": {"extraInput": {"etag": "W/1"}}}}),
+            json!({"spec": {"feed": {"extraInput": [{"name": "etag", "value": "W/1"}]}}}),
             "etag",
         ),
         (
@@ -214,11 +221,7 @@ fn rejected_at_apply_by_cel_rules() {
             "http",
         ),
     ];
-    for (what, patch, msg) in &feeds {
-        let f: FeedSource = serde_json::from_value(feed_json(patch)).expect("deserializes");
-        let e = format!("{:?}", f.validate_cel().expect_err(what));
-        assert!(e.contains(msg), "{what}: {e}");
-    }
+
     let workers = [
         (
             "replicas with autoscaling",
@@ -246,10 +249,24 @@ fn rejected_at_apply_by_cel_rules() {
             "greater than zero",
         ),
     ];
-    for (what, patch, msg) in &workers {
-        let w: CuratorWorker = serde_json::from_value(worker_json(patch)).expect("deserializes");
-        let e = format!("{:?}", w.validate_cel().expect_err(what));
-        assert!(e.contains(msg), "{what}: {e}");
+    let objects: Vec<(&str, Value)> = feeds
+        .iter()
+        .map(|(what, patch, _)| (*what, feed_json(patch)))
+        .chain(
+            workers
+                .iter()
+                .map(|(what, patch, _)| (*what, worker_json(patch))),
+        )
+        .collect();
+    let Some(verdicts) = verdicts(&objects).await else {
+        return;
+    };
+    let messages = feeds.iter().chain(workers.iter()).map(|(_, _, m)| *m);
+    for (((what, _), msg), verdict) in objects.iter().zip(messages).zip(verdicts) {
+        match verdict {
+            Ok(()) => panic!("{what}: accepted by the API server"),
+            Err(e) => assert!(e.contains(msg), "{what}: {e}"),
+        }
     }
     println!(
         "FIGURES cel-rejected kinds: {}",
@@ -384,7 +401,7 @@ async fn rejected_by_the_controller_without_a_retry_loop() {
         ),
         (
             "input over 2 MiB",
-            json!({"spec": {"feed": {"extraInput": {"blob": "x".repeat(2 * 1024 * 1024 + 1)}}}}),
+            json!({"spec": {"feed": {"extraInput": [{"name": "blob", "value": "x".repeat(2 * 1024 * 1024 + 1)}]}}}),
             "InvalidSpec",
             "payload limit",
         ),
