@@ -1,89 +1,51 @@
-//! End to end on a real cluster: `KUBECONFIG=... cargo test --test cluster -- --ignored`.
-//!
-//! Each test applies the CRDs, runs the controllers in-process against a fresh random
-//! namespace and a local Temporal dev server, and checks the results through the API server.
+//! End to end on a real API server (see `common::cluster` for where it comes from): the
+//! controllers run in-process against it and a local Temporal dev server, each test in its own
+//! namespace, and every check goes through the API server or Temporal.
 
 mod common;
 
 use std::{sync::Arc, time::Duration};
 
+use common::cluster::{self, TestCluster, eventually};
 use curator_operator::{
     controller::{self, Context},
-    crd::{self, CuratorWorker, FeedSource},
+    crd::{CuratorWorker, FeedSource},
     fixtures,
     resources::schedule::BuildOptions,
     temporal::{ScheduleApi, pool::Pool},
 };
-use k8s_openapi::{
-    api::{apps::v1::Deployment, core::v1::Namespace},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Namespace, Secret},
 };
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PostParams},
-    runtime::wait::{await_condition, conditions},
 };
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..120 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn unique(prefix: &str) -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_millis();
-    format!("{prefix}-{ms}")
-}
+const WAIT: Duration = Duration::from_secs(60);
 
 /// CRDs applied, a fresh namespace, a Temporal dev server and the controllers running.
 struct ClusterEnv {
+    cluster: &'static TestCluster,
     client: Client,
     ns: String,
-    server: common::TemporalServer,
+    temporal: &'static common::TemporalServer,
     stop: tokio::sync::oneshot::Sender<()>,
     run: tokio::task::JoinHandle<()>,
 }
 
 impl ClusterEnv {
-    async fn start(prefix: &str) -> Self {
-        let client = Client::try_default().await.expect("KUBECONFIG");
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for (_, c) in crd::all() {
-            let name = c.name_any();
-            crds.patch(
-                &name,
-                &PatchParams::apply("curator-operator-test").force(),
-                &Patch::Apply(&c),
-            )
-            .await
-            .expect("apply CRD");
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                await_condition(crds.clone(), &name, conditions::is_crd_established()),
-            )
-            .await
-            .expect("CRD established")
-            .expect("watch");
-        }
-        let ns = unique(prefix);
-        let mut n = Namespace::default();
-        n.metadata.name = Some(ns.clone());
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &n)
-            .await
-            .expect("namespace");
-        let server = common::TemporalServer::start();
+    async fn start(prefix: &str) -> Option<Self> {
+        Self::start_with_resync(prefix, Duration::from_secs(30)).await
+    }
+
+    async fn start_with_resync(prefix: &str, resync: Duration) -> Option<Self> {
+        let cluster = cluster::shared()?;
+        let client = cluster.client().await;
+        cluster::install_crds(&client).await;
+        let ns = cluster::namespace(&client, prefix).await;
+        let temporal = common::shared();
         let ctx = Arc::new(Context::new(
             client.clone(),
             Pool::new("cluster-test", Duration::from_secs(10)),
@@ -91,7 +53,7 @@ impl ClusterEnv {
                 id_prefix: "cluster".into(),
                 identity: "cluster-test".into(),
             },
-            Duration::from_secs(30),
+            resync,
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let run = tokio::spawn(controller::run(
@@ -103,13 +65,14 @@ impl ClusterEnv {
                 let _ = stopped.await;
             },
         ));
-        Self {
+        Some(Self {
+            cluster,
             client,
             ns,
-            server,
+            temporal,
             stop,
             run,
-        }
+        })
     }
 
     fn api<K>(&self) -> Api<K>
@@ -119,51 +82,75 @@ impl ClusterEnv {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    async fn create_worker(&self, f: impl FnOnce(&mut CuratorWorker)) {
+        let mut w = fixtures::worker(&self.ns, &self.temporal.address);
+        w.metadata.uid = None;
+        w.metadata.generation = None;
+        f(&mut w);
+        self.api::<CuratorWorker>()
+            .create(&PostParams::default(), &w)
+            .await
+            .expect("worker");
+    }
+
+    async fn create_feed(&self, name: &str) {
+        let mut f = fixtures::feed(&self.ns, name);
+        f.metadata.uid = None;
+        f.metadata.generation = None;
+        self.api::<FeedSource>()
+            .create(&PostParams::default(), &f)
+            .await
+            .expect("feed");
+    }
+
+    fn schedule_id(&self, name: &str) -> String {
+        format!("cluster/{}/{name}", self.ns)
+    }
+
+    async fn wait_ready(&self, name: &str) -> FeedSource {
+        let feeds: Api<FeedSource> = self.api();
+        eventually(&format!("{name} Ready=True"), WAIT, || async {
+            feeds
+                .get(name)
+                .await
+                .ok()
+                .and_then(|f| f.status)
+                .is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+        })
+        .await;
+        feeds.get(name).await.expect("get")
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.run.await;
-        Api::<Namespace>::all(self.client.clone())
-            .delete(&self.ns, &DeleteParams::default())
-            .await
-            .expect("cleanup");
+        cluster::delete_namespace(&self.client, &self.ns).await;
     }
 }
 
 #[tokio::test]
-#[ignore = "needs cluster"]
 async fn feedsource_lifecycle_on_a_real_cluster() {
-    let env = ClusterEnv::start("curator-test").await;
-    let workers: Api<CuratorWorker> = env.api();
+    let Some(env) = ClusterEnv::start("lifecycle").await else {
+        return;
+    };
     let feeds: Api<FeedSource> = env.api();
-    let mut w = fixtures::worker(&env.ns, &env.server.address);
-    w.metadata.uid = None;
-    workers
-        .create(&PostParams::default(), &w)
-        .await
-        .expect("worker");
-    let mut f = fixtures::feed(&env.ns, "hn");
-    f.metadata.uid = None;
-    f.metadata.generation = None;
-    feeds
-        .create(&PostParams::default(), &f)
-        .await
-        .expect("feed");
-
-    let id = format!("cluster/{}/hn", env.ns);
-    let api = common::schedules(&env.server.address).await;
-    eventually("Ready=True", || async {
-        feeds
-            .get("hn")
-            .await
-            .ok()
-            .and_then(|f| f.status)
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-    })
-    .await;
+    env.create_worker(|_| {}).await;
+    env.create_feed("hn").await;
+    let id = env.schedule_id("hn");
+    let api = common::schedules(&env.temporal.address).await;
+    let started = std::time::Instant::now();
+    let ready = env.wait_ready("hn").await;
+    println!("Ready after {:?}", started.elapsed());
+    assert!(
+        ready
+            .finalizers()
+            .iter()
+            .any(|f| f == "curator.buun.dev/schedule")
+    );
     assert!(api.describe(&id).await.expect("describe").is_some());
 
     let patch = serde_json::json!({"spec": {"schedule": {"every": "2h"}}});
@@ -171,7 +158,7 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         .patch("hn", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("edit");
-    eventually("the schedule to follow the edit", || async {
+    eventually("the schedule to follow the edit", WAIT, || async {
         api.describe(&id).await.ok().flatten().is_some_and(|d| {
             d.schedule.spec.is_some_and(|s| {
                 s.interval
@@ -187,7 +174,7 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         .delete("hn", &DeleteParams::default())
         .await
         .expect("delete");
-    eventually("the FeedSource to be gone", || async {
+    eventually("the FeedSource to be gone", WAIT, || async {
         feeds.get_opt("hn").await.ok().flatten().is_none()
     })
     .await;
@@ -199,19 +186,139 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
 }
 
 #[tokio::test]
-#[ignore = "needs cluster"]
+async fn a_new_feedsource_shows_its_next_run_within_seconds() {
+    // The operator's default resync interval, so the follow-up runs at its production pace.
+    let Some(env) = ClusterEnv::start_with_resync("nextrun", Duration::from_secs(300)).await else {
+        return;
+    };
+    env.create_worker(|_| {}).await;
+    env.create_feed("soon").await;
+    let feeds: Api<FeedSource> = env.api();
+    let started = std::time::Instant::now();
+    eventually("status.nextRuns", Duration::from_secs(15), || async {
+        feeds
+            .get("soon")
+            .await
+            .ok()
+            .and_then(|f| f.status)
+            .is_some_and(|s| !s.next_runs.is_empty())
+    })
+    .await;
+    println!("next run shown {:?} after the create", started.elapsed());
+    env.stop().await;
+}
+
+// Multi-threaded: kubectl blocks its thread while the controllers run on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {
+    let Some(env) = ClusterEnv::start("kubectl").await else {
+        return;
+    };
+    let c = env.cluster;
+    let explain = c.kubectl_ok(&["explain", "feedsource.spec.schedule"]);
+    assert!(
+        explain.contains("KIND:       FeedSource") || explain.contains("KIND:     FeedSource"),
+        "{explain}"
+    );
+    for field in [
+        "every",
+        "cron",
+        "calendars",
+        "timezone",
+        "catchupWindow",
+        "pauseOnFailure",
+    ] {
+        assert!(explain.contains(field), "explain lacks {field}: {explain}");
+    }
+    assert!(
+        explain.contains("At least one of `every`, `cron` or `calendars` is required"),
+        "{explain}"
+    );
+    let explain = c.kubectl_ok(&["explain", "curatorworker.spec.temporal"]);
+    assert!(explain.contains("apiKeySecretRef"), "{explain}");
+
+    env.create_worker(|_| {}).await;
+    env.create_feed("hn").await;
+    let wait = c.kubectl(&[
+        "wait",
+        "-n",
+        &env.ns,
+        "--for=condition=Ready",
+        "feedsource/hn",
+        "--timeout=60s",
+    ]);
+    assert!(
+        wait.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    assert!(String::from_utf8_lossy(&wait.stdout).contains("condition met"));
+    // The next run appears within seconds; then every column has a value.
+    let feeds: Api<FeedSource> = env.api();
+    eventually("nextRuns", Duration::from_secs(15), || async {
+        feeds
+            .get("hn")
+            .await
+            .ok()
+            .and_then(|f| f.status)
+            .is_some_and(|s| !s.next_runs.is_empty())
+    })
+    .await;
+    let wide = c.kubectl_ok(&["get", "feed", "-n", &env.ns, "-o", "wide"]);
+    println!("$ kubectl get feed -o wide\n{wide}");
+    let mut lines = wide.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .expect("header")
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "WORKER",
+            "SCHEDULE",
+            "SUSPENDED",
+            "NEXT RUN",
+            "READY",
+            "REASON",
+            "SCHEDULE ID",
+            "AGE"
+        ]
+    );
+    let row = lines.next().expect("row");
+    for want in [
+        "hn",
+        "curator",
+        "every 1h",
+        "false",
+        "True",
+        "Synced",
+        &env.schedule_id("hn"),
+    ] {
+        assert!(row.contains(want), "row lacks {want}: {row}");
+    }
+    let narrow = c.kubectl_ok(&["get", "cw", "-n", &env.ns]);
+    assert!(
+        narrow
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("QUEUE") && h.contains("DESIRED")),
+        "{narrow}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test]
 async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
-    let env = ClusterEnv::start("curator-test-w").await;
-    let workers: Api<CuratorWorker> = env.api();
+    let Some(env) = ClusterEnv::start("worker").await else {
+        return;
+    };
     let deployments: Api<Deployment> = env.api();
-    let mut w = fixtures::worker(&env.ns, &env.server.address);
-    w.metadata.uid = None;
-    w.spec.replicas = Some(2);
-    workers
-        .create(&PostParams::default(), &w)
-        .await
-        .expect("worker");
-    eventually("the Deployment with 2 replicas", || async {
+    env.create_worker(|w| w.spec.replicas = Some(2)).await;
+    eventually("the Deployment with 2 replicas", WAIT, || async {
         deployments
             .get_opt("curator")
             .await
@@ -231,7 +338,7 @@ async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
         .patch("curator", &PatchParams::default(), &Patch::Merge(&scale))
         .await
         .expect("scale");
-    eventually("the manual scale to be reverted", || async {
+    eventually("the manual scale to be reverted", WAIT, || async {
         deployments
             .get_opt("curator")
             .await
@@ -242,15 +349,95 @@ async fn curatorworker_owns_its_deployment_on_a_real_cluster() {
             == Some(2)
     })
     .await;
+    // Deleting the worker garbage-collects the Deployment (kube-controller-manager's GC).
+    env.api::<CuratorWorker>()
+        .delete("curator", &DeleteParams::default())
+        .await
+        .expect("delete worker");
+    eventually("the Deployment to be garbage-collected", WAIT, || async {
+        deployments
+            .get_opt("curator")
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    })
+    .await;
     env.stop().await;
 }
 
 #[tokio::test]
-#[ignore = "needs cluster"]
+async fn deleting_the_namespace_finishes_and_removes_the_schedules() {
+    let Some(env) = ClusterEnv::start("nsdelete").await else {
+        return;
+    };
+    let secrets: Api<Secret> = env.api();
+    let mut s = Secret::default();
+    s.metadata.name = Some("worker-env".into());
+    s.string_data = Some([("OPENAI_API_KEY".to_owned(), "sk-test".to_owned())].into());
+    secrets
+        .create(&PostParams::default(), &s)
+        .await
+        .expect("secret");
+    env.create_worker(|w| {
+        w.spec.env_from = vec![k8s_openapi::api::core::v1::EnvFromSource {
+            secret_ref: Some(k8s_openapi::api::core::v1::SecretEnvSource {
+                name: "worker-env".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }];
+    })
+    .await;
+    let names = ["a", "b", "c"];
+    for n in names {
+        env.create_feed(n).await;
+    }
+    for n in names {
+        env.wait_ready(n).await;
+    }
+    let api = common::schedules(&env.temporal.address).await;
+    for n in names {
+        assert!(
+            api.describe(&env.schedule_id(n))
+                .await
+                .expect("describe")
+                .is_some()
+        );
+    }
+    let started = std::time::Instant::now();
+    let namespaces: Api<Namespace> = Api::all(env.client.clone());
+    namespaces
+        .delete(&env.ns, &DeleteParams::default())
+        .await
+        .expect("delete namespace");
+    eventually(
+        "the namespace to be gone",
+        Duration::from_secs(120),
+        || async { namespaces.get_opt(&env.ns).await.ok().flatten().is_none() },
+    )
+    .await;
+    println!("namespace deleted in {:?}", started.elapsed());
+    for n in names {
+        assert!(
+            api.describe(&env.schedule_id(n))
+                .await
+                .expect("describe")
+                .is_none(),
+            "schedule {n} left in Temporal"
+        );
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
 async fn two_replicas_elect_one_leader_and_fail_over() {
     use curator_operator::leader::{LeaseConfig, elect};
-    let client = Client::try_default().await.expect("KUBECONFIG");
-    let name = unique("curator-test-lease");
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let client = cluster.client().await;
+    let name = cluster::unique("lease");
     let cfg = |id: &str| LeaseConfig {
         name: name.clone(),
         namespace: "default".into(),
@@ -263,7 +450,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
     let (mut b, task_b) = elect(client.clone(), &cfg("replica-b"))
         .await
         .expect("elect b");
-    eventually("one leader", || {
+    eventually("one leader", WAIT, || {
         let (a, b) = (*a.borrow(), *b.borrow());
         async move { a ^ b }
     })

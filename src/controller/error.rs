@@ -55,6 +55,7 @@ impl Error {
     /// Stable PascalCase reason for conditions, events and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
+            Error::Kube(kube::Error::Api(e)) if e.code == 403 => "KubernetesForbidden",
             Error::Kube(_) => "KubernetesApiError",
             Error::Spec(_) => "InvalidSpec",
             Error::Sync(e) => e.reason(),
