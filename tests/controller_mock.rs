@@ -170,8 +170,8 @@ async fn create_writes_status_once_then_nothing() {
     let (result, seen) = reconcile(&feed, Some(worker.clone())).await;
     assert_eq!(
         result,
-        Ok(Action::requeue(Duration::from_secs(90))),
-        "comes back to read the server's form"
+        Ok(Action::requeue(Duration::from_secs(2))),
+        "comes back in a moment to read the server's form from a listing"
     );
     let patches: Vec<_> = seen
         .iter()

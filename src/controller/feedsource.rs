@@ -206,16 +206,20 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
             .pool
             .schedules(&desired.address, &desired.namespace, &creds)
             .await?;
-        if let Some(synced) = listed_in_sync(fs, ctx, &desired, &recorded, &schedules).await {
-            return Ok(synced);
+        match listed_in_sync(fs, ctx, &desired, &recorded, &schedules).await {
+            Listing::InSync(synced) => return Ok(Some(*synced)),
+            Listing::NotYet => return Ok(None),
+            Listing::Describe => {}
         }
         let synced = schedule_sync::sync(&schedules, &desired, &recorded).await?;
         ctx.mark_verified(&fs.uid().unwrap_or_default());
-        Ok::<_, Error>(synced)
+        Ok::<_, Error>(Some(synced))
     }
     .await;
     match result {
-        Ok(synced) => {
+        // Created moments ago and not listed yet: nothing new to record.
+        Ok(None) => Ok(Action::requeue(FOLLOW_UP)),
+        Ok(Some(synced)) => {
             let mut status = feedsource_status::compute(
                 &prev,
                 generation,
@@ -233,11 +237,14 @@ async fn apply(fs: &FeedSource, ctx: &Context) -> Result<Action, Error> {
             warn_on_transition(ctx, fs, &status).await;
             write_status(&api, fs, &status).await?;
             report_change(ctx, fs, &desired, &synced).await;
+            let uid = fs.uid().unwrap_or_default();
             if synced.server_fingerprint.is_none() {
-                // Created with one call: come back once the listing shows it, to record the
-                // server's form and the next runs.
-                return Ok(Action::requeue(list_ttl(ctx).mul_f64(1.5)));
+                // Created with one call: come back in a moment, when a schedule listing shows
+                // it, to record the server's form and the next runs.
+                ctx.awaiting_listing(&uid, true);
+                return Ok(Action::requeue(FOLLOW_UP));
             }
+            ctx.awaiting_listing(&uid, false);
             Ok(Action::requeue(ctx.resync))
         }
         Err(e) => {
@@ -443,6 +450,27 @@ fn list_ttl(ctx: &Context) -> std::time::Duration {
 /// Page size of schedule listings.
 const LIST_PAGE: i32 = 1000;
 
+/// When a new schedule is looked for in the listing again.
+const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Fewest seconds between two listings fetched for schedules created since the last one: every
+/// FeedSource created before a listing starts is served by it.
+const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a new schedule may be missing from the listing (visibility lags a little behind)
+/// before it is described instead.
+const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the listing says about a schedule.
+enum Listing {
+    /// As the operator left it: nothing to write.
+    InSync(Box<schedule_sync::Synced>),
+    /// Created moments ago and not in a listing yet: look again shortly.
+    NotYet,
+    /// In doubt: the full reconcile (describe) decides.
+    Describe,
+}
+
 /// The cheap path of a resync: when nothing changed on our side, one shared listing (a page per
 /// thousand schedules) replaces a describe per FeedSource. Any doubt returns `None` and the full
 /// reconcile runs; every schedule is still described in full at the `full_verify` rate, to catch
@@ -453,12 +481,31 @@ async fn listed_in_sync<A: crate::temporal::ScheduleApi>(
     desired: &DesiredSchedule,
     recorded: &Recorded,
     api: &A,
-) -> Option<schedule_sync::Synced> {
+) -> Listing {
+    let uid = fs.uid().unwrap_or_default();
+    let created = ctx.created_at(&uid);
+    match listed(fs, ctx, desired, recorded, api, created).await {
+        Some(Some(synced)) => Listing::InSync(Box::new(synced)),
+        Some(None) => Listing::NotYet,
+        None => Listing::Describe,
+    }
+}
+
+/// `None`: describe; `Some(None)`: not in a fresh enough listing yet.
+async fn listed<A: crate::temporal::ScheduleApi>(
+    fs: &FeedSource,
+    ctx: &Context,
+    desired: &DesiredSchedule,
+    recorded: &Recorded,
+    api: &A,
+    created: Option<std::time::Instant>,
+) -> Option<Option<schedule_sync::Synced>> {
     use crate::{
         resources::proto::{Schedule, ScheduleState},
         temporal::Described,
     };
     use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
+    let uid = fs.uid().unwrap_or_default();
     let prev = fs.status.as_ref()?;
     let same_place = in_recorded_place(prev, desired);
     if !same_place
@@ -469,30 +516,42 @@ async fn listed_in_sync<A: crate::temporal::ScheduleApi>(
         return None;
     }
     let key = (desired.address.clone(), desired.namespace.clone());
-    let listing = ctx
-        .list_cache
-        .get(&key, list_ttl(ctx), || async {
-            schedule_sync::list_all(api, LIST_PAGE)
-                .await
-                .map(std::sync::Arc::new)
-        })
-        .await
-        .ok()?;
-    let listed = listing.get(&desired.id);
+    let fetch = || async {
+        schedule_sync::list_all(api, LIST_PAGE)
+            .await
+            .map(std::sync::Arc::new)
+    };
+    let listing = match created {
+        Some(at) => match ctx
+            .list_cache
+            .get_since(&key, at, NEWS_INTERVAL, fetch)
+            .await
+        {
+            Some(listing) => listing.ok()?,
+            None => return Some(None),
+        },
+        None => ctx.list_cache.get(&key, list_ttl(ctx), fetch).await.ok()?,
+    };
+    let Some(listed) = listing.get(&desired.id) else {
+        // Visibility lags a little behind a create; after that, describe.
+        return created
+            .is_some_and(|at| at.elapsed() < VISIBILITY_GRACE)
+            .then_some(None);
+    };
     let spec_fingerprint = crate::plan::listed_in_sync(
         desired,
         prev.desired_fingerprint.as_deref(),
         prev.observed_spec_fingerprint.as_deref(),
-        listed,
+        Some(listed),
     )?;
-    let listed = listed?;
+    ctx.awaiting_listing(&uid, false);
     let state = ScheduleState {
         paused: listed.paused,
         notes: listed.notes.clone(),
         ..Default::default()
     };
     let held = crate::plan::pause_decision(desired, Some(&state), false).held_foreign_pause;
-    Some(schedule_sync::Synced {
+    Some(Some(schedule_sync::Synced {
         change: Change::Unchanged,
         described: Described {
             schedule: Schedule {
@@ -513,5 +572,5 @@ async fn listed_in_sync<A: crate::temporal::ScheduleApi>(
         spec_fingerprint: Some(spec_fingerprint),
         held_foreign_pause: held,
         triggered: false,
-    })
+    }))
 }

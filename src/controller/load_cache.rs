@@ -54,22 +54,53 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone> TtlCache<K, V> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, TemporalError>>,
     {
-        let slot = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let slot = self.slot(key);
         let mut guard = slot.lock().await;
         if let Some((at, result)) = guard.as_ref()
             && at.elapsed() < max_age
         {
             return result.clone();
         }
+        let started = Instant::now();
         let result = fetch().await;
-        *guard = Some((Instant::now(), result.clone()));
+        *guard = Some((started, result.clone()));
         result
+    }
+
+    /// The value for `key` as fetched at or after `since` (a fetch that started later), or
+    /// `None` when there is none yet and the last fetch started less than `min_interval` ago:
+    /// many callers waiting for news share one fetch per `min_interval`, whatever their `since`.
+    pub async fn get_since<F, Fut>(
+        &self,
+        key: &K,
+        since: Instant,
+        min_interval: Duration,
+        fetch: F,
+    ) -> Option<Result<V, TemporalError>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, TemporalError>>,
+    {
+        let slot = self.slot(key);
+        let mut guard = slot.lock().await;
+        match guard.as_ref() {
+            Some((at, result)) if *at >= since => return Some(result.clone()),
+            Some((at, _)) if at.elapsed() < min_interval => return None,
+            _ => {}
+        }
+        let started = Instant::now();
+        let result = fetch().await;
+        *guard = Some((started, result.clone()));
+        (started >= since).then_some(result)
+    }
+
+    fn slot(&self, key: &K) -> Slot<V> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 }
 
@@ -121,5 +152,43 @@ mod tests {
             3,
             "an expired entry polls again"
         );
+    }
+
+    #[tokio::test]
+    async fn waiters_for_news_share_one_fetch_per_interval() {
+        let cache = LoadCache::default();
+        let polls = AtomicU32::new(0);
+        let fetch = || async {
+            let n = polls.fetch_add(1, Ordering::SeqCst);
+            Ok(QueueLoad {
+                backlog: i64::from(n),
+                running: 0,
+            })
+        };
+        let before = Instant::now();
+        let first = cache
+            .get_since(&key("a"), before, Duration::from_secs(60), fetch)
+            .await;
+        assert_eq!(first.map(|r| r.expect("load").backlog), Some(0));
+        // Already fetched after `before`: served without a fetch.
+        let again = cache
+            .get_since(&key("a"), before, Duration::from_secs(60), fetch)
+            .await;
+        assert_eq!(again.map(|r| r.expect("load").backlog), Some(0));
+        // News after the last fetch: not yet, within the interval.
+        let later = Instant::now();
+        assert!(
+            cache
+                .get_since(&key("a"), later, Duration::from_secs(60), fetch)
+                .await
+                .is_none()
+        );
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        // Once the interval has passed, one fetch serves it.
+        let fresh = cache
+            .get_since(&key("a"), later, Duration::ZERO, fetch)
+            .await;
+        assert_eq!(fresh.map(|r| r.expect("load").backlog), Some(1));
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
     }
 }

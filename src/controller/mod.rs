@@ -56,6 +56,9 @@ pub struct Context {
     pub load_cache: load_cache::LoadCache,
     /// Schedule listings, shared by the FeedSources of a Temporal namespace.
     pub list_cache: load_cache::ListCache,
+    /// When the schedules created with one call, and not yet seen in a listing, were created
+    /// (by UID).
+    pub created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// When each FeedSource's schedule was last fully described (by UID).
     pub verified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// How often each schedule is fully described even when the listing shows no change (to
@@ -84,6 +87,7 @@ impl Context {
             load_cache: load_cache::LoadCache::default(),
             list_cache: load_cache::ListCache::default(),
             verified: Default::default(),
+            created: Default::default(),
             full_verify: Duration::from_secs(3600),
             metrics: Arc::default(),
             health: Arc::default(),
@@ -102,6 +106,26 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(uid.to_owned(), std::time::Instant::now());
+    }
+
+    /// Records that `uid`'s schedule was just created and waits for a listing (`true`), or
+    /// that it no longer waits (`false`).
+    pub fn awaiting_listing(&self, uid: &str, created: bool) {
+        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if created {
+            m.insert(uid.to_owned(), std::time::Instant::now());
+        } else {
+            m.remove(uid);
+        }
+    }
+
+    /// When `uid`'s schedule was created, while it waits for a listing.
+    pub fn created_at(&self, uid: &str) -> Option<std::time::Instant> {
+        self.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .copied()
     }
 
     /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
