@@ -1,5 +1,7 @@
 //! Logging through tracing: text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
@@ -13,7 +15,12 @@ pub fn init(filter: &str, format: LogFormat) {
             .with(fmt::layer().json().with_current_span(true))
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colour codes only for a person at a terminal, never in collected logs.
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .try_init(),
     };
     // A second init (in tests) keeps the first subscriber.
