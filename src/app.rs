@@ -5,13 +5,12 @@ use std::{process::ExitCode, sync::Arc};
 use kube::Client;
 
 use crate::{
-    config::{Cli, Command, RunArgs, TemporalArgs},
-    controller::{self, Context},
+    config::{Cli, Command, RunArgs},
+    controller::{self, Shared, feedsource::FeedContext},
     crd,
     http::{self, Health},
     leader,
     metrics::Metrics,
-    resources::schedule::BuildOptions,
     sync_cli, telemetry,
     temporal::pool::Pool,
 };
@@ -48,14 +47,6 @@ fn print_crds() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
-}
-
-/// Schedule-building options from the shared Temporal flags.
-pub fn build_options(t: &TemporalArgs) -> BuildOptions {
-    BuildOptions {
-        id_prefix: t.schedule_id_prefix.clone(),
-        identity: t.identity.clone(),
-    }
 }
 
 /// Resolves when the process gets SIGTERM or Ctrl-C.
@@ -128,16 +119,12 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_metrics(metrics.clone())
         .with_rps(args.temporal.temporal_rps);
-    let ctx = Arc::new(
-        Context::new(
-            client.clone(),
-            pool,
-            build_options(&args.temporal),
-            args.resync_interval,
-        )
+    let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())
-        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff)
-        .with_full_verify(args.full_verify_interval),
+        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff);
+    let ctx = Arc::new(
+        FeedContext::new(Arc::new(shared), args.temporal.build_options())
+            .with_full_verify(args.full_verify_interval),
     );
     let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
         vec![None]
@@ -165,7 +152,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tracing::info!(namespaces = ?args.watch_namespaces, "starting");
     let concurrency = args.concurrency;
     let ended = leader::lead(leader_rx, stopped(), &health, &metrics, |stop| {
-        controller::run(client, ctx, scopes, concurrency, stop)
+        controller::run(ctx, scopes, concurrency, stop)
     })
     .await;
     // The lease is released when the election task sees its receiver dropped (inside lead).

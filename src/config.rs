@@ -119,6 +119,13 @@ pub struct SyncArgs {
     pub temporal: TemporalArgs,
 }
 
+impl TemporalArgs {
+    /// The schedule-building options these flags give.
+    pub fn build_options(&self) -> crate::schedule::BuildOptions {
+        crate::schedule::BuildOptions::new(&self.schedule_id_prefix, &self.identity)
+    }
+}
+
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_go_duration(s).map_err(|e| e.to_string())
 }

@@ -1,21 +1,28 @@
 //! curator-operator: makes buun-curator's Temporal workers and per-feed ingestion schedules
 //! declarative on Kubernetes.
 //!
-//! The crate is a pure core (API types, builders, diffs, scaling decisions) behind a thin I/O
-//! shell (controllers, Temporal client), as described in the README.
+//! A pure core behind a thin I/O shell; arrows point down only:
+//!
+//! ```text
+//! app, sync_cli          entry points
+//! controller             the I/O shell: one file per kind
+//! schedule, worker       FeedSource → Temporal Schedule, CuratorWorker → Deployment (pure)
+//! temporal, crd          the Temporal client, the API types
+//! metrics, http, leader  process plumbing
+//! ```
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod controller;
 pub mod crd;
-pub mod fixtures;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod plan;
-pub mod resources;
-pub mod scaling;
-pub mod schedule_sync;
+pub mod schedule;
 pub mod sync_cli;
 pub mod telemetry;
 pub mod temporal;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod worker;

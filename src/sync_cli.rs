@@ -10,13 +10,15 @@ use kube::ResourceExt;
 use serde::Deserialize;
 
 use crate::{
-    app::build_options,
     config::SyncArgs,
     crd::{CuratorWorker, FeedSource},
-    resources::{memo::Owner, schedule},
-    schedule_sync::{self, Recorded, SyncError},
+    schedule::{
+        BuildOptions, desired,
+        sync::{self, Recorded, SyncError},
+    },
     temporal::{
         ScheduleApi, TemporalError,
+        memo::Owner,
         pool::{Credentials, Pool},
     },
 };
@@ -156,7 +158,7 @@ impl std::fmt::Display for Line {
 /// Reconciles every declared feed with `connect` giving the schedules of a (address, namespace).
 pub async fn sync_all<A, F, Fut>(
     docs: &Documents,
-    opts: &schedule::BuildOptions,
+    opts: &BuildOptions,
     address_override: Option<&str>,
     prune: bool,
     connect: F,
@@ -198,7 +200,7 @@ where
         if let Some(a) = address_override {
             temporal.address = a.to_owned();
         }
-        let desired = match schedule::build(&ns, &f.name_any(), "", &f.spec, &temporal, opts) {
+        let desired = match desired::build(&ns, &f.name_any(), "", &f.spec, &temporal, opts) {
             Ok(d) => d,
             Err(e) => {
                 lines.push(line("error", format!("invalid spec: {e}")));
@@ -222,7 +224,7 @@ where
             run_now: None,
             expect_missing: false,
         };
-        lines.push(match schedule_sync::sync(&api, &desired, &recorded).await {
+        lines.push(match sync::sync(&api, &desired, &recorded).await {
             Ok(s) => line(s.change.as_str(), desired.id.clone()),
             Err(e @ SyncError::Conflict { .. }) => line("conflict", e.to_string()),
             Err(e) => line("error", e.to_string()),
@@ -251,58 +253,50 @@ where
 /// `namespaces` and that are no longer declared.
 async fn prune_location<A: ScheduleApi>(
     api: &A,
-    opts: &schedule::BuildOptions,
+    opts: &BuildOptions,
     namespaces: &BTreeSet<String>,
     declared: &BTreeSet<String>,
     lines: &mut Vec<Line>,
 ) {
-    let mut token = Vec::new();
-    let mut stale: Vec<(String, Owner)> = Vec::new();
-    loop {
-        let page = match api.list(500, token).await {
-            Ok(p) => p,
-            Err(e) => {
-                lines.push(Line {
-                    status: "error".into(),
-                    resource: "prune".into(),
-                    detail: e.to_string(),
-                });
-                return;
-            }
-        };
-        for s in page.schedules {
-            if let Some(owner) = s.memo_info.owner
-                && owner.uid.is_empty()
+    let listing = match sync::list_all(api, 500).await {
+        Ok(l) => l,
+        Err(e) => {
+            lines.push(Line {
+                status: "error".into(),
+                resource: "prune".into(),
+                detail: e.to_string(),
+            });
+            return;
+        }
+    };
+    let mut stale: Vec<(String, Owner)> = listing
+        .into_values()
+        .filter_map(|s| {
+            let owner = s.memo_info.owner?;
+            (owner.uid.is_empty()
                 && owner.operator == opts.identity
                 && namespaces.contains(&owner.namespace)
-                && s.id == schedule::schedule_id(&opts.id_prefix, &owner.namespace, &owner.name)
-                && !declared.contains(&s.id)
-            {
-                stale.push((s.id, owner));
-            }
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+                && s.id == desired::schedule_id(&opts.id_prefix, &owner.namespace, &owner.name)
+                && !declared.contains(&s.id))
+            .then_some((s.id, owner))
+        })
+        .collect();
+    stale.sort_by(|a, b| a.0.cmp(&b.0));
     for (id, owner) in stale {
         let resource = format!("{}/{}", owner.namespace, owner.name);
         let policy = crate::crd::feedsource::DeletionPolicy::Delete;
-        lines.push(
-            match schedule_sync::delete(api, &id, &owner, policy).await {
-                Ok(_) => Line {
-                    status: "pruned".into(),
-                    resource,
-                    detail: id,
-                },
-                Err(e) => Line {
-                    status: "error".into(),
-                    resource,
-                    detail: e.to_string(),
-                },
+        lines.push(match sync::delete(api, &id, &owner, policy).await {
+            Ok(_) => Line {
+                status: "pruned".into(),
+                resource,
+                detail: id,
             },
-        );
+            Err(e) => Line {
+                status: "error".into(),
+                resource,
+                detail: e.to_string(),
+            },
+        });
     }
 }
 
@@ -313,7 +307,7 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     for e in &docs.errors {
         println!("{:<15} {e}", "error");
     }
-    let opts = build_options(&args.temporal);
+    let opts = args.temporal.build_options();
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_rps(args.temporal.temporal_rps);
     let lines = sync_all(

@@ -1,12 +1,13 @@
-//! Errors of the controller layer.
+//! Errors of the controller layer: each knows whether only a change can fix it (permanent) or a
+//! retry may (transient), and its stable PascalCase reason.
 
-use crate::{resources::SpecError, schedule_sync::SyncError, temporal::TemporalError};
+use crate::{crd::SpecError, schedule::sync::SyncError, temporal::TemporalError};
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The Kubernetes API failed.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", kube_message(.0))]
     Kube(#[from] kube::Error),
     /// The spec is invalid.
     #[error("invalid spec: {0}")]
@@ -25,6 +26,17 @@ pub enum Error {
     /// Adding or removing the finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// The object has no UID, so it did not come from the API server and cannot own anything.
+    #[error("the object has no UID")]
+    MissingUid,
+}
+
+/// The API server's own message for an API error (its status, without the Rust debug dump).
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl From<TemporalError> for Error {
@@ -37,7 +49,7 @@ impl Error {
     /// Whether only a change (of the resource, or of what it references) can fix this.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::Kube(_) | Error::Finalizer(_) => false,
+            Error::Kube(_) | Error::Finalizer(_) | Error::MissingUid => false,
             Error::Spec(_) | Error::Secret { .. } => true,
             Error::Sync(e) => e.is_permanent(),
         }
@@ -47,7 +59,6 @@ impl Error {
     pub fn temporal_answered(&self) -> bool {
         match self {
             Error::Sync(SyncError::Temporal(e)) => !e.is_unreachable(),
-            Error::Sync(SyncError::Conflict { .. }) => true,
             _ => true,
         }
     }
@@ -61,6 +72,15 @@ impl Error {
             Error::Sync(e) => e.reason(),
             Error::Secret { .. } => "SecretNotFound",
             Error::Finalizer(_) => "FinalizerError",
+            Error::MissingUid => "MissingUid",
+        }
+    }
+
+    /// The failure as a condition states it.
+    pub fn failure(&self) -> crate::crd::conditions::Failure {
+        crate::crd::conditions::Failure {
+            reason: self.reason(),
+            message: self.to_string(),
         }
     }
 }

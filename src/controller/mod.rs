@@ -1,188 +1,38 @@
-//! I/O shell: the controllers. Each reconcile reads, builds (pure), diffs (pure), writes.
+//! The I/O shell: one controller per kind. Each reconcile runs the same named stages, with one
+//! exit: observe (read Kubernetes and Temporal) → decide (pure, in `schedule`/`worker`) → write
+//! the children (Temporal schedule, Deployment, PDB) → write the status (once, only when it
+//! changed, with a Warning event when Ready turns False).
 
 pub mod apply;
 pub mod backoff;
+pub mod cache;
 pub mod curatorworker;
 pub mod error;
 pub mod feedsource;
-pub mod load_cache;
 pub mod secrets;
+pub mod shared;
+pub mod status;
 pub mod watch;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use futures::{StreamExt, future::join_all};
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{
-    Api,
+    Api, Client,
     runtime::{
         Controller, WatchStreamExt, controller, predicates, reflector, reflector::ObjectRef,
         watcher,
     },
 };
 
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::{
-    Client, Resource,
-    runtime::events::{Event, EventType, Recorder, Reporter},
-};
+pub use shared::{MANAGER, Shared};
 
-use crate::{
-    crd::{CuratorWorker, FeedSource},
-    http::Health,
-    metrics::Metrics,
-    resources::schedule::BuildOptions,
-    temporal::pool::Pool,
-};
-
-/// The field manager of every write this operator makes.
-pub const MANAGER: &str = "curator-operator";
-
-/// State shared by all reconciles.
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
-    /// Temporal connections.
-    pub pool: Pool,
-    /// Schedule ID prefix and identity.
-    pub build: BuildOptions,
-    /// Event recorder (one per process so that repeats aggregate).
-    pub recorder: Recorder,
-    /// Interval of the periodic re-check of every resource.
-    pub resync: Duration,
-    /// Per-object failure backoff.
-    pub backoff: backoff::Backoffs,
-    /// Task queue loads, shared by the workers on a queue.
-    pub load_cache: load_cache::LoadCache,
-    /// Schedule listings, shared by the FeedSources of a Temporal namespace.
-    pub list_cache: load_cache::ListCache,
-    /// When the schedules created with one call, and not yet seen in a listing, were created
-    /// (by UID).
-    pub created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
-    /// When each FeedSource's schedule was last fully described (by UID).
-    pub verified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
-    /// How often each schedule is fully described even when the listing shows no change (to
-    /// catch edits of the action or input, which the listing does not show).
-    pub full_verify: Duration,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Health flags for `/readyz`.
-    pub health: Arc<Health>,
-}
-
-impl Context {
-    /// Builds the context.
-    pub fn new(client: Client, pool: Pool, build: BuildOptions, resync: Duration) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
-        Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            pool,
-            build,
-            resync,
-            backoff: backoff::Backoffs::default(),
-            load_cache: load_cache::LoadCache::default(),
-            list_cache: load_cache::ListCache::default(),
-            verified: Default::default(),
-            created: Default::default(),
-            full_verify: Duration::from_secs(3600),
-            metrics: Arc::default(),
-            health: Arc::default(),
-        }
-    }
-
-    /// Describes every schedule fully at least this often.
-    pub fn with_full_verify(mut self, every: Duration) -> Self {
-        self.full_verify = every;
-        self
-    }
-
-    /// Records that `uid`'s schedule was just read or written in full.
-    pub fn mark_verified(&self, uid: &str) {
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid.to_owned(), std::time::Instant::now());
-    }
-
-    /// Records that `uid`'s schedule was just created and waits for a listing (`true`), or
-    /// that it no longer waits (`false`).
-    pub fn awaiting_listing(&self, uid: &str, created: bool) {
-        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        if created {
-            m.insert(uid.to_owned(), std::time::Instant::now());
-        } else {
-            m.remove(uid);
-        }
-    }
-
-    /// When `uid`'s schedule was created, while it waits for a listing.
-    pub fn created_at(&self, uid: &str) -> Option<std::time::Instant> {
-        self.created
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uid)
-            .copied()
-    }
-
-    /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
-    /// spread per UID (75%–125%) so that verifications do not come in waves.
-    pub fn verified_recently(&self, uid: &str) -> bool {
-        let spread = uid
-            .bytes()
-            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-            % 1000;
-        let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uid)
-            .is_some_and(|t| t.elapsed() < every)
-    }
-
-    /// Retries failures with exponential backoff from `base` up to `cap`.
-    pub fn with_backoff(mut self, base: Duration, cap: Duration) -> Self {
-        self.backoff = backoff::Backoffs::new(base, cap);
-        self
-    }
-
-    /// Uses these metrics and health flags instead of private ones.
-    pub fn with_observability(mut self, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
-        self.metrics = metrics;
-        self.health = health;
-        self
-    }
-
-    /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
-    pub async fn event<K: Resource<DynamicType = ()>>(
-        &self,
-        obj: &K,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
-        let reference: ObjectReference = obj.object_ref(&());
-        let ev = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
-            tracing::warn!(error = %e, reason, "cannot publish event");
-        }
-    }
-}
+use crate::crd::{CuratorWorker, FeedSource};
 
 /// Runs the controllers for every scope (`None` = all namespaces) until `shutdown` resolves.
 pub async fn run(
-    client: Client,
-    ctx: Arc<Context>,
+    feeds: Arc<feedsource::FeedContext>,
     scopes: Vec<Option<String>>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -200,26 +50,23 @@ pub async fn run(
         let (reader, writer) = reflector::store();
         stores.push(reader.clone());
         controllers.push(futures::future::Either::Left(feed_controller(
-            client.clone(),
             scope.clone(),
-            ctx.clone(),
+            feeds.clone(),
             concurrency,
             (reader.clone(), writer),
             stopper(&stop_tx),
         )));
         controllers.push(futures::future::Either::Right(worker_controller(
-            client.clone(),
             scope,
-            Arc::new(curatorworker::WorkerContext {
-                base: ctx.clone(),
-                feeds: reader,
-                lower_since: Default::default(),
-            }),
+            Arc::new(curatorworker::WorkerContext::new(
+                feeds.shared.clone(),
+                reader,
+            )),
             concurrency,
             stopper(&stop_tx),
         )));
     }
-    let health = ctx.health.clone();
+    let health = feeds.shared.health.clone();
     let synced = tokio::spawn(async move {
         for s in stores {
             let _ = s.wait_until_ready().await;
@@ -249,9 +96,8 @@ where
 
 /// The FeedSource controller for one scope (a namespace, or all).
 pub async fn feed_controller(
-    client: Client,
     scope: Option<String>,
-    ctx: Arc<Context>,
+    ctx: Arc<feedsource::FeedContext>,
     concurrency: u16,
     (reader, writer): (
         reflector::Store<FeedSource>,
@@ -259,6 +105,7 @@ pub async fn feed_controller(
     ),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let client = ctx.shared.client.clone();
     let feeds: Api<FeedSource> = scoped(client.clone(), &scope);
     let workers: Api<CuratorWorker> = scoped(client, &scope);
     let trigger = watcher(feeds, watcher::Config::default().any_semantic())
@@ -295,12 +142,12 @@ pub async fn feed_controller(
 /// The CuratorWorker controller for one scope: owns the Deployments and PDBs, so that a manual
 /// edit is reverted.
 pub async fn worker_controller(
-    client: Client,
     scope: Option<String>,
     ctx: Arc<curatorworker::WorkerContext>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let client = ctx.shared.client.clone();
     let workers: Api<CuratorWorker> = scoped(client.clone(), &scope);
     let deployments: Api<Deployment> = scoped(client.clone(), &scope);
     let pdbs: Api<PodDisruptionBudget> = scoped(client, &scope);

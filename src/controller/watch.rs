@@ -8,10 +8,7 @@ use std::{
 use futures::{Stream, StreamExt, future};
 use kube::{Resource, ResourceExt, runtime::watcher};
 
-use crate::crd::FeedSource;
-
-/// Annotation whose new value triggers one immediate run of the schedule.
-pub const RUN_NOW_ANNOTATION: &str = "curator.buun.dev/run-now";
+use crate::crd::{FeedSource, feedsource::RUN_NOW_ANNOTATION};
 
 /// PURE: the part of a FeedSource whose change needs a reconcile: its generation (spec), the
 /// run-now annotation, deletion and finalizers. Status-only writes (including the operator's

@@ -40,6 +40,22 @@ pub fn kstatus(ready: &Desired, stalled: bool) -> [Desired; 2] {
     }
 }
 
+/// Truncates a time to whole seconds.
+pub fn truncate(t: &Time) -> Time {
+    jiff::Timestamp::from_second(t.0.as_second())
+        .map(Time)
+        .unwrap_or_else(|_| t.clone())
+}
+
+/// Why something failed, as a condition states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// PascalCase machine-readable reason.
+    pub reason: &'static str,
+    /// Human-readable explanation (never credentials).
+    pub message: String,
+}
+
 /// Status value of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

@@ -322,6 +322,10 @@ pub struct CuratorWorkerStatus {
     /// When the operator last changed the replica count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale_time: Option<Time>,
+    /// Since when the autoscaler has wanted fewer replicas than run; it scales down once that
+    /// has held for `autoscaling.scaleDownDelay`. Kept here so that a new leader honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_since: Option<Time>,
     /// Conditions: `Ready`, `TemporalReachable`, `Scaling`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -27,6 +27,9 @@ pub const TYPED_INPUT_KEYS: &[&str] = &[
 /// conditional GET (see buun-curator's contract).
 pub const FORBIDDEN_INPUT_KEYS: &[&str] = &["etag", "lastModified"];
 
+/// Annotation whose new value starts one run of the schedule at once.
+pub const RUN_NOW_ANNOTATION: &str = "curator.buun.dev/run-now";
+
 /// The default workflow a FeedSource starts.
 pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
 

@@ -3,10 +3,12 @@
 pub mod conditions;
 pub mod curatorworker;
 pub mod duration;
+pub mod error;
 pub mod feedsource;
 
 pub use curatorworker::{CuratorWorker, CuratorWorkerSpec, CuratorWorkerStatus};
 pub use duration::GoDuration;
+pub use error::SpecError;
 pub use feedsource::{FeedSource, FeedSourceSpec, FeedSourceStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

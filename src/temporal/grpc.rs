@@ -10,11 +10,12 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
 use tonic::{Code, IntoRequest};
 
 use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
-use crate::metrics::Metrics;
-use crate::resources::{
+use super::{
     memo,
+    pace::Limiter,
     proto::{Memo, Schedule, SchedulePatch},
 };
+use crate::metrics::Metrics;
 
 /// Schedules of one namespace, reached over a pooled [`Connection`].
 #[derive(Clone)]
@@ -24,7 +25,7 @@ pub struct GrpcSchedules {
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
-    limiter: Option<Arc<super::pool::Limiter>>,
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl GrpcSchedules {
@@ -41,7 +42,7 @@ impl GrpcSchedules {
     }
 
     /// Waits for `limiter` before every call.
-    pub fn with_limiter(mut self, limiter: Option<Arc<super::pool::Limiter>>) -> Self {
+    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
         self.limiter = limiter;
         self
     }

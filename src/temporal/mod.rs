@@ -1,22 +1,29 @@
 //! The Temporal side: a small trait the reconcilers use, its gRPC implementation, and a pool
 //! of connections keyed by address and credentials.
 
-pub mod counting;
 pub mod error;
-pub mod fake;
 pub mod grpc;
+pub mod memo;
+pub mod pace;
 pub mod pool;
+pub mod proto;
 pub mod queue;
 
 use std::future::Future;
 
 pub use error::TemporalError;
 
-use crate::resources::{
-    memo::MemoInfo,
-    proto::{Memo, Schedule, SchedulePatch},
-};
+use memo::MemoInfo;
+use proto::{Memo, Schedule, SchedulePatch};
 use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
+
+/// The RPCs that change a schedule, by their method names (as in metrics).
+pub const WRITE_METHODS: [&str; 4] = [
+    "CreateSchedule",
+    "UpdateSchedule",
+    "PatchSchedule",
+    "DeleteSchedule",
+];
 
 /// A schedule as `DescribeSchedule` returns it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,7 +48,7 @@ pub struct Listed {
     /// The owner read from the schedule memo (the action memo is not listed).
     pub memo_info: MemoInfo,
     /// The spec in the server's canonical form.
-    pub spec: Option<crate::resources::proto::ScheduleSpec>,
+    pub spec: Option<proto::ScheduleSpec>,
     /// Whether it is paused.
     pub paused: bool,
     /// The pause note.
@@ -49,8 +56,7 @@ pub struct Listed {
     /// Next action times.
     pub future_action_times: Vec<prost_wkt_types::Timestamp>,
     /// Recent actions.
-    pub recent_actions:
-        Vec<temporalio_common::protos::temporal::api::schedule::v1::ScheduleActionResult>,
+    pub recent_actions: Vec<proto::ScheduleActionResult>,
 }
 
 /// A page of a schedule listing.

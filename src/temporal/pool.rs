@@ -8,7 +8,7 @@ use temporalio_client::{
 };
 use tokio::sync::Mutex;
 
-use super::{TemporalError, grpc::GrpcSchedules};
+use super::{TemporalError, grpc::GrpcSchedules, pace::Limiter};
 use crate::metrics::Metrics;
 
 /// Credentials for a connection, read from the Secrets a CuratorWorker references.
@@ -93,9 +93,6 @@ pub struct Pool {
 
 /// One limiter per (frontend address, Temporal namespace).
 type Limiters = HashMap<(String, String), Arc<Limiter>>;
-
-/// Paces the calls to one Temporal namespace.
-pub type Limiter = governor::DefaultDirectRateLimiter;
 
 impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.

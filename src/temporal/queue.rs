@@ -11,7 +11,15 @@ use temporalio_common::protos::temporal::api::{
 use tonic::IntoRequest;
 
 use super::{TemporalError, grpc::GrpcSchedules};
-use crate::scaling::QueueLoad;
+
+/// What Temporal reports for a task queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLoad {
+    /// Approximate tasks waiting (workflow + activity task queues).
+    pub backlog: i64,
+    /// Workflows still running on the queue.
+    pub running: i64,
+}
 
 /// Reads a task queue's load.
 pub trait QueueApi: Send + Sync {

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use super::proto::{Action, Payload, Schedule};
+use crate::temporal::{
+    memo,
+    proto::{Action, Payload, Schedule},
+};
 
 /// Hex SHA-256 over the spec, action and policies of `schedule`; its state (paused, notes) is
 /// left out, because the operator manages it separately.
@@ -34,7 +37,7 @@ pub fn of(schedule: &Schedule) -> String {
         let input = rest.input.take().map(|p| p.payloads).unwrap_or_default();
         let mut memo = rest.memo.take().map(|m| m.fields).unwrap_or_default();
         // The fingerprint is stored in this memo; it cannot be part of itself.
-        memo.remove(super::memo::FINGERPRINT_KEY);
+        memo.remove(memo::FINGERPRINT_KEY);
         let attrs = rest
             .search_attributes
             .take()
@@ -58,7 +61,7 @@ pub fn of(schedule: &Schedule) -> String {
 
 /// Hex SHA-256 of a spec alone, as both `DescribeSchedule` and `ListSchedules` return it (the
 /// listing drops `timezone_data`, so it is left out here too).
-pub fn of_spec(spec: Option<&crate::resources::proto::ScheduleSpec>) -> String {
+pub fn of_spec(spec: Option<&crate::temporal::proto::ScheduleSpec>) -> String {
     let mut s = spec.cloned().unwrap_or_default();
     s.timezone_data.clear();
     let mut h = Sha256::new();
@@ -102,7 +105,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::proto::{
+    use crate::temporal::proto::{
         Memo, NewWorkflowExecutionInfo, Payloads, ScheduleAction, ScheduleSpec, ScheduleState,
     };
 
@@ -156,7 +159,7 @@ mod tests {
         assert_ne!(base, of(&schedule("5 * * * *", b"{}")));
         assert_ne!(base, of(&schedule("0 * * * *", b"{\"a\":1}")));
         let mut p = schedule("0 * * * *", b"{}");
-        p.policies = Some(crate::resources::proto::SchedulePolicies {
+        p.policies = Some(crate::temporal::proto::SchedulePolicies {
             pause_on_failure: true,
             ..Default::default()
         });

@@ -3,16 +3,21 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{
-    crd::feedsource::DeletionPolicy,
+use super::{
+    desired::DesiredSchedule,
+    fingerprint,
     plan::{self, Plan, UpdateReason},
-    resources::{
-        fingerprint, memo,
-        memo::Owner,
-        proto::{ScheduleOverlapPolicy, SchedulePatch, TriggerImmediatelyRequest},
-        schedule::DesiredSchedule,
+};
+use crate::{
+    crd::{
+        FeedSource,
+        feedsource::{DeletionPolicy, RUN_NOW_ANNOTATION},
     },
-    temporal::{Described, ScheduleApi, TemporalError},
+    temporal::{
+        Described, Listed, ScheduleApi, TemporalError,
+        memo::{self, Owner},
+        proto::{ScheduleOverlapPolicy, SchedulePatch, TriggerImmediatelyRequest},
+    },
 };
 
 /// What the reconcile did.
@@ -43,13 +48,25 @@ impl Change {
     }
 }
 
+/// What the operator last saw of the schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    /// The schedule as `DescribeSchedule` returned it.
+    Described(Box<Described>),
+    /// Its entry in a schedule listing: spec, pause state, next and recent runs; no action and
+    /// no run count.
+    Listed(Box<Listed>),
+    /// Nothing: it was just created with one call, as desired.
+    Created,
+}
+
 /// The result of a successful reconcile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Synced {
     /// What was done.
     pub change: Change,
-    /// The schedule as Temporal holds it now.
-    pub described: Described,
+    /// What Temporal holds now, as far as the reconcile read it.
+    pub seen: Seen,
     /// Fingerprint of the server's schedule after the operator's write (to record in status);
     /// `None` right after a create, before the server's form was read.
     pub server_fingerprint: Option<String>,
@@ -95,6 +112,26 @@ impl SyncError {
     }
 }
 
+impl Change {
+    /// The Normal event that reports this change of schedule `id`, if it deserves one.
+    pub fn event(self, id: &str, suspended: bool) -> Option<(&'static str, String)> {
+        Some(match self {
+            Change::Created => ("ScheduleCreated", format!("created schedule {id}")),
+            Change::Updated => (
+                "ScheduleUpdated",
+                format!("updated schedule {id} to the new spec"),
+            ),
+            Change::DriftRepaired => (
+                "DriftRepaired",
+                format!("schedule {id} was changed or deleted outside the operator; put back"),
+            ),
+            Change::PauseChanged if suspended => ("Suspended", format!("paused schedule {id}")),
+            Change::PauseChanged => ("Resumed", format!("unpaused schedule {id}")),
+            Change::Unchanged => return None,
+        })
+    }
+}
+
 /// Inputs the reconcile takes from the resource's status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recorded {
@@ -106,6 +143,31 @@ pub struct Recorded {
     pub run_now: Option<String>,
     /// The resource never had a schedule: try to create first, without a describe.
     pub expect_missing: bool,
+}
+
+impl Recorded {
+    /// PURE: what `fs`'s status says about its schedule, `desired`.
+    pub fn of(fs: &FeedSource, desired: &DesiredSchedule) -> Self {
+        let prev = fs.status.clone().unwrap_or_default();
+        let run_now = fs
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RUN_NOW_ANNOTATION))
+            .filter(|v| !v.is_empty() && prev.run_now_handled.as_ref() != Some(*v))
+            .cloned();
+        Self {
+            fingerprint: if desired.is_recorded_in(&prev) {
+                prev.observed_fingerprint.clone()
+            } else {
+                None
+            },
+            generation_changed: prev.observed_generation != fs.metadata.generation,
+            run_now,
+            // Never synced: a new resource, whose schedule most likely does not exist yet.
+            expect_missing: prev.schedule_id.is_none(),
+        }
+    }
 }
 
 async fn describe_required<A: ScheduleApi>(api: &A, id: &str) -> Result<Described, TemporalError> {
@@ -144,10 +206,7 @@ pub async fn sync<A: ScheduleApi>(
         // schedule listing or the background verification.
         let mut synced = Synced {
             change: Change::Created,
-            described: Described {
-                schedule: desired.schedule.clone(),
-                ..Default::default()
-            },
+            seen: Seen::Created,
             server_fingerprint: None,
             spec_fingerprint: None,
             held_foreign_pause: false,
@@ -205,7 +264,7 @@ pub async fn sync<A: ScheduleApi>(
                     .unwrap_or_default();
                 let mut schedule = desired.schedule.clone();
                 held = state.paused
-                    && state.notes != crate::resources::schedule::SUSPEND_NOTE
+                    && state.notes != crate::schedule::desired::SUSPEND_NOTE
                     && !desired.suspended();
                 schedule.state = Some(state);
                 api.update(&desired.id, schedule, token).await?;
@@ -254,7 +313,7 @@ pub async fn sync<A: ScheduleApi>(
     let mut synced = Synced {
         change,
         spec_fingerprint: Some(fingerprint::of_spec(described.schedule.spec.as_ref())),
-        described,
+        seen: Seen::Described(Box::new(described)),
         server_fingerprint: Some(server_fingerprint),
         held_foreign_pause: held,
         triggered: false,
@@ -264,6 +323,16 @@ pub async fn sync<A: ScheduleApi>(
         synced.triggered = true;
     }
     Ok(synced)
+}
+
+impl Synced {
+    /// The schedule as described, when the reconcile described it.
+    pub fn described(&self) -> Option<&Described> {
+        match &self.seen {
+            Seen::Described(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 fn short_hash(parts: &[&str]) -> String {
@@ -319,6 +388,24 @@ pub enum Deleted {
     NotOwned,
 }
 
+impl Deleted {
+    /// The Normal event that reports this cleanup of schedule `id`.
+    pub fn event(self, id: &str) -> (&'static str, String) {
+        match self {
+            Deleted::Deleted => ("ScheduleDeleted", format!("deleted schedule {id}")),
+            Deleted::Orphaned => (
+                "ScheduleOrphaned",
+                format!("left schedule {id} running and cleared its owner"),
+            ),
+            Deleted::AlreadyGone => ("ScheduleDeleted", format!("schedule {id} was already gone")),
+            Deleted::NotOwned => (
+                "ScheduleNotOwned",
+                format!("schedule {id} belongs to another owner; left alone"),
+            ),
+        }
+    }
+}
+
 /// Deletes or orphans the schedule `id` owned by `owner`, per `policy`. Idempotent: a missing
 /// schedule is success, and a schedule owned by someone else is never touched.
 pub async fn delete<A: ScheduleApi>(
@@ -358,7 +445,7 @@ pub async fn delete<A: ScheduleApi>(
 }
 
 #[cfg(test)]
-#[path = "schedule_sync_tests.rs"]
+#[path = "sync_tests.rs"]
 mod tests;
 
 /// Every schedule of the namespace, by ID, read page by page (one RPC per `page_size`).

@@ -9,7 +9,15 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::{crd::curatorworker::Autoscaling, resources::SpecError};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::deployment::Replicas;
+use crate::{
+    crd::{FeedSource, SpecError, curatorworker::Autoscaling},
+    temporal::queue::QueueLoad,
+};
 
 /// The autoscaling spec with its durations parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,15 +68,6 @@ impl Params {
             poll_interval,
         })
     }
-}
-
-/// What Temporal reported for the task queue; `None` when it could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueLoad {
-    /// Approximate tasks waiting (workflow + activity task queues).
-    pub backlog: i64,
-    /// Workflows still running on the queue.
-    pub running: i64,
 }
 
 /// Everything a decision depends on.
@@ -251,6 +250,94 @@ pub fn decide(i: &Inputs) -> Decision {
     }
 }
 
+/// PURE: the FeedSources that reference `worker`, and the earliest next run among the ones that
+/// are not suspended.
+pub fn feeds_of(feeds: &[Arc<FeedSource>], namespace: &str, worker: &str) -> (i32, Option<Time>) {
+    let mine: Vec<_> = feeds
+        .iter()
+        .filter(|f| {
+            f.metadata.namespace.as_deref() == Some(namespace) && f.spec.worker_ref.name == worker
+        })
+        .collect();
+    let next = mine
+        .iter()
+        .filter(|f| !f.spec.suspend)
+        .filter_map(|f| f.status.as_ref().and_then(|s| s.next_runs.first().cloned()))
+        .min_by_key(|t| t.0);
+    (i32::try_from(mine.len()).unwrap_or(i32::MAX), next)
+}
+
+/// What the replica decision observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// The queue's load, or `None` when Temporal was unreachable.
+    pub load: Option<QueueLoad>,
+    /// FeedSources served by the worker.
+    pub feeds: i32,
+    /// Earliest next scheduled run among them.
+    pub next_run: Option<Timestamp>,
+    /// Replicas the Deployment has (or the status last wanted), if known.
+    pub current: Option<i32>,
+    /// Since when a lower count has been wanted, as the status remembers it (so a new leader
+    /// honours the scale-down delay too).
+    pub lower_since: Option<Timestamp>,
+    /// The clock.
+    pub now: Timestamp,
+}
+
+/// The replica decision: who owns `replicas`, the count, and why (the `Scaling` condition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scale {
+    /// Replicas to set, or none (an external autoscaler owns the field).
+    pub replicas: Replicas,
+    /// `Scaling` reason.
+    pub reason: &'static str,
+    /// `Scaling` message.
+    pub message: String,
+    /// Since when a lower count has been wanted, to remember in the status.
+    pub lower_since: Option<Timestamp>,
+}
+
+/// PURE: the replica decision for a worker with fixed `replicas` or the autoscaling `params`.
+pub fn scale(
+    replicas: Option<i32>,
+    params: &Result<Option<Params>, SpecError>,
+    o: &Observed,
+) -> Scale {
+    let plain = |replicas, reason, message: String| Scale {
+        replicas,
+        reason,
+        message,
+        lower_since: None,
+    };
+    match (params, replicas) {
+        (Err(e), _) => plain(Replicas::External, "InvalidSpec", e.to_string()),
+        (Ok(None), Some(n)) => plain(Replicas::Set(n), "Fixed", format!("spec.replicas is {n}")),
+        (Ok(None), None) => plain(
+            Replicas::External,
+            "ExternalAutoscaler",
+            "replicas are left to an external autoscaler (HPA, KEDA)".to_owned(),
+        ),
+        (Ok(Some(p)), _) => {
+            let d = decide(&Inputs {
+                params: *p,
+                load: o.load,
+                feeds: o.feeds,
+                next_run: o.next_run,
+                current: o.current.unwrap_or(p.min),
+                lower_since: o.lower_since,
+                now: o.now,
+            });
+            Scale {
+                replicas: Replicas::Set(d.replicas),
+                reason: d.reason.as_str(),
+                message: d.message,
+                lower_since: d.lower_since,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
-#[path = "scaling_tests.rs"]
+#[path = "scaler_tests.rs"]
 mod tests;

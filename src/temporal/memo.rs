@@ -147,7 +147,7 @@ pub fn parse(schedule_memo: Option<&Memo>, schedule: Option<&Schedule>) -> MemoI
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::proto::{NewWorkflowExecutionInfo, ScheduleAction};
+    use crate::temporal::proto::{NewWorkflowExecutionInfo, ScheduleAction};
 
     fn owner(uid: &str) -> Owner {
         Owner {

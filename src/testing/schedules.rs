@@ -8,9 +8,8 @@ use std::{
     sync::Mutex,
 };
 
-use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
-use crate::resources::{
-    memo,
+use crate::temporal::{
+    Described, ListPage, Listed, ScheduleApi, TemporalError, WRITE_METHODS, memo,
     proto::{Action, CalendarSpec, Memo, Schedule, SchedulePatch},
 };
 
@@ -91,15 +90,7 @@ impl FakeSchedules {
 
     /// Writes (create, update, patch, delete) made so far.
     pub fn writes(&self) -> u64 {
-        [
-            "CreateSchedule",
-            "UpdateSchedule",
-            "PatchSchedule",
-            "DeleteSchedule",
-        ]
-        .iter()
-        .map(|m| self.calls(m))
-        .sum()
+        WRITE_METHODS.iter().map(|m| self.calls(m)).sum()
     }
 
     /// Changes a stored schedule in place, as a person in the UI would.

@@ -2,13 +2,16 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::{
+    desired::DesiredSchedule,
+    sync::{Seen, Synced},
+};
 use crate::{
     crd::{
-        conditions::{self, Desired, READY, Status, TEMPORAL_REACHABLE},
+        conditions::{self, Desired, Failure, READY, Status, TEMPORAL_REACHABLE, truncate},
         feedsource::{FeedSourceStatus, LastRun},
     },
-    resources::schedule::DesiredSchedule,
-    schedule_sync::Synced,
+    temporal::proto::ScheduleActionResult,
 };
 
 /// How the reconcile ended.
@@ -20,6 +23,8 @@ pub enum Outcome<'a> {
         synced: &'a Synced,
         /// The schedule it reconciled.
         desired: &'a DesiredSchedule,
+        /// The run-now annotation value that fired a run, if one did.
+        run_now: Option<&'a str>,
     },
     /// The referenced CuratorWorker does not exist.
     WorkerNotFound(&'a str),
@@ -27,10 +32,8 @@ pub enum Outcome<'a> {
     InvalidSpec(String),
     /// The reconcile failed.
     Failed {
-        /// PascalCase reason.
-        reason: &'static str,
-        /// Human message (no secrets).
-        message: String,
+        /// Why.
+        failure: Failure,
         /// Whether Temporal answered at all.
         temporal_answered: bool,
         /// Whether only a change can fix it (the resource is stalled, not reconciling).
@@ -44,11 +47,48 @@ pub fn to_k8s_time(t: &prost_wkt_types::Timestamp) -> Option<Time> {
     jiff::Timestamp::from_second(t.seconds).ok().map(Time)
 }
 
-/// Truncates a time to whole seconds.
-pub fn truncate(t: &Time) -> Time {
-    jiff::Timestamp::from_second(t.0.as_second())
-        .map(Time)
-        .unwrap_or_else(|_| t.clone())
+/// What the status records of the schedule, from whatever the reconcile saw of it. `None`
+/// fields keep their previous values (a listing has no run count; a schedule created with one
+/// call has not been read at all).
+struct View<'a> {
+    paused: bool,
+    notes: &'a str,
+    next_runs: Option<&'a [prost_wkt_types::Timestamp]>,
+    recent: Option<&'a [ScheduleActionResult]>,
+    action_count: Option<i64>,
+}
+
+fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
+    match seen {
+        Seen::Described(d) => {
+            let state = d.schedule.state.as_ref();
+            View {
+                paused: state.is_some_and(|s| s.paused),
+                notes: state.map(|s| s.notes.as_str()).unwrap_or_default(),
+                next_runs: Some(&d.info.future_action_times),
+                recent: Some(&d.info.recent_actions),
+                action_count: Some(d.info.action_count),
+            }
+        }
+        Seen::Listed(l) => View {
+            paused: l.paused,
+            notes: &l.notes,
+            next_runs: Some(&l.future_action_times),
+            recent: Some(&l.recent_actions),
+            action_count: None,
+        },
+        Seen::Created => {
+            let state = desired.schedule.state.as_ref();
+            View {
+                paused: state.is_some_and(|s| s.paused),
+                notes: state.map(|s| s.notes.as_str()).unwrap_or_default(),
+                // A new schedule: no run yet; the next ones come with the first listing.
+                next_runs: Some(&[]),
+                recent: Some(&[]),
+                action_count: Some(0),
+            }
+        }
+    }
 }
 
 /// Computes the new status. Fields the outcome says nothing about keep their previous values.
@@ -65,34 +105,38 @@ pub fn compute(
         s.summary = Some(d.summary.clone());
     }
     let conds: Vec<Desired> = match outcome {
-        Outcome::Synced { synced, desired: d } => {
+        Outcome::Synced {
+            synced,
+            desired: d,
+            run_now,
+        } => {
             s.schedule_id = Some(d.id.clone());
             s.temporal_address = Some(d.address.clone());
             s.temporal_namespace = Some(d.namespace.clone());
             s.task_queue = Some(d.task_queue.clone());
-            let state = synced.described.schedule.state.clone().unwrap_or_default();
-            s.paused = Some(state.paused);
-            s.pause_note = (!state.notes.is_empty()).then(|| state.notes.clone());
-            let info = &synced.described.info;
-            s.next_runs = info
-                .future_action_times
-                .iter()
-                .take(3)
-                .filter_map(to_k8s_time)
-                .collect();
-            s.last_run = info
-                .recent_actions
-                .iter()
-                .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
-                .map(|a| LastRun {
-                    scheduled_time: a.schedule_time.as_ref().and_then(to_k8s_time),
-                    workflow_id: a
-                        .start_workflow_result
-                        .as_ref()
-                        .map(|w| w.workflow_id.clone()),
-                    run_id: a.start_workflow_result.as_ref().map(|w| w.run_id.clone()),
-                });
-            s.action_count = Some(info.action_count);
+            let v = view(&synced.seen, d);
+            s.paused = Some(v.paused);
+            s.pause_note = (!v.notes.is_empty()).then(|| v.notes.to_owned());
+            if let Some(next) = v.next_runs {
+                s.next_runs = next.iter().take(3).filter_map(to_k8s_time).collect();
+            }
+            if let Some(recent) = v.recent {
+                s.last_run = recent
+                    .iter()
+                    .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
+                    .map(|a| LastRun {
+                        scheduled_time: a.schedule_time.as_ref().and_then(to_k8s_time),
+                        workflow_id: a
+                            .start_workflow_result
+                            .as_ref()
+                            .map(|w| w.workflow_id.clone()),
+                        run_id: a.start_workflow_result.as_ref().map(|w| w.run_id.clone()),
+                    });
+            }
+            s.action_count = Some(v.action_count.or(s.action_count).unwrap_or(0));
+            if let Some(value) = run_now.filter(|_| synced.triggered) {
+                s.run_now_handled = Some(value.to_owned());
+            }
             s.observed_fingerprint = synced.server_fingerprint.clone();
             s.observed_spec_fingerprint = synced.spec_fingerprint.clone();
             s.desired_fingerprint = Some(d.fingerprint.clone());
@@ -113,7 +157,7 @@ pub fn compute(
                     reason,
                     format!(
                         "schedule {} was paused outside the operator ({}); it stays paused until the FeedSource spec changes",
-                        d.id, state.notes
+                        d.id, v.notes
                     ),
                 )
             } else if d.suspended() {
@@ -156,8 +200,7 @@ pub fn compute(
             )]
         }
         Outcome::Failed {
-            reason,
-            message,
+            failure: Failure { reason, message },
             temporal_answered,
             ..
         } => {
@@ -193,29 +236,13 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        fixtures,
-        resources::schedule::{BuildOptions, build},
-        schedule_sync::Change,
-        temporal::Described,
-    };
+    use crate::{crd::FeedSource, schedule::sync::Change, temporal::Described};
     use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
 
     fn desired(pause_on_failure: bool) -> DesiredSchedule {
-        let mut fs = fixtures::feed("news", "hn");
+        let mut fs = FeedSource::test("news", "hn").with_uid("u");
         fs.spec.schedule.pause_on_failure = pause_on_failure;
-        build(
-            "news",
-            "hn",
-            "u",
-            &fs.spec,
-            &fixtures::temporal("t:1"),
-            &BuildOptions {
-                id_prefix: "c".into(),
-                identity: "op".into(),
-            },
-        )
-        .expect("valid")
+        fs.desired("t:1", "c")
     }
 
     fn synced(d: &DesiredSchedule, paused_note: Option<&str>) -> Synced {
@@ -231,7 +258,7 @@ mod tests {
         };
         Synced {
             change: Change::Unchanged,
-            described: Described {
+            seen: Seen::Described(Box::new(Described {
                 schedule,
                 info: ScheduleInfo {
                     future_action_times: vec![
@@ -244,7 +271,7 @@ mod tests {
                     ..Default::default()
                 },
                 ..Default::default()
-            },
+            })),
             server_fingerprint: Some("fp".into()),
             spec_fingerprint: Some("spec".into()),
             held_foreign_pause: paused_note.is_some(),
@@ -263,6 +290,7 @@ mod tests {
         let outcome = Outcome::Synced {
             synced: &s,
             desired: &d,
+            run_now: None,
         };
         let first = compute(
             &FeedSourceStatus::default(),
@@ -295,6 +323,7 @@ mod tests {
                 &Outcome::Synced {
                     synced: &s,
                     desired: &d,
+                    run_now: None,
                 },
                 &at(1),
             );
@@ -321,6 +350,7 @@ mod tests {
             &Outcome::Synced {
                 synced: &s,
                 desired: &d,
+                run_now: None,
             },
             &at(1),
         );
@@ -329,8 +359,10 @@ mod tests {
             Some(1),
             Some(&d),
             &Outcome::Failed {
-                reason: "TemporalUnreachable",
-                message: "connection refused".into(),
+                failure: Failure {
+                    reason: "TemporalUnreachable",
+                    message: "connection refused".into(),
+                },
                 temporal_answered: false,
                 permanent: false,
             },
@@ -353,6 +385,71 @@ mod tests {
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
             ("False", "TemporalUnreachable")
+        );
+    }
+
+    #[test]
+    fn a_listing_updates_the_runs_and_keeps_the_run_count() {
+        let d = desired(false);
+        let described = synced(&d, None);
+        let first = compute(
+            &FeedSourceStatus::default(),
+            Some(1),
+            Some(&d),
+            &Outcome::Synced {
+                synced: &described,
+                desired: &d,
+                run_now: None,
+            },
+            &at(1),
+        );
+        let listed = Synced {
+            seen: Seen::Listed(Box::new(crate::temporal::Listed {
+                future_action_times: vec![prost_wkt_types::Timestamp {
+                    seconds: 1_900_000_000,
+                    nanos: 0,
+                }],
+                ..Default::default()
+            })),
+            ..described.clone()
+        };
+        let second = compute(
+            &first,
+            Some(1),
+            Some(&d),
+            &Outcome::Synced {
+                synced: &listed,
+                desired: &d,
+                run_now: None,
+            },
+            &at(2),
+        );
+        assert_eq!(second.next_runs, vec![at(1_900_000_000)]);
+        assert_eq!(second.action_count, Some(4), "the listing has no run count");
+    }
+
+    #[test]
+    fn a_run_now_value_is_recorded_only_when_it_fired() {
+        let d = desired(false);
+        let mut s = synced(&d, None);
+        let outcome = |s: &Synced| {
+            compute(
+                &FeedSourceStatus::default(),
+                Some(1),
+                Some(&d),
+                &Outcome::Synced {
+                    synced: s,
+                    desired: &d,
+                    run_now: Some("2026-11-29T10:00"),
+                },
+                &at(1),
+            )
+        };
+        assert_eq!(outcome(&s).run_now_handled, None);
+        s.triggered = true;
+        assert_eq!(
+            outcome(&s).run_now_handled.as_deref(),
+            Some("2026-11-29T10:00")
         );
     }
 }

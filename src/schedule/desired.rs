@@ -5,20 +5,23 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    SpecError, fingerprint,
+    fingerprint,
     input::{encode_input, workflow_input},
-    memo,
-    memo::Owner,
-    proto::{
-        Action, CalendarSpec, IntervalSpec, NewWorkflowExecutionInfo, Payload, Payloads,
-        RetryPolicy, Schedule, ScheduleAction, ScheduleOverlapPolicy, SchedulePolicies,
-        ScheduleSpec, ScheduleState, TaskQueue, TaskQueueKind, WorkflowType,
-    },
 };
-use crate::crd::{
-    GoDuration,
-    curatorworker::TemporalConnection,
-    feedsource::{self, FeedSourceSpec, OverlapPolicy},
+use crate::{
+    crd::{
+        GoDuration, SpecError,
+        curatorworker::TemporalConnection,
+        feedsource::{self, FeedSourceSpec, OverlapPolicy},
+    },
+    temporal::{
+        memo::{self, Owner},
+        proto::{
+            Action, CalendarSpec, IntervalSpec, NewWorkflowExecutionInfo, Payload, Payloads,
+            RetryPolicy, Schedule, ScheduleAction, ScheduleOverlapPolicy, SchedulePolicies,
+            ScheduleSpec, ScheduleState, TaskQueue, TaskQueueKind, WorkflowType,
+        },
+    },
 };
 
 /// The note the operator leaves on a schedule it pauses because of `spec.suspend`.
@@ -31,6 +34,16 @@ pub struct BuildOptions {
     pub id_prefix: String,
     /// The operator's identity, recorded in the owner memo.
     pub identity: String,
+}
+
+impl BuildOptions {
+    /// Schedule IDs under `id_prefix`, owned by `identity`.
+    pub fn new(id_prefix: &str, identity: &str) -> Self {
+        Self {
+            id_prefix: id_prefix.to_owned(),
+            identity: identity.to_owned(),
+        }
+    }
 }
 
 /// Everything the operator needs to create or compare one schedule.
@@ -55,6 +68,13 @@ pub struct DesiredSchedule {
 }
 
 impl DesiredSchedule {
+    /// Whether `status` records the schedule at this ID, frontend and namespace.
+    pub fn is_recorded_in(&self, status: &crate::crd::FeedSourceStatus) -> bool {
+        status.schedule_id.as_deref() == Some(&self.id)
+            && status.temporal_address.as_deref() == Some(&self.address)
+            && status.temporal_namespace.as_deref() == Some(&self.namespace)
+    }
+
     /// Whether the resource asks for the schedule to be paused.
     pub fn suspended(&self) -> bool {
         self.schedule.state.as_ref().is_some_and(|s| s.paused)

@@ -2,8 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::SpecError;
-use crate::crd::feedsource::{FORBIDDEN_INPUT_KEYS, FeedSpec, InputField, TYPED_INPUT_KEYS};
+use crate::crd::{
+    SpecError,
+    feedsource::{FORBIDDEN_INPUT_KEYS, FeedSpec, InputField, TYPED_INPUT_KEYS},
+};
 
 /// Temporal's default limit on a single payload (`limit.blobSize.error`, 2 MiB).
 pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;

@@ -1,6 +1,7 @@
 //! Table-driven tests of every scaling rule, with an injected clock.
 
 use super::*;
+use crate::crd::FeedSourceStatus;
 
 const T0: i64 = 1_800_000_000;
 
@@ -315,4 +316,34 @@ fn params_reject_inverted_bounds_and_bad_durations() {
             Duration::from_secs(15)
         )
     );
+}
+
+fn feed(ns: &str, name: &str, worker: &str, next: Option<i64>, suspend: bool) -> Arc<FeedSource> {
+    let mut f = FeedSource::test(ns, name).with_worker(worker);
+    f.spec.suspend = suspend;
+    f.status = next.map(|s| FeedSourceStatus {
+        next_runs: vec![Time(Timestamp::from_second(s).expect("ts"))],
+        ..Default::default()
+    });
+    Arc::new(f)
+}
+
+#[test]
+fn counts_the_workers_feeds_and_finds_the_earliest_active_run() {
+    let feeds = [
+        feed("news", "a", "curator", Some(300), false),
+        feed("news", "b", "curator", Some(100), true),
+        feed("news", "c", "curator", Some(200), false),
+        feed("news", "d", "curator", None, false),
+        feed("news", "e", "other", Some(50), false),
+        feed("blogs", "f", "curator", Some(10), false),
+    ];
+    let (n, next) = feeds_of(&feeds, "news", "curator");
+    assert_eq!(n, 4);
+    assert_eq!(
+        next.map(|t| t.0.as_second()),
+        Some(200),
+        "suspended feeds do not prewarm"
+    );
+    assert_eq!(feeds_of(&feeds, "news", "nobody"), (0, None));
 }

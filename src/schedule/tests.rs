@@ -3,24 +3,21 @@
 use serde_json::json;
 
 use super::{
-    SpecError, fingerprint,
+    desired::{BuildOptions, SUSPEND_NOTE, build, schedule_id, summary},
+    fingerprint,
     input::{MAX_PAYLOAD_BYTES, encode_input, workflow_input},
-    proto::{Action, ScheduleOverlapPolicy, TaskQueueKind},
-    schedule::{BuildOptions, SUSPEND_NOTE, build, schedule_id, summary},
 };
 use crate::{
     crd::{
-        GoDuration,
+        FeedSource, GoDuration, SpecError,
+        curatorworker::TemporalConnection,
         feedsource::{CalendarSpec, InputField, OverlapPolicy, RetryPolicySpec},
     },
-    fixtures,
+    temporal::proto::{Action, ScheduleOverlapPolicy, TaskQueueKind},
 };
 
 fn opts() -> BuildOptions {
-    BuildOptions {
-        id_prefix: "curator".into(),
-        identity: "curator-operator".into(),
-    }
+    BuildOptions::new("curator", "curator-operator")
 }
 
 fn input_of(fs: &crate::crd::FeedSource) -> serde_json::Value {
@@ -29,7 +26,7 @@ fn input_of(fs: &crate::crd::FeedSource) -> serde_json::Value {
 
 #[test]
 fn minimal_input_has_only_the_required_fields() {
-    let fs = fixtures::feed("news", "hn");
+    let fs = FeedSource::test("news", "hn");
     assert_eq!(
         input_of(&fs),
         json!({"feedId": "feed-hn", "feedName": "Feed hn", "feedUrl": "https://example.com/hn.xml"})
@@ -38,7 +35,7 @@ fn minimal_input_has_only_the_required_fields() {
 
 #[test]
 fn every_typed_field_maps_to_its_camel_case_key() {
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     let f = &mut fs.spec.feed;
     f.fetch_limit = Some(30);
     f.extraction_rules = Some(vec![json!({"selector": "article"})]);
@@ -68,7 +65,7 @@ fn every_typed_field_maps_to_its_camel_case_key() {
 #[test]
 fn extra_input_may_not_repeat_typed_or_forbidden_fields() {
     for key in ["feedUrl", "fetchLimit", "etag", "lastModified"] {
-        let mut fs = fixtures::feed("news", "hn");
+        let mut fs = FeedSource::test("news", "hn");
         fs.spec.feed.extra_input = vec![InputField {
             name: key.into(),
             value: json!("x"),
@@ -88,7 +85,7 @@ fn feed_url_must_be_absolute_http() {
         "/relative/feed.xml",
         "https://",
     ] {
-        let mut fs = fixtures::feed("news", "hn");
+        let mut fs = FeedSource::test("news", "hn");
         fs.spec.feed.url = url.into();
         assert!(
             matches!(workflow_input(&fs.spec.feed), Err(SpecError::InvalidUrl(_))),
@@ -99,7 +96,7 @@ fn feed_url_must_be_absolute_http() {
 
 #[test]
 fn input_over_two_mebibytes_is_rejected() {
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     fs.spec.feed.extra_input = vec![InputField {
         name: "blob".into(),
         value: json!("x".repeat(MAX_PAYLOAD_BYTES)),
@@ -125,7 +122,7 @@ fn schedule_ids_are_readable_and_injective() {
 
 #[test]
 fn builds_the_full_schedule_request() {
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     let s = &mut fs.spec.schedule;
     s.every = Some(GoDuration::new("30m"));
     s.offset = Some(GoDuration::new("5m"));
@@ -151,7 +148,7 @@ fn builds_the_full_schedule_request() {
         "hn",
         "u1",
         &fs.spec,
-        &fixtures::temporal("t:7233"),
+        &TemporalConnection::test("t:7233"),
         &opts(),
     )
     .expect("builds");
@@ -213,13 +210,13 @@ fn builds_the_full_schedule_request() {
 
 #[test]
 fn catchup_window_is_always_sent_with_its_default() {
-    let fs = fixtures::feed("news", "hn");
+    let fs = FeedSource::test("news", "hn");
     let d = build(
         "news",
         "hn",
         "u",
         &fs.spec,
-        &fixtures::temporal("t:1"),
+        &TemporalConnection::test("t:1"),
         &opts(),
     )
     .expect("builds");
@@ -238,14 +235,14 @@ fn catchup_window_is_always_sent_with_its_default() {
 
 #[test]
 fn suspend_pauses_with_the_operator_note() {
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     fs.spec.suspend = true;
     let d = build(
         "news",
         "hn",
         "u",
         &fs.spec,
-        &fixtures::temporal("t:1"),
+        &TemporalConnection::test("t:1"),
         &opts(),
     )
     .expect("builds");
@@ -259,8 +256,8 @@ fn suspend_pauses_with_the_operator_note() {
         "news",
         "hn",
         "u",
-        &fixtures::feed("news", "hn").spec,
-        &fixtures::temporal("t:1"),
+        &FeedSource::test("news", "hn").spec,
+        &TemporalConnection::test("t:1"),
         &opts(),
     )
     .expect("builds");
@@ -269,7 +266,7 @@ fn suspend_pauses_with_the_operator_note() {
 
 #[test]
 fn invalid_schedules_are_spec_errors() {
-    let t = fixtures::temporal("t:1");
+    let t = TemporalConnection::test("t:1");
     type Mutator = Box<dyn Fn(&mut crate::crd::FeedSource)>;
     let cases: Vec<(&str, Mutator)> = vec![
         (
@@ -310,7 +307,7 @@ fn invalid_schedules_are_spec_errors() {
         ),
     ];
     for (what, change) in cases {
-        let mut fs = fixtures::feed("news", "hn");
+        let mut fs = FeedSource::test("news", "hn");
         change(&mut fs);
         assert!(
             build("news", "hn", "u", &fs.spec, &t, &opts()).is_err(),
@@ -321,12 +318,12 @@ fn invalid_schedules_are_spec_errors() {
 
 #[test]
 fn fingerprint_follows_the_spec() {
-    let t = fixtures::temporal("t:1");
+    let t = TemporalConnection::test("t:1");
     let a = build(
         "news",
         "hn",
         "u",
-        &fixtures::feed("news", "hn").spec,
+        &FeedSource::test("news", "hn").spec,
         &t,
         &opts(),
     )
@@ -335,13 +332,13 @@ fn fingerprint_follows_the_spec() {
         "news",
         "hn",
         "u",
-        &fixtures::feed("news", "hn").spec,
+        &FeedSource::test("news", "hn").spec,
         &t,
         &opts(),
     )
     .expect("builds");
     assert_eq!(a.fingerprint, again.fingerprint);
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     fs.spec.feed.fetch_limit = Some(5);
     let b = build("news", "hn", "u", &fs.spec, &t, &opts()).expect("builds");
     assert_ne!(a.fingerprint, b.fingerprint);
@@ -351,7 +348,7 @@ fn fingerprint_follows_the_spec() {
         "news",
         "hn",
         "u",
-        &fixtures::feed("news", "hn").spec,
+        &FeedSource::test("news", "hn").spec,
         &other_queue,
         &opts(),
     )
@@ -361,7 +358,7 @@ fn fingerprint_follows_the_spec() {
 
 #[test]
 fn summaries_are_short_and_human() {
-    let mut fs = fixtures::feed("news", "hn");
+    let mut fs = FeedSource::test("news", "hn");
     assert_eq!(summary(&fs.spec.schedule), "every 1h");
     fs.spec.schedule.offset = Some(GoDuration::new("5m"));
     assert_eq!(summary(&fs.spec.schedule), "every 1h offset 5m");

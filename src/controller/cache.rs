@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{scaling::QueueLoad, temporal::TemporalError};
+use crate::temporal::{TemporalError, queue::QueueLoad};
 
 /// Identifies a task queue.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -5,10 +5,10 @@ use kube::Resource;
 use serde_json::json;
 
 use super::*;
-use crate::fixtures;
+use crate::crd::CuratorWorker;
 
 fn worker_with(patch: serde_json::Value) -> CuratorWorker {
-    let mut v = serde_json::to_value(fixtures::worker("news", "temporal:7233")).expect("json");
+    let mut v = serde_json::to_value(CuratorWorker::test("news", "temporal:7233")).expect("json");
     merge(&mut v, patch);
     serde_json::from_value(v).expect("worker")
 }
@@ -134,7 +134,7 @@ fn probes_ports_grace_and_rollout() {
     );
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(
-        fixtures::worker("n", "t:1")
+        CuratorWorker::test("n", "t:1")
             .spec
             .termination_grace_period_seconds,
         300,

@@ -19,8 +19,7 @@ use k8s_openapi::{
 };
 use sha2::{Digest, Sha256};
 
-use super::SpecError;
-use crate::crd::CuratorWorker;
+use crate::crd::{CuratorWorker, SpecError};
 
 /// Pod-template annotation with a hash of the referenced configuration: a changed Secret name,
 /// connection or env rolls the pods.
@@ -341,5 +340,5 @@ pub fn pdb(w: &CuratorWorker, owner: OwnerReference) -> Option<PodDisruptionBudg
 }
 
 #[cfg(test)]
-#[path = "worker_tests.rs"]
+#[path = "deployment_tests.rs"]
 mod tests;

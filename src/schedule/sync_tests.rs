@@ -3,30 +3,17 @@
 use super::*;
 use crate::{
     crd::{GoDuration, feedsource::DeletionPolicy},
-    fixtures,
-    resources::{
-        proto::Action,
-        schedule::{BuildOptions, SUSPEND_NOTE, build},
-    },
-    temporal::fake::FakeSchedules,
+    schedule::desired::SUSPEND_NOTE,
+    temporal::proto::Action,
+    testing::schedules::FakeSchedules,
 };
 
-fn desired_with(f: impl FnOnce(&mut crate::crd::FeedSource)) -> DesiredSchedule {
-    let mut fs = fixtures::feed("news", "hn");
-    fs.spec.schedule.cron = vec!["0 9 * * *".into()];
+fn desired_with(f: impl FnOnce(&mut FeedSource)) -> DesiredSchedule {
+    let mut fs = FeedSource::test("news", "hn")
+        .with_uid("uid-1")
+        .with_cron(&["0 9 * * *"]);
     f(&mut fs);
-    build(
-        "news",
-        "hn",
-        "uid-1",
-        &fs.spec,
-        &fixtures::temporal("t:7233"),
-        &BuildOptions {
-            id_prefix: "curator".into(),
-            identity: "op".into(),
-        },
-    )
-    .expect("valid spec")
+    fs.desired("t:7233", "curator")
 }
 
 fn desired() -> DesiredSchedule {
@@ -280,7 +267,7 @@ impl ScheduleApi for Racing {
     }
 }
 
-use crate::resources::proto::{Memo, Schedule};
+use crate::temporal::proto::{Memo, Schedule};
 
 #[tokio::test]
 async fn an_update_dropped_for_a_stale_token_is_detected() {

@@ -11,14 +11,14 @@
 //! Pause ownership: `spec.suspend` decides. A pause the operator did not make (Temporal's
 //! pause-on-failure, or a person in the UI) is kept until the resource's generation changes.
 
-use crate::{
-    resources::{
-        fingerprint,
-        memo::Owner,
-        proto::{SchedulePatch, ScheduleState},
-        schedule::{DesiredSchedule, SUSPEND_NOTE},
-    },
-    temporal::Described,
+use super::{
+    desired::{DesiredSchedule, SUSPEND_NOTE},
+    fingerprint,
+};
+use crate::temporal::{
+    Described,
+    memo::Owner,
+    proto::{SchedulePatch, ScheduleState},
 };
 
 /// The note the operator leaves when it lifts a pause.
@@ -159,145 +159,5 @@ pub fn plan(
             },
         },
         _ => Plan::InSync,
-    }
-}
-
-/// PURE: whether the cheap schedule listing shows the schedule as the operator left it, so that
-/// no describe is needed. Returns the spec fingerprint to record (the listed one), or `None` when
-/// a full describe must decide.
-///
-/// `recorded_spec` is the spec fingerprint recorded after the last full read (absent right after
-/// a create, when the listed one is adopted because the operator just wrote it).
-pub fn listed_in_sync(
-    desired: &DesiredSchedule,
-    recorded_desired: Option<&str>,
-    recorded_spec: Option<&str>,
-    listed: Option<&crate::temporal::Listed>,
-) -> Option<String> {
-    let listed = listed?;
-    if recorded_desired != Some(desired.fingerprint.as_str()) {
-        return None;
-    }
-    if !listed
-        .memo_info
-        .owner
-        .as_ref()
-        .is_some_and(|o| o.same_resource(&desired.owner))
-    {
-        return None;
-    }
-    let spec = fingerprint::of_spec(listed.spec.as_ref());
-    if recorded_spec.is_some_and(|r| r != spec) {
-        return None;
-    }
-    let state = ScheduleState {
-        paused: listed.paused,
-        notes: listed.notes.clone(),
-        ..Default::default()
-    };
-    if pause_decision(desired, Some(&state), false).paused != listed.paused {
-        return None;
-    }
-    Some(spec)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        fixtures,
-        resources::{
-            memo::MemoInfo,
-            schedule::{BuildOptions, build},
-        },
-        temporal::Listed,
-    };
-
-    fn desired(suspend: bool) -> DesiredSchedule {
-        let mut fs = fixtures::feed("news", "hn");
-        fs.spec.suspend = suspend;
-        build(
-            "news",
-            "hn",
-            "u1",
-            &fs.spec,
-            &fixtures::temporal("t:1"),
-            &BuildOptions {
-                id_prefix: "c".into(),
-                identity: "op".into(),
-            },
-        )
-        .expect("valid")
-    }
-
-    fn listed(d: &DesiredSchedule) -> Listed {
-        let state = d.schedule.state.clone().unwrap_or_default();
-        Listed {
-            id: d.id.clone(),
-            memo_info: MemoInfo {
-                owner: Some(d.owner.clone()),
-                fingerprint: None,
-            },
-            spec: d.schedule.spec.clone(),
-            paused: state.paused,
-            notes: state.notes,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn the_listing_decides_only_when_everything_matches() {
-        let d = desired(false);
-        let l = listed(&d);
-        let spec = fingerprint::of_spec(l.spec.as_ref());
-        let fp = Some(d.fingerprint.as_str());
-        assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), Some(&l)),
-            Some(spec.clone())
-        );
-        assert_eq!(
-            listed_in_sync(&d, fp, None, Some(&l)),
-            Some(spec.clone()),
-            "adopted after a create"
-        );
-        assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), None),
-            None,
-            "not listed yet"
-        );
-        assert_eq!(
-            listed_in_sync(&d, Some("older"), Some(&spec), Some(&l)),
-            None,
-            "spec changed"
-        );
-        assert_eq!(
-            listed_in_sync(&d, fp, Some("other"), Some(&l)),
-            None,
-            "edited in Temporal"
-        );
-        let mut foreign = l.clone();
-        foreign.memo_info.owner.as_mut().expect("owner").uid = "u2".into();
-        assert_eq!(listed_in_sync(&d, fp, Some(&spec), Some(&foreign)), None);
-        let mut unpaused = l.clone();
-        unpaused.paused = false;
-        let s = desired(true);
-        assert_eq!(
-            listed_in_sync(
-                &s,
-                Some(s.fingerprint.as_str()),
-                Some(&spec),
-                Some(&unpaused)
-            ),
-            None,
-            "needs a pause"
-        );
-        let mut failed = l.clone();
-        failed.paused = true;
-        failed.notes = "paused after a failure".into();
-        assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), Some(&failed)),
-            Some(spec),
-            "a held pause needs no write"
-        );
     }
 }

@@ -1,7 +1,7 @@
-//! An in-memory Kubernetes API behind kube's tower-test mock: enough of the API server for the
-//! controllers (GET, JSON-patch finalizers, server-side apply of objects and status, events,
-//! DELETE), with failure injection.
-#![allow(dead_code)]
+//! The one fake Kubernetes API of the tests: an in-memory store behind kube's tower-test mock,
+//! enough of the API server for the controllers (GET, JSON-patch finalizers, server-side apply
+//! of objects and status, events, DELETE), with every request recorded and failure injection.
+//! A Deployment applied here reports itself rolled out, as a Deployment controller would.
 
 use std::{
     collections::BTreeMap,
@@ -19,6 +19,8 @@ pub struct Seen {
     pub method: Method,
     /// Path.
     pub path: String,
+    /// Query string.
+    pub query: String,
     /// JSON body.
     pub body: Value,
 }
@@ -40,6 +42,16 @@ pub struct FakeKube {
 /// The path of a FeedSource.
 pub fn feed_path(ns: &str, name: &str) -> String {
     format!("/apis/curator.buun.dev/v1alpha1/namespaces/{ns}/feedsources/{name}")
+}
+
+/// The path of a Deployment.
+pub fn deployment_path(ns: &str, name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+}
+
+/// The path of a PodDisruptionBudget.
+pub fn pdb_path(ns: &str, name: &str) -> String {
+    format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/{name}")
 }
 
 /// The path of a CuratorWorker.
@@ -69,6 +81,26 @@ impl FakeKube {
         self.objects.lock().expect("lock").get(path).cloned()
     }
 
+    /// Stores a resource at its path.
+    pub fn put_object<K: kube::Resource<DynamicType = ()> + serde::Serialize>(&self, obj: &K) {
+        let url = K::url_path(&(), obj.meta().namespace.as_deref());
+        let name = obj.meta().name.clone().unwrap_or_default();
+        self.put(
+            &format!("{url}/{name}"),
+            serde_json::to_value(obj).expect("serializable resource"),
+        );
+    }
+
+    /// The requests seen since the first `from` ones.
+    pub fn seen_since(&self, from: usize) -> Vec<Seen> {
+        self.seen.lock().expect("lock")[from..].to_vec()
+    }
+
+    /// How many requests were seen.
+    pub fn seen_count(&self) -> usize {
+        self.seen.lock().expect("lock").len()
+    }
+
     /// Changes the object at `path` in place.
     pub fn edit(&self, path: &str, f: impl FnOnce(&mut Value)) {
         if let Some(o) = self.objects.lock().expect("lock").get_mut(path) {
@@ -89,10 +121,11 @@ impl FakeKube {
         *self.fail.lock().expect("lock") = None;
     }
 
-    fn handle(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    fn handle(&self, method: Method, path: &str, query: &str, body: Value) -> (StatusCode, Value) {
         self.seen.lock().expect("lock").push(Seen {
             method: method.clone(),
             path: path.to_owned(),
+            query: query.to_owned(),
             body: body.clone(),
         });
         if let Some(rule) = self.fail.lock().expect("lock").as_ref()
@@ -169,7 +202,7 @@ impl FakeKube {
                 (StatusCode::OK, reply)
             }
             Method::PATCH => {
-                let stored = match objects.get(path) {
+                let mut stored = match objects.get(path) {
                     Some(old) => {
                         let mut merged = old.clone();
                         merged["spec"] = body["spec"].clone();
@@ -177,6 +210,14 @@ impl FakeKube {
                     }
                     None => body,
                 };
+                if path.contains("/deployments/") {
+                    // What a Deployment controller reports once it has rolled out.
+                    let replicas = stored["spec"]["replicas"].as_i64().unwrap_or(1);
+                    stored["metadata"]["generation"] = json!(1);
+                    stored["status"] = json!({"observedGeneration": 1, "replicas": replicas,
+                        "readyReplicas": replicas, "updatedReplicas": replicas,
+                        "availableReplicas": replicas});
+                }
                 objects.insert(path.to_owned(), stored.clone());
                 (StatusCode::OK, stored)
             }
@@ -192,9 +233,10 @@ impl FakeKube {
             while let Some((req, send)) = handle.next_request().await {
                 let method = req.method().clone();
                 let path = req.uri().path().to_owned();
+                let query = req.uri().query().unwrap_or_default().to_owned();
                 let bytes = req.into_body().collect_bytes().await.unwrap_or_default();
                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let (status, reply) = me.handle(method, &path, body);
+                let (status, reply) = me.handle(method, &path, &query, body);
                 send.send_response(
                     Response::builder()
                         .status(status)

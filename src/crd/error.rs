@@ -1,26 +1,4 @@
-//! Pure builders: desired objects computed from custom resources, without any I/O.
-
-pub mod feedsource_status;
-pub mod fingerprint;
-pub mod input;
-pub mod memo;
-pub mod schedule;
-pub mod worker;
-pub mod worker_status;
-
-/// Protobuf types of the Temporal API used by the builders.
-pub mod proto {
-    pub use temporalio_common::protos::temporal::api::{
-        common::v1::{Memo, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
-        enums::v1::{ScheduleOverlapPolicy, TaskQueueKind},
-        schedule::v1::{
-            CalendarSpec, IntervalSpec, Schedule, ScheduleAction, SchedulePatch, SchedulePolicies,
-            ScheduleSpec, ScheduleState, TriggerImmediatelyRequest, schedule_action::Action,
-        },
-        taskqueue::v1::TaskQueue,
-        workflow::v1::NewWorkflowExecutionInfo,
-    };
-}
+//! Problems in a resource's spec that only a change of the resource can fix.
 
 /// A problem in a resource's spec that no retry can fix: it is reported in status and the
 /// controller waits for the resource to change.
@@ -32,7 +10,7 @@ pub enum SpecError {
         /// JSON path of the field.
         field: &'static str,
         /// The parse error.
-        source: crate::crd::duration::DurationError,
+        source: super::duration::DurationError,
     },
     /// `feed.url` is not an absolute http(s) URL.
     #[error("feed.url {0:?} is not an absolute http:// or https:// URL")]
@@ -57,6 +35,3 @@ pub enum SpecError {
         message: String,
     },
 }
-
-#[cfg(test)]
-mod tests;

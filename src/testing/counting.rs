@@ -5,8 +5,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{Described, ListPage, ScheduleApi, TemporalError};
-use crate::resources::proto::{Memo, Schedule, SchedulePatch};
+use crate::temporal::{
+    Described, ListPage, ScheduleApi, TemporalError, WRITE_METHODS,
+    proto::{Memo, Schedule, SchedulePatch},
+};
 
 /// Wraps `A` and counts calls; clones share the counters.
 #[derive(Clone)]
@@ -14,14 +16,6 @@ pub struct Counting<A> {
     inner: A,
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
 }
-
-/// Methods that change a schedule.
-pub const WRITES: [&str; 4] = [
-    "CreateSchedule",
-    "UpdateSchedule",
-    "PatchSchedule",
-    "DeleteSchedule",
-];
 
 impl<A> Counting<A> {
     /// Starts counting calls to `inner`.
@@ -56,7 +50,7 @@ impl<A> Counting<A> {
 
     /// Writes so far.
     pub fn writes(&self) -> u64 {
-        WRITES.iter().map(|m| self.get(m)).sum()
+        WRITE_METHODS.iter().map(|m| self.get(m)).sum()
     }
 
     /// Resets the counters.

@@ -1,0 +1,111 @@
+//! The FeedSource controller's context, and what it remembers between reconciles.
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    controller::{cache::ListCache, shared::Shared},
+    schedule::BuildOptions,
+};
+
+/// Page size of schedule listings.
+pub(super) const LIST_PAGE: i32 = 1000;
+/// When a new schedule is looked for in the listing again.
+pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);
+/// Fewest seconds between two listings fetched for schedules created since the last one: every
+/// FeedSource created before a listing starts is served by it.
+pub(super) const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a new schedule may be missing from the listing (visibility lags a little behind)
+/// before it is described instead.
+pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the FeedSource controller needs.
+pub struct FeedContext {
+    /// What both controllers share.
+    pub shared: Arc<Shared>,
+    /// Schedule ID prefix and identity.
+    pub build: BuildOptions,
+    /// Schedule listings, shared by the FeedSources of a Temporal namespace.
+    pub list_cache: ListCache,
+    /// How often each schedule is fully described even when the listing shows no change (to
+    /// catch edits of the action or input, which the listing does not show).
+    pub full_verify: std::time::Duration,
+    /// When each FeedSource's schedule was last fully described (by UID).
+    verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    /// When the schedules created with one call, and not yet seen in a listing, were created.
+    created: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl FeedContext {
+    /// The FeedSource controller's context.
+    pub fn new(shared: Arc<Shared>, build: BuildOptions) -> Self {
+        Self {
+            shared,
+            build,
+            list_cache: ListCache::default(),
+            full_verify: std::time::Duration::from_secs(3600),
+            verified: Default::default(),
+            created: Default::default(),
+        }
+    }
+
+    /// Describes every schedule fully at least this often.
+    pub fn with_full_verify(mut self, every: std::time::Duration) -> Self {
+        self.full_verify = every;
+        self
+    }
+
+    pub(super) fn mark_verified(&self, uid: &str) {
+        let mut m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(uid.to_owned(), Instant::now());
+    }
+
+    /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
+    /// spread per UID (75%–125%) so that verifications do not come in waves.
+    pub(super) fn verified_recently(&self, uid: &str) -> bool {
+        let spread = uid
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % 1000;
+        let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
+        let m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(uid).is_some_and(|t| t.elapsed() < every)
+    }
+
+    /// Records that `uid`'s schedule was just created and waits for a listing (`true`), or no
+    /// longer waits (`false`).
+    pub(super) fn awaiting_listing(&self, uid: &str, created: bool) {
+        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if created {
+            m.insert(uid.to_owned(), Instant::now());
+        } else {
+            m.remove(uid);
+        }
+    }
+
+    pub(super) fn created_at(&self, uid: &str) -> Option<Instant> {
+        let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(uid).copied()
+    }
+
+    /// How long a schedule listing is reused.
+    pub(super) fn list_ttl(&self) -> std::time::Duration {
+        (self.shared.resync / 4).clamp(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(60),
+        )
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl FeedContext {
+    /// A context on `client` with a 5 s Temporal timeout, schedule IDs under `prefix` and a
+    /// 5 min resync.
+    pub fn test(client: kube::Client, prefix: &str) -> Self {
+        let pool = crate::temporal::pool::Pool::new(
+            crate::testing::fixtures::IDENTITY,
+            std::time::Duration::from_secs(5),
+        );
+        let shared = Shared::new(client, pool, std::time::Duration::from_secs(300));
+        Self::new(Arc::new(shared), BuildOptions::test(prefix))
+    }
+}

@@ -1,0 +1,246 @@
+//! The FeedSource controller: one Temporal Schedule per FeedSource.
+//!
+//! A reconcile: observe (the worker, its credentials) → decide and write the schedule (the one
+//! sync of `schedule::sync`, or the cheap listing of `schedule::listing`) → the status (pure,
+//! `schedule::status`) written once → events about what changed.
+
+use std::{sync::Arc, time::Instant};
+
+use kube::{
+    Api, ResourceExt,
+    runtime::{
+        controller::Action,
+        events::EventType,
+        finalizer::{self, Event as Finalizer},
+    },
+};
+use tracing::Instrument;
+
+mod cleanup;
+mod context;
+mod listing;
+
+pub use context::FeedContext;
+
+use super::{
+    error::Error,
+    secrets,
+    status::{self, publish},
+};
+use crate::{
+    crd::{CuratorWorker, FeedSource, FeedSourceStatus, feedsource::RUN_NOW_ANNOTATION},
+    schedule::{
+        DesiredSchedule, desired,
+        status::{Outcome, compute},
+        sync::{self, Recorded, Synced},
+    },
+};
+use cleanup::{cleanup, move_away_from_old_place};
+use context::FOLLOW_UP;
+use listing::{Listed, listed};
+
+/// Finalizer that guarantees the schedule is cleaned up before the resource goes away.
+pub const FINALIZER: &str = "curator.buun.dev/schedule";
+
+/// Reconciles one FeedSource (entry point for the kube-runtime controller).
+pub async fn reconcile(fs: Arc<FeedSource>, ctx: Arc<FeedContext>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let ns = fs.namespace().unwrap_or_default();
+    let api: Api<FeedSource> = ctx.shared.api(&ns);
+    let span = tracing::info_span!("reconcile", kind = "FeedSource", namespace = %ns, name = %fs.name_any());
+    let obj = fs.clone();
+    let result = finalizer::finalizer(&api, FINALIZER, fs, |event| async {
+        match event {
+            Finalizer::Apply(fs) => apply(&fs, &ctx).await,
+            Finalizer::Cleanup(fs) => cleanup(&fs, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    status::finished(&ctx.shared, &*obj, started, &result);
+    result
+}
+
+/// Decides the retry delay after a failed reconcile: exponential per object, with jitter.
+pub fn error_policy(fs: Arc<FeedSource>, err: &Error, ctx: Arc<FeedContext>) -> Action {
+    status::error_policy(fs, err, &ctx.shared)
+}
+
+/// What the stages found and did; the status and the next action follow from it.
+enum Step {
+    /// The referenced CuratorWorker does not exist: no Temporal call was made.
+    WorkerNotFound(String),
+    /// The spec cannot become a schedule.
+    InvalidSpec(String),
+    /// The schedule is in line with the spec.
+    Synced {
+        desired: Box<DesiredSchedule>,
+        synced: Box<Synced>,
+        run_now: Option<String>,
+    },
+    /// Created moments ago and not in a listing yet: nothing new to record.
+    Pending,
+    /// Temporal or a Secret failed.
+    Failed {
+        desired: Box<DesiredSchedule>,
+        error: Error,
+    },
+}
+
+async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
+    let step = sync_schedule(fs, ctx).await?;
+    if let Some(status) = status_of(fs, &step) {
+        publish(&ctx.shared, fs, &status).await?;
+    }
+    report(ctx, fs, &step).await;
+    next(ctx, fs, step)
+}
+
+/// Observe, decide and write the schedule.
+async fn sync_schedule(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error> {
+    let ns = fs.namespace().unwrap_or_default();
+    let worker_name = &fs.spec.worker_ref.name;
+    let Some(worker) = ctx
+        .shared
+        .api::<CuratorWorker>(&ns)
+        .get_opt(worker_name)
+        .await?
+    else {
+        return Ok(Step::WorkerNotFound(worker_name.clone()));
+    };
+    let uid = fs.uid().unwrap_or_default();
+    let desired = match desired::build(
+        &ns,
+        &fs.name_any(),
+        &uid,
+        &fs.spec,
+        &worker.spec.temporal,
+        &ctx.build,
+    ) {
+        Ok(d) => d,
+        Err(e) => return Ok(Step::InvalidSpec(e.to_string())),
+    };
+    let recorded = Recorded::of(fs, &desired);
+    let written = async {
+        let creds = secrets::credentials(&ctx.shared.client, &ns, &worker.spec.temporal).await?;
+        move_away_from_old_place(fs, ctx, &desired, &creds).await;
+        let api = ctx
+            .shared
+            .pool
+            .schedules(&desired.address, &desired.namespace, &creds)
+            .await?;
+        match listed(fs, ctx, &desired, &recorded, &api).await {
+            Listed::InSync(synced) => return Ok(Some(*synced)),
+            Listed::NotYet => return Ok(None),
+            Listed::Describe => {}
+        }
+        let synced = sync::sync(&api, &desired, &recorded).await?;
+        ctx.mark_verified(&uid);
+        Ok::<_, Error>(Some(synced))
+    }
+    .await;
+    let desired = Box::new(desired);
+    Ok(match written {
+        Ok(Some(synced)) => Step::Synced {
+            desired,
+            synced: Box::new(synced),
+            run_now: recorded.run_now,
+        },
+        Ok(None) => Step::Pending,
+        Err(error) => Step::Failed { desired, error },
+    })
+}
+
+/// PURE: the status the step leaves (`None`: unchanged).
+fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
+    let (desired, outcome) = match step {
+        Step::Pending => return None,
+        Step::WorkerNotFound(name) => (None, Outcome::WorkerNotFound(name)),
+        Step::InvalidSpec(m) => (None, Outcome::InvalidSpec(m.clone())),
+        Step::Synced {
+            desired,
+            synced,
+            run_now,
+        } => (
+            Some(&**desired),
+            Outcome::Synced {
+                synced,
+                desired,
+                run_now: run_now.as_deref(),
+            },
+        ),
+        Step::Failed { desired, error } => (
+            Some(&**desired),
+            Outcome::Failed {
+                failure: error.failure(),
+                temporal_answered: error.temporal_answered(),
+                permanent: error.is_permanent(),
+            },
+        ),
+    };
+    let prev = fs.status.clone().unwrap_or_default();
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    Some(compute(
+        &prev,
+        fs.metadata.generation,
+        desired,
+        &outcome,
+        &now,
+    ))
+}
+
+/// Normal events about what the reconcile changed in Temporal.
+async fn report(ctx: &FeedContext, fs: &FeedSource, step: &Step) {
+    let Step::Synced {
+        desired, synced, ..
+    } = step
+    else {
+        return;
+    };
+    let id = &desired.id;
+    if let Some((reason, note)) = synced.change.event(id, desired.suspended()) {
+        tracing::info!(schedule = %id, change = synced.change.as_str(), "schedule reconciled");
+        ctx.shared
+            .event(fs, EventType::Normal, reason, "Reconcile", note)
+            .await;
+    }
+    if synced.triggered {
+        let note = format!("started a run of schedule {id} for {RUN_NOW_ANNOTATION}");
+        ctx.shared
+            .event(fs, EventType::Normal, "RunTriggered", "RunNow", note)
+            .await;
+    }
+}
+
+/// When to come back, and what this reconcile leaves in memory.
+fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error> {
+    let uid = fs.uid().unwrap_or_default();
+    match step {
+        // The worker watch brings the resource back when the worker appears; a spec problem
+        // needs a spec change.
+        Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
+        Step::Pending => Ok(Action::requeue(FOLLOW_UP)),
+        Step::Synced { synced, .. } => {
+            ctx.shared.metrics.set_managed(&uid, true);
+            // Created with one call: come back in a moment, when a listing shows it, to record
+            // the server's form and the next runs.
+            let created = synced.server_fingerprint.is_none();
+            ctx.awaiting_listing(&uid, created);
+            Ok(Action::requeue(if created {
+                FOLLOW_UP
+            } else {
+                ctx.shared.resync
+            }))
+        }
+        // Retried at the resync interval too: a Secret or a foreign schedule can change without
+        // this resource changing.
+        Step::Failed { error, .. } if error.is_permanent() => {
+            Ok(Action::requeue(ctx.shared.resync))
+        }
+        Step::Failed { error, .. } => Err(error),
+    }
+}

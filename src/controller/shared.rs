@@ -1,0 +1,96 @@
+//! What both controllers share: the clients, the event recorder, the backoff and the
+//! observability.
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Api, Client, Resource,
+    runtime::events::{Event, EventType, Recorder, Reporter},
+};
+
+use super::backoff;
+use crate::{http::Health, metrics::Metrics, temporal::pool::Pool};
+
+/// The field manager of every write this operator makes.
+pub const MANAGER: &str = "curator-operator";
+
+/// What both controllers share: the clients, the event recorder and the observability.
+pub struct Shared {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Temporal connections.
+    pub pool: Pool,
+    /// Event recorder (one per process so that repeats aggregate).
+    pub recorder: Recorder,
+    /// Interval of the periodic re-check of every resource.
+    pub resync: Duration,
+    /// Per-object failure backoff.
+    pub backoff: backoff::Backoffs,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Health flags for `/readyz`.
+    pub health: Arc<Health>,
+}
+
+impl Shared {
+    /// Shared state with default backoff and private metrics and health flags.
+    pub fn new(client: Client, pool: Pool, resync: Duration) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            pool,
+            resync,
+            backoff: backoff::Backoffs::default(),
+            metrics: Arc::default(),
+            health: Arc::default(),
+        }
+    }
+
+    /// Retries failures with exponential backoff from `base` up to `cap`.
+    pub fn with_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff = backoff::Backoffs::new(base, cap);
+        self
+    }
+
+    /// Uses these metrics and health flags instead of private ones.
+    pub fn with_observability(mut self, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        self.metrics = metrics;
+        self.health = health;
+        self
+    }
+
+    /// Publishes an event about `obj`; a failure to publish is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference: ObjectReference = obj.object_ref(&());
+        let ev = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+            tracing::warn!(error = %e, reason, "cannot publish event");
+        }
+    }
+
+    /// The API of `K` in `namespace`.
+    pub fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+}

@@ -1,0 +1,20 @@
+//! FeedSource → Temporal Schedule. Everything here is pure except [`sync`], the one reconcile
+//! of a schedule (describe → plan → write → verify) that the controller and `sync` share:
+//!
+//! - [`desired`]: the schedule a FeedSource asks for, with its [`input`] and [`fingerprint`];
+//! - [`plan`]: what to write, given what Temporal holds;
+//! - [`listing`]: the cheap resync, from a schedule listing instead of a describe;
+//! - [`status`]: the FeedSource status a reconcile leaves.
+
+pub mod desired;
+pub mod fingerprint;
+pub mod input;
+pub mod listing;
+pub mod plan;
+pub mod status;
+pub mod sync;
+
+pub use desired::{BuildOptions, DesiredSchedule};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! Test support, compiled only for tests (`cfg(test)`) and with the `testing` feature that the
+//! integration tests and benchmarks enable: builder-style fixtures, one fake Kubernetes API, an
+//! in-memory Temporal, and a call counter. The shipped library holds none of it.
+
+pub mod counting;
+pub mod fixtures;
+pub mod kube;
+pub mod schedules;

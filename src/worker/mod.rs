@@ -1,0 +1,10 @@
+//! CuratorWorker → the worker Deployment and PodDisruptionBudget, and how many replicas it runs.
+//! All pure:
+//!
+//! - [`deployment`]: the Deployment and PDB built from the spec;
+//! - [`scaler`]: the replica decision and what it remembers (in the status);
+//! - [`status`]: the CuratorWorker status a reconcile leaves.
+
+pub mod deployment;
+pub mod scaler;
+pub mod status;
