@@ -10,8 +10,11 @@ use std::{
 };
 
 use curator_operator::{
-    scaling::{self, Inputs, Params, QueueLoad, Reason},
-    temporal::{grpc::GrpcSchedules, queue::QueueApi},
+    temporal::{
+        grpc::GrpcSchedules,
+        queue::{QueueApi, QueueLoad},
+    },
+    worker::scaler::{self, Inputs, Params, Reason},
 };
 use temporalio_common::protos::temporal::api::{
     common::v1::{Payload, Payloads, WorkflowType},
@@ -101,7 +104,7 @@ async fn backlog_drives_replicas_and_scale_down_waits() {
         "25 queued workflows, no worker"
     );
     let now = jiff::Timestamp::now();
-    let first = scaling::decide(&Inputs {
+    let first = scaler::decide(&Inputs {
         params,
         load: Some(load),
         feeds: 0,
@@ -143,7 +146,7 @@ async fn backlog_drives_replicas_and_scale_down_waits() {
             "did not drain: {trace:#?}"
         );
         let load = api.load(QUEUE).await.expect("load");
-        let d = scaling::decide(&Inputs {
+        let d = scaler::decide(&Inputs {
             params,
             load: Some(load),
             feeds: 0,

@@ -1,18 +1,22 @@
 //! Bad input, each kind tested where it is rejected: by the CRD schema or a CEL rule at
-//! `kubectl apply` (best; proven on a real API server, see `common::cluster`), by the controller (Ready=False with a clear message, one Warning
-//! event, no retry loop, other resources unaffected), or by Temporal (a permanent error).
+//! `kubectl apply` (best; proven on a real API server, see `common::cluster`), by the
+//! controller (Ready=False with a clear message, one Warning event, no retry loop, other
+//! resources unaffected), or by Temporal (a permanent error).
 
 mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::kube_fake::{FakeKube, feed_path, worker_path};
 use curator_operator::{
-    controller::{Context, curatorworker, feedsource},
-    crd::FeedSource,
-    fixtures,
-    resources::schedule::BuildOptions,
+    controller::{
+        Shared,
+        curatorworker::{self, WorkerContext},
+        feedsource::{self, FeedContext},
+    },
+    crd::{CuratorWorker, FeedSource},
+    schedule::BuildOptions,
     temporal::pool::Pool,
+    testing::kube::{FakeKube, feed_path, worker_path},
 };
 use kube::runtime::{controller::Action, reflector};
 use serde_json::{Value, json};
@@ -33,13 +37,13 @@ fn merge(a: &mut Value, b: &Value) {
 }
 
 fn feed_json(patch: &Value) -> Value {
-    let mut v = serde_json::to_value(fixtures::feed("bad", "f")).expect("json");
+    let mut v = serde_json::to_value(FeedSource::test("bad", "f")).expect("json");
     merge(&mut v, patch);
     v
 }
 
 fn worker_json(patch: &Value) -> Value {
-    let mut v = serde_json::to_value(fixtures::worker("bad", "127.0.0.1:1")).expect("json");
+    let mut v = serde_json::to_value(CuratorWorker::test("bad", "127.0.0.1:1")).expect("json");
     merge(&mut v, patch);
     v
 }
@@ -274,25 +278,20 @@ async fn rejected_at_apply_by_cel_rules() {
     );
 }
 
-fn context(fake: &Arc<FakeKube>) -> Arc<Context> {
-    Arc::new(
-        Context::new(
-            fake.client(),
-            Pool::new("bad-input", Duration::from_secs(3)),
-            BuildOptions {
-                id_prefix: "bad".into(),
-                identity: "bad-input".into(),
-            },
-            Duration::from_secs(300),
-        )
-        .with_backoff(Duration::from_millis(50), Duration::from_secs(1)),
-    )
+fn context(fake: &Arc<FakeKube>) -> Arc<FeedContext> {
+    let pool = Pool::new("bad-input", Duration::from_secs(3));
+    let shared = Shared::new(fake.client(), pool, Duration::from_secs(300))
+        .with_backoff(Duration::from_millis(50), Duration::from_secs(1));
+    Arc::new(FeedContext::new(
+        Arc::new(shared),
+        BuildOptions::new("bad", "bad-input"),
+    ))
 }
 
 /// Reconciles `name` twice (the first adds the finalizer) and returns the second result.
 async fn reconcile_feed(
     fake: &Arc<FakeKube>,
-    ctx: &Arc<Context>,
+    ctx: &Arc<FeedContext>,
     name: &str,
 ) -> Result<Action, String> {
     for _ in 0..2 {
@@ -343,13 +342,13 @@ fn warnings(fake: &FakeKube, reason: &str) -> usize {
 async fn rejected_by_the_controller_without_a_retry_loop() {
     let server = common::shared();
     let fake = Arc::new(FakeKube::default());
-    let mut w = fixtures::worker("bad", &server.address);
+    let mut w = CuratorWorker::test("bad", &server.address);
     w.metadata.uid = Some("uid-w".into());
     fake.put(
         &worker_path("bad", "curator"),
         serde_json::to_value(&w).expect("json"),
     );
-    let mut secretive = fixtures::worker("bad", &server.address);
+    let mut secretive = CuratorWorker::test("bad", &server.address);
     secretive.metadata.name = Some("secretive".into());
     secretive.metadata.uid = Some("uid-s".into());
     secretive.spec.temporal.tls = Some(curator_operator::crd::curatorworker::TemporalTls {
@@ -360,7 +359,7 @@ async fn rejected_by_the_controller_without_a_retry_loop() {
         &worker_path("bad", "secretive"),
         serde_json::to_value(&secretive).expect("json"),
     );
-    let mut keyless = fixtures::worker("bad", &server.address);
+    let mut keyless = CuratorWorker::test("bad", &server.address);
     keyless.metadata.name = Some("keyless".into());
     keyless.metadata.uid = Some("uid-k".into());
     keyless.spec.temporal.api_key_secret_ref =
@@ -478,7 +477,7 @@ async fn rejected_by_the_controller_without_a_retry_loop() {
 async fn a_worker_env_that_shadows_the_operators_is_reported() {
     let server = common::shared();
     let fake = Arc::new(FakeKube::default());
-    let mut w = fixtures::worker("bad", &server.address);
+    let mut w = CuratorWorker::test("bad", &server.address);
     w.metadata.uid = Some("uid-w".into());
     w.spec.env = vec![k8s_openapi::api::core::v1::EnvVar {
         name: "TEMPORAL_TASK_QUEUE".into(),
@@ -489,11 +488,10 @@ async fn a_worker_env_that_shadows_the_operators_is_reported() {
         &worker_path("bad", "curator"),
         serde_json::to_value(&w).expect("json"),
     );
-    let ctx = Arc::new(curatorworker::WorkerContext {
-        base: context(&fake),
-        feeds: reflector::store().0,
-        lower_since: Default::default(),
-    });
+    let ctx = Arc::new(WorkerContext::new(
+        context(&fake).shared.clone(),
+        reflector::store().0,
+    ));
     let action = curatorworker::reconcile(Arc::new(w), ctx)
         .await
         .expect("not retried");

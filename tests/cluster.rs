@@ -8,10 +8,9 @@ use std::{sync::Arc, time::Duration};
 
 use common::cluster::{self, TestCluster, eventually};
 use curator_operator::{
-    controller::{self, Context},
+    controller::{self, Shared, feedsource::FeedContext},
     crd::{CuratorWorker, FeedSource},
-    fixtures,
-    resources::schedule::BuildOptions,
+    schedule::BuildOptions,
     temporal::{ScheduleApi, pool::Pool},
 };
 use k8s_openapi::api::{
@@ -46,25 +45,16 @@ impl ClusterEnv {
         cluster::install_crds(&client).await;
         let ns = cluster::namespace(&client, prefix).await;
         let temporal = common::shared();
-        let ctx = Arc::new(Context::new(
-            client.clone(),
-            Pool::new("cluster-test", Duration::from_secs(10)),
-            BuildOptions {
-                id_prefix: "cluster".into(),
-                identity: "cluster-test".into(),
-            },
-            resync,
+        let pool = Pool::new("cluster-test", Duration::from_secs(10));
+        let shared = Shared::new(client.clone(), pool, resync);
+        let ctx = Arc::new(FeedContext::new(
+            Arc::new(shared),
+            BuildOptions::new("cluster", "cluster-test"),
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(controller::run(
-            client.clone(),
-            ctx,
-            vec![Some(ns.clone())],
-            4,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let run = tokio::spawn(controller::run(ctx, vec![Some(ns.clone())], 4, async {
+            let _ = stopped.await;
+        }));
         Some(Self {
             cluster,
             client,
@@ -83,9 +73,7 @@ impl ClusterEnv {
     }
 
     async fn create_worker(&self, f: impl FnOnce(&mut CuratorWorker)) {
-        let mut w = fixtures::worker(&self.ns, &self.temporal.address);
-        w.metadata.uid = None;
-        w.metadata.generation = None;
+        let mut w = CuratorWorker::test(&self.ns, &self.temporal.address).unsaved();
         f(&mut w);
         self.api::<CuratorWorker>()
             .create(&PostParams::default(), &w)
@@ -94,9 +82,7 @@ impl ClusterEnv {
     }
 
     async fn create_feed(&self, name: &str) {
-        let mut f = fixtures::feed(&self.ns, name);
-        f.metadata.uid = None;
-        f.metadata.generation = None;
+        let f = FeedSource::test(&self.ns, name).unsaved();
         self.api::<FeedSource>()
             .create(&PostParams::default(), &f)
             .await

@@ -15,7 +15,6 @@ use std::{
 use common::cluster::{self, TestCluster, eventually};
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
-    fixtures,
     temporal::ScheduleApi,
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
@@ -311,17 +310,14 @@ async fn the_operator_works_with_only_the_charts_service_account() {
     let client: Client = admin.clone();
     let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
     let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
-    let mut w = fixtures::worker(&ns, &temporal.address);
-    w.metadata.uid = None;
+    let mut w = CuratorWorker::test(&ns, &temporal.address).unsaved();
     w.spec.replicas = Some(2);
     workers
         .create(&PostParams::default(), &w)
         .await
         .expect("worker");
     for name in ["hn", "lobsters"] {
-        let mut f = fixtures::feed(&ns, name);
-        f.metadata.uid = None;
-        f.metadata.generation = None;
+        let f = FeedSource::test(&ns, name).unsaved();
         feeds
             .create(&PostParams::default(), &f)
             .await
@@ -401,9 +397,9 @@ async fn the_operator_works_with_only_the_charts_service_account() {
         .create(&PostParams::default(), &key)
         .await
         .expect("secret");
-    let mut w2 = fixtures::worker(&ns, &temporal.address);
-    w2.metadata.uid = None;
-    w2.metadata.name = Some("keyed".into());
+    let mut w2 = CuratorWorker::test(&ns, &temporal.address)
+        .named("keyed")
+        .unsaved();
     w2.spec.temporal.api_key_secret_ref =
         Some(curator_operator::crd::curatorworker::SecretKeyRef {
             name: "temporal-key".into(),
@@ -413,10 +409,9 @@ async fn the_operator_works_with_only_the_charts_service_account() {
         .create(&PostParams::default(), &w2)
         .await
         .expect("worker");
-    let mut f = fixtures::feed(&ns, "keyed");
-    f.metadata.uid = None;
-    f.metadata.generation = None;
-    f.spec.worker_ref.name = "keyed".into();
+    let f = FeedSource::test(&ns, "keyed")
+        .with_worker("keyed")
+        .unsaved();
     feeds
         .create(&PostParams::default(), &f)
         .await

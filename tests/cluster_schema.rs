@@ -9,10 +9,7 @@
 mod common;
 
 use common::cluster::{self, TestCluster};
-use curator_operator::{
-    crd::{self, CuratorWorker, FeedSource},
-    fixtures,
-};
+use curator_operator::crd::{self, CuratorWorker, FeedSource};
 use kube::{
     Api, Client,
     api::{ApiResource, DynamicObject, PostParams},
@@ -53,14 +50,14 @@ fn merge(a: &mut Value, b: &Value) {
 }
 
 fn feed(patch: Value) -> Value {
-    let mut v = serde_json::to_value(fixtures::feed("x", "probe")).expect("json");
+    let mut v = serde_json::to_value(FeedSource::test("x", "probe")).expect("json");
     v["metadata"] = json!({});
     merge(&mut v, &patch);
     v
 }
 
 fn worker(patch: Value) -> Value {
-    let mut v = serde_json::to_value(fixtures::worker("x", "t:7233")).expect("json");
+    let mut v = serde_json::to_value(CuratorWorker::test("x", "t:7233")).expect("json");
     v["metadata"] = json!({});
     merge(&mut v, &patch);
     v

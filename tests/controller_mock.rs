@@ -1,127 +1,45 @@
-//! The FeedSource controller against a mocked Kubernetes API (tower-test) and a real Temporal
-//! dev server: the exact requests a reconcile makes.
+//! The FeedSource controller against the fake Kubernetes API and a real Temporal dev server:
+//! the exact requests a reconcile makes.
 
 mod common;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use curator_operator::{
-    controller::{Context, feedsource},
+    controller::feedsource::{self, FeedContext},
     crd::{CuratorWorker, FeedSource, FeedSourceStatus},
-    fixtures,
-    resources::schedule::BuildOptions,
-    temporal::{ScheduleApi, pool::Pool},
+    temporal::ScheduleApi,
+    testing::kube::{FakeKube, Seen},
 };
-use http::{Method, Request, Response, StatusCode};
-use kube::{Client, client::Body, runtime::controller::Action};
-use serde_json::{Value, json};
+use http::Method;
+use kube::runtime::controller::Action;
 
-/// A request the controller made.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    body: Value,
-}
-
-/// Serves the mocked API: the worker (when given), echoes patches, accepts events, and records
-/// every request.
-fn serve(
-    mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
-    feed: FeedSource,
-    worker: Option<CuratorWorker>,
-) -> (Arc<Mutex<Vec<Seen>>>, tokio::task::JoinHandle<()>) {
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let log = seen.clone();
-    let task = tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let method = req.method().clone();
-            let path = req.uri().path().to_owned();
-            let bytes = req.into_body().collect_bytes().await.expect("body");
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            log.lock().expect("lock").push(Seen {
-                method: method.clone(),
-                path: path.clone(),
-                body: body.clone(),
-            });
-            let (status, reply) = if path.contains("/curatorworkers/") {
-                match &worker {
-                    Some(w) => (StatusCode::OK, serde_json::to_value(w).expect("json")),
-                    None => (StatusCode::NOT_FOUND, not_found()),
-                }
-            } else if path.contains("/secrets/") {
-                (StatusCode::NOT_FOUND, not_found())
-            } else if path.contains("/events") {
-                (StatusCode::CREATED, body)
-            } else if path.ends_with("/status") {
-                let mut obj = serde_json::to_value(&feed).expect("json");
-                obj["status"] = body["status"].clone();
-                (StatusCode::OK, obj)
-            } else if method == Method::PATCH {
-                let mut obj = serde_json::to_value(&feed).expect("json");
-                obj["metadata"]["finalizers"] = json!([feedsource::FINALIZER]);
-                (StatusCode::OK, obj)
-            } else {
-                (StatusCode::NOT_FOUND, not_found())
-            };
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&reply).expect("json")))
-                    .expect("response"),
-            );
-        }
-    });
-    (seen, task)
-}
-
-fn not_found() -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})
-}
-
-fn context(client: Client) -> Arc<Context> {
-    Arc::new(Context::new(
-        client,
-        Pool::new("controller-test", Duration::from_secs(5)),
-        BuildOptions {
-            id_prefix: "mock".into(),
-            identity: "controller-test".into(),
-        },
-        Duration::from_secs(300),
-    ))
-}
-
+/// Reconciles `feed` once against a fake API server that holds it (and `worker`, when given),
+/// and returns the result and every request the reconcile made.
 async fn reconcile(
     feed: &FeedSource,
     worker: Option<CuratorWorker>,
 ) -> (Result<Action, String>, Vec<Seen>) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(svc, "default");
-    let (seen, task) = serve(handle, feed.clone(), worker);
+    let fake = Arc::new(FakeKube::default());
+    fake.put_object(feed);
+    if let Some(w) = &worker {
+        fake.put_object(w);
+    }
+    let ctx = Arc::new(FeedContext::test(fake.client(), "mock"));
     let result = tokio::time::timeout(
         Duration::from_secs(30),
-        feedsource::reconcile(Arc::new(feed.clone()), context(client)),
+        feedsource::reconcile(Arc::new(feed.clone()), ctx),
     )
     .await
     .expect("reconcile finishes")
     .map_err(|e| e.to_string());
-    task.abort();
-    let seen = seen.lock().expect("lock").clone();
-    (result, seen)
-}
-
-fn with_finalizer(mut f: FeedSource) -> FeedSource {
-    f.metadata.finalizers = Some(vec![feedsource::FINALIZER.to_owned()]);
-    f
+    (result, fake.seen_since(0))
 }
 
 #[tokio::test]
 async fn the_finalizer_is_added_before_any_temporal_call() {
-    let feed = fixtures::feed("news", "first");
-    let (result, seen) = reconcile(&feed, Some(fixtures::worker("news", "127.0.0.1:1"))).await;
+    let feed = FeedSource::test("news", "first");
+    let (result, seen) = reconcile(&feed, Some(CuratorWorker::test("news", "127.0.0.1:1"))).await;
     assert_eq!(result, Ok(Action::await_change()));
     // Only the finalizer patch: no worker lookup, no status, and Temporal (at a closed port)
     // was never called, or the reconcile would have failed.
@@ -140,7 +58,7 @@ async fn the_finalizer_is_added_before_any_temporal_call() {
 
 #[tokio::test]
 async fn a_missing_worker_is_reported_without_calling_temporal() {
-    let feed = with_finalizer(fixtures::feed("news", "orphan-feed"));
+    let feed = FeedSource::test("news", "orphan-feed").with_finalizer();
     let (result, seen) = reconcile(&feed, None).await;
     assert_eq!(result, Ok(Action::await_change()));
     let status_patch = seen
@@ -164,8 +82,8 @@ async fn a_missing_worker_is_reported_without_calling_temporal() {
 #[tokio::test]
 async fn create_writes_status_once_then_nothing() {
     let server = common::shared();
-    let feed = with_finalizer(fixtures::feed("news", "quiet"));
-    let worker = fixtures::worker("news", &server.address);
+    let feed = FeedSource::test("news", "quiet").with_finalizer();
+    let worker = CuratorWorker::test("news", &server.address);
     // 1. A new resource: one CreateSchedule; the status says where the schedule is.
     let (result, seen) = reconcile(&feed, Some(worker.clone())).await;
     assert_eq!(
@@ -228,8 +146,8 @@ async fn create_writes_status_once_then_nothing() {
 #[tokio::test]
 async fn deletion_removes_the_schedule_then_the_finalizer() {
     let server = common::shared();
-    let worker = fixtures::worker("news", &server.address);
-    let feed = with_finalizer(fixtures::feed("news", "bye"));
+    let worker = CuratorWorker::test("news", &server.address);
+    let feed = FeedSource::test("news", "bye").with_finalizer();
     let (_, seen) = reconcile(&feed, Some(worker.clone())).await;
     let status = seen
         .iter()
@@ -237,11 +155,10 @@ async fn deletion_removes_the_schedule_then_the_finalizer() {
         .expect("status")
         .body["status"]
         .clone();
-    let mut deleting = feed.clone();
-    deleting.status = Some(serde_json::from_value(status).expect("status"));
-    deleting.metadata.deletion_timestamp = Some(
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
-    );
+    let deleting = feed
+        .clone()
+        .with_status(serde_json::from_value(status).expect("status"))
+        .deleting();
     let (result, seen) = reconcile(&deleting, Some(worker)).await;
     assert_eq!(result, Ok(Action::await_change()));
     let api = common::schedules(&server.address).await;
@@ -265,10 +182,9 @@ async fn deletion_removes_the_schedule_then_the_finalizer() {
 
 #[tokio::test]
 async fn deletion_does_not_hang_when_nothing_was_ever_created() {
-    let mut feed = with_finalizer(fixtures::feed("news", "never"));
-    feed.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        jiff::Timestamp::now(),
-    ));
+    let feed = FeedSource::test("news", "never")
+        .with_finalizer()
+        .deleting();
     let (result, seen) = reconcile(&feed, None).await;
     assert_eq!(result, Ok(Action::await_change()));
     assert!(
@@ -281,8 +197,8 @@ async fn deletion_does_not_hang_when_nothing_was_ever_created() {
 #[tokio::test]
 async fn run_now_fires_once_per_annotation_value() {
     let server = common::shared();
-    let worker = fixtures::worker("news", &server.address);
-    let mut feed = with_finalizer(fixtures::feed("news", "runnow"));
+    let worker = CuratorWorker::test("news", &server.address);
+    let mut feed = FeedSource::test("news", "runnow").with_finalizer();
     feed.metadata.annotations = Some(
         [(
             "curator.buun.dev/run-now".to_owned(),

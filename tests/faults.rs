@@ -11,13 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::kube_fake::{FakeKube, feed_path, worker_path};
+use curator_operator::testing::kube::{FakeKube, feed_path, worker_path};
 use curator_operator::{
-    controller::{Context, feedsource, watch::feed_predicate},
-    crd::FeedSource,
-    fixtures,
-    resources::schedule::{self, BuildOptions},
-    schedule_sync::{self, Recorded, SyncError},
+    controller::{
+        Shared,
+        feedsource::{self, FeedContext},
+        watch::feed_predicate,
+    },
+    crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
+    schedule::{
+        BuildOptions, desired,
+        sync::{self, Recorded, SyncError},
+    },
     temporal::{ScheduleApi, pool::Pool},
 };
 use http::{Method, StatusCode};
@@ -27,26 +32,18 @@ const NS: &str = "faults";
 const CAP: Duration = Duration::from_secs(2);
 
 fn opts() -> BuildOptions {
-    BuildOptions {
-        id_prefix: "fault".into(),
-        identity: "fault-test".into(),
-    }
+    BuildOptions::new("fault", "fault-test")
 }
 
-fn context(fake: &Arc<FakeKube>) -> Arc<Context> {
-    Arc::new(
-        Context::new(
-            fake.client(),
-            Pool::new("fault-test", Duration::from_secs(2)),
-            opts(),
-            Duration::from_secs(3600),
-        )
-        .with_backoff(Duration::from_millis(100), CAP),
-    )
+fn context(fake: &Arc<FakeKube>) -> Arc<FeedContext> {
+    let pool = Pool::new("fault-test", Duration::from_secs(2));
+    let shared = Shared::new(fake.client(), pool, Duration::from_secs(3600))
+        .with_backoff(Duration::from_millis(100), CAP);
+    Arc::new(FeedContext::new(Arc::new(shared), opts()))
 }
 
 fn add_feed(fake: &FakeKube, name: &str) {
-    let mut f = fixtures::feed(NS, name);
+    let mut f = FeedSource::test(NS, name);
     f.metadata.uid = Some(format!("uid-{name}"));
     fake.put(
         &feed_path(NS, name),
@@ -72,7 +69,7 @@ fn ready(fake: &FakeKube, name: &str) -> Option<(String, String)> {
 /// An API server holding the CuratorWorker `curator` that points at `address`.
 fn fake_with_worker(address: &str) -> Arc<FakeKube> {
     let fake = Arc::new(FakeKube::default());
-    let mut worker = fixtures::worker(NS, address);
+    let mut worker = CuratorWorker::test(NS, address);
     worker.metadata.uid = Some("uid-worker".into());
     fake.put(
         &worker_path(NS, "curator"),
@@ -84,14 +81,14 @@ fn fake_with_worker(address: &str) -> Arc<FakeKube> {
 /// Reconciles like kube-runtime does: at once when the trigger-relevant part of an object
 /// changes, again after the per-object backoff when it failed.
 struct Driver {
-    ctx: Arc<Context>,
+    ctx: Arc<FeedContext>,
     due: HashMap<String, Instant>,
     seen: HashMap<String, Option<u64>>,
     attempts: HashMap<String, u32>,
 }
 
 impl Driver {
-    fn new(ctx: Arc<Context>) -> Self {
+    fn new(ctx: Arc<FeedContext>) -> Self {
         Self {
             ctx,
             due: HashMap::new(),
@@ -119,7 +116,7 @@ impl Driver {
                     self.due.remove(name);
                 }
                 Err(_) => {
-                    let d = self.ctx.backoff.next(&uid);
+                    let d = self.ctx.shared.backoff.next(&uid);
                     self.due.insert(name.clone(), Instant::now() + d);
                 }
             }
@@ -151,12 +148,12 @@ async fn assert_end_state(fake: &FakeKube, address: &str, names: &[String]) -> (
     let api = common::schedules(address).await;
     let (mut wrong, mut orphaned) = (0, 0);
     for name in names {
-        let id = schedule::schedule_id("fault", NS, name);
+        let id = desired::schedule_id("fault", NS, name);
         let described = api.describe(&id).await.expect("describe");
         match feed(fake, name) {
             Some(f) => {
-                let temporal = fixtures::temporal(address);
-                let want = schedule::build(
+                let temporal = TemporalConnection::test(address);
+                let want = desired::build(
                     NS,
                     name,
                     f.metadata.uid.as_deref().unwrap_or_default(),
@@ -312,8 +309,9 @@ async fn a_crash_between_steps_converges_without_duplicates() {
     add_feed(&fake, "crashy");
     let ctx = context(&fake);
     let mut driver = Driver::new(ctx.clone());
-    let creates = |ctx: &Context| {
-        ctx.metrics
+    let creates = |ctx: &FeedContext| {
+        ctx.shared
+            .metrics
             .encode()
             .lines()
             .find(|l| l.starts_with("curator_temporal_requests_total{method=\"CreateSchedule\""))
@@ -411,11 +409,11 @@ async fn rapid_edits_end_with_the_last_spec() {
     );
     let api = common::schedules(&server.address).await;
     let d = api
-        .describe(&schedule::schedule_id("fault", NS, "busy"))
+        .describe(&desired::schedule_id("fault", NS, "busy"))
         .await
         .expect("d")
         .expect("exists");
-    let Some(curator_operator::resources::proto::Action::StartWorkflow(wf)) =
+    let Some(curator_operator::temporal::proto::Action::StartWorkflow(wf)) =
         d.schedule.action.and_then(|a| a.action)
     else {
         panic!("action")
@@ -429,26 +427,26 @@ async fn rapid_edits_end_with_the_last_spec() {
 async fn two_owners_of_one_id_never_overwrite_each_other() {
     let server = common::shared();
     let api = common::schedules(&server.address).await;
-    let f = fixtures::feed(NS, "twin");
+    let f = FeedSource::test(NS, "twin");
     let build = |uid: &str, limit: i32| {
         let mut spec = f.spec.clone();
         spec.feed.fetch_limit = Some(limit);
-        schedule::build(
+        desired::build(
             NS,
             "twin",
             uid,
             &spec,
-            &fixtures::temporal(&server.address),
+            &TemporalConnection::test(&server.address),
             &opts(),
         )
         .expect("valid")
     };
     let first = build("cluster-a", 1);
-    schedule_sync::sync(&api, &first, &Recorded::default())
+    sync::sync(&api, &first, &Recorded::default())
         .await
         .expect("first owner creates");
     for _ in 0..5 {
-        let err = schedule_sync::sync(&api, &build("cluster-b", 2), &Recorded::default())
+        let err = sync::sync(&api, &build("cluster-b", 2), &Recorded::default())
             .await
             .expect_err("conflict");
         assert!(matches!(err, SyncError::Conflict { .. }));
@@ -488,7 +486,7 @@ async fn secrets_never_reach_the_logs() {
 
     let server = common::shared();
     let fake = Arc::new(FakeKube::default());
-    let mut worker = fixtures::worker(NS, &server.address);
+    let mut worker = CuratorWorker::test(NS, &server.address);
     worker.metadata.uid = Some("uid-worker".into());
     worker.spec.temporal.api_key_secret_ref =
         Some(curator_operator::crd::curatorworker::SecretKeyRef {

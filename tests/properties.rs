@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use curator_operator::{
     crd::{
-        GoDuration,
+        CuratorWorker, FeedSource, GoDuration,
+        curatorworker::TemporalConnection,
         feedsource::{CalendarSpec, InputField, OverlapPolicy},
     },
-    fixtures,
-    resources::{
-        fingerprint,
-        proto::Action,
-        schedule::{BuildOptions, build},
-        worker::{Replicas, deployment, pdb},
+    schedule::{BuildOptions, desired::build, fingerprint},
+    temporal::{proto::Action, queue::QueueLoad},
+    worker::{
+        deployment::{Replicas, deployment, pdb},
+        scaler::{self, Inputs, Params},
     },
-    scaling::{self, Inputs, Params, QueueLoad},
 };
 use kube::Resource;
 use proptest::prelude::*;
@@ -65,7 +64,7 @@ prop_compose! {
         overlap in prop::sample::select(vec![OverlapPolicy::Skip, OverlapPolicy::BufferAll, OverlapPolicy::AllowAll]),
         exec in prop::option::of(duration()),
     ) -> curator_operator::crd::FeedSourceSpec {
-        let mut s = fixtures::feed("ns", "n").spec;
+        let mut s = FeedSource::test("ns", "n").spec;
         s.feed.id = id; s.feed.name = name; s.feed.url = url; s.feed.fetch_limit = fetch_limit;
         s.feed.domain_fetch_delay = delay;
         s.feed.extra_input = extra.into_iter().map(|(name, value)| InputField { name, value }).collect();
@@ -90,8 +89,8 @@ proptest! {
         ns in "[a-z0-9-]{1,20}",
         name in "[a-z0-9.-]{1,40}",
     ) {
-        let opts = BuildOptions { id_prefix: "p".into(), identity: "op".into() };
-        let built = build(&ns, &name, "uid", &spec, &fixtures::temporal("t:7233"), &opts);
+        let opts = BuildOptions::new("p", "op");
+        let built = build(&ns, &name, "uid", &spec, &TemporalConnection::test("t:7233"), &opts);
         if std::env::var_os("PROPTEST_REPORT").is_some() {
             eprintln!("BUILT {}", built.is_ok());
         }
@@ -131,7 +130,7 @@ proptest! {
         replicas in prop::option::of(0i32..50),
         max in prop::option::of(1i32..50),
     ) {
-        let mut w = fixtures::worker("ns", "t:7233");
+        let mut w = CuratorWorker::test("ns", "t:7233");
         w.spec.image = image;
         w.spec.health_port = port;
         w.spec.env = env_names.iter().map(|n| k8s_openapi::api::core::v1::EnvVar { name: n.clone(), value: Some("v".into()), value_from: None }).collect();
@@ -170,7 +169,7 @@ proptest! {
         };
         let now = jiff::Timestamp::from_second(1_900_000_000).expect("ts");
         let at = |s: i64| jiff::Timestamp::from_second(1_900_000_000 + s).expect("ts");
-        let d = scaling::decide(&Inputs {
+        let d = scaler::decide(&Inputs {
             params, load: backlog.map(|b| QueueLoad { backlog: b, running }), feeds,
             next_run: next_in.map(at), current, lower_since: lower_ago.map(|a| at(-a)), now,
         });

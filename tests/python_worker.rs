@@ -6,17 +6,19 @@ mod common;
 use std::process::Command;
 
 use curator_operator::{
-    crd::{GoDuration, feedsource::InputField},
-    fixtures,
-    resources::schedule::{BuildOptions, build},
-    schedule_sync::{self, Recorded},
+    crd::{FeedSource, GoDuration, curatorworker::TemporalConnection, feedsource::InputField},
+    schedule::{
+        BuildOptions,
+        desired::build,
+        sync::{self, Recorded},
+    },
 };
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn pydantic_accepts_the_scheduled_input() {
     let server = common::TemporalServer::start();
-    let mut fs = fixtures::feed("news", "pydantic");
+    let mut fs = FeedSource::test("news", "pydantic");
     let f = &mut fs.spec.feed;
     f.fetch_limit = Some(30);
     f.extraction_rules = Some(vec![json!({"selector": "article", "attribute": "text"})]);
@@ -31,7 +33,7 @@ async fn pydantic_accepts_the_scheduled_input() {
         name: "futureField".into(),
         value: json!({"x": 1}),
     }];
-    let mut temporal = fixtures::temporal(&server.address);
+    let mut temporal = TemporalConnection::test(&server.address);
     temporal.task_queue = "pydantic-check".into();
     let d = build(
         "news",
@@ -39,14 +41,11 @@ async fn pydantic_accepts_the_scheduled_input() {
         "uid-p",
         &fs.spec,
         &temporal,
-        &BuildOptions {
-            id_prefix: "py".into(),
-            identity: "test".into(),
-        },
+        &BuildOptions::new("py", "test"),
     )
     .expect("valid");
     let api = common::schedules(&server.address).await;
-    let synced = schedule_sync::sync(
+    let synced = sync::sync(
         &api,
         &d,
         &Recorded {

@@ -5,27 +5,18 @@ mod common;
 
 use curator_operator::{
     crd::{FeedSource, GoDuration, feedsource::DeletionPolicy},
-    fixtures,
-    resources::schedule::{BuildOptions, DesiredSchedule, build},
-    schedule_sync::{self, Change, Deleted, Recorded, SyncError, Synced},
-    temporal::{ScheduleApi, counting::Counting, grpc::GrpcSchedules},
+    schedule::{
+        DesiredSchedule,
+        sync::{self, Change, Deleted, Recorded, SyncError, Synced},
+    },
+    temporal::{ScheduleApi, grpc::GrpcSchedules},
+    testing::counting::Counting,
 };
 
 fn desired(test: &str, f: impl FnOnce(&mut FeedSource)) -> DesiredSchedule {
-    let mut fs = fixtures::feed("news", test);
+    let mut fs = FeedSource::test("news", test).with_uid(&format!("uid-{test}"));
     f(&mut fs);
-    build(
-        "news",
-        test,
-        &format!("uid-{test}"),
-        &fs.spec,
-        &fixtures::temporal(&common::shared().address),
-        &BuildOptions {
-            id_prefix: "it".into(),
-            identity: "curator-operator-test".into(),
-        },
-    )
-    .expect("valid spec")
+    fs.desired(&common::shared().address, "it")
 }
 
 async fn api() -> Counting<GrpcSchedules> {
@@ -48,16 +39,21 @@ async fn create_then_no_write_even_with_cron_and_timezone() {
         f.spec.schedule.timezone = Some("Europe/Berlin".into());
         f.spec.schedule.jitter = Some(GoDuration::new("30s"));
     });
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     assert_eq!(first.change, Change::Created);
-    assert!(!first.described.info.future_action_times.is_empty());
+    assert!(
+        !first
+            .described()
+            .expect("described")
+            .info
+            .future_action_times
+            .is_empty()
+    );
     api.reset();
     for _ in 0..3 {
-        let again = schedule_sync::sync(&api, &d, &after(&first))
-            .await
-            .expect("resync");
+        let again = sync::sync(&api, &d, &after(&first)).await.expect("resync");
         assert_eq!(again.change, Change::Unchanged);
     }
     assert_eq!(api.writes(), 0, "calls: {:?}", api.snapshot());
@@ -68,25 +64,27 @@ async fn create_then_no_write_even_with_cron_and_timezone() {
 async fn spec_change_is_applied_and_verified() {
     let api = api().await;
     let d = desired("edit", |_| {});
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     let d2 = desired("edit", |f| {
         f.spec.schedule.every = Some(GoDuration::new("45m"));
         f.spec.feed.fetch_limit = Some(7);
     });
-    let r = schedule_sync::sync(&api, &d2, &after(&first))
-        .await
-        .expect("update");
+    let r = sync::sync(&api, &d2, &after(&first)).await.expect("update");
     assert_eq!(r.change, Change::Updated);
-    let spec = r.described.schedule.spec.as_ref().expect("spec");
+    let spec = r
+        .described()
+        .expect("described")
+        .schedule
+        .spec
+        .as_ref()
+        .expect("spec");
     assert_eq!(
         spec.interval[0].interval.as_ref().map(|d| d.seconds),
         Some(2700)
     );
-    let r2 = schedule_sync::sync(&api, &d2, &after(&r))
-        .await
-        .expect("resync");
+    let r2 = sync::sync(&api, &d2, &after(&r)).await.expect("resync");
     assert_eq!(r2.change, Change::Unchanged);
 }
 
@@ -95,7 +93,7 @@ async fn drift_made_with_the_cli_is_reverted() {
     let server = common::shared();
     let api = api().await;
     let d = desired("drift", |_| {});
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     common::cli(
@@ -117,7 +115,7 @@ async fn drift_made_with_the_cli_is_reverted() {
             r#"{"feedId":"evil"}"#,
         ],
     );
-    let r = schedule_sync::sync(&api, &d, &after(&first)).await;
+    let r = sync::sync(&api, &d, &after(&first)).await;
     let r = match r {
         Ok(r) => r,
         Err(SyncError::Conflict { .. }) => {
@@ -134,14 +132,14 @@ async fn deleted_schedule_is_recreated() {
     let server = common::shared();
     let api = api().await;
     let d = desired("recreate", |_| {});
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     common::cli(
         &server.address,
         &["schedule", "delete", "--schedule-id", &d.id],
     );
-    let r = schedule_sync::sync(&api, &d, &after(&first))
+    let r = sync::sync(&api, &d, &after(&first))
         .await
         .expect("recreate");
     assert_eq!(r.change, Change::DriftRepaired);
@@ -153,7 +151,7 @@ async fn a_foreign_pause_is_kept_until_the_generation_changes() {
     let server = common::shared();
     let api = api().await;
     let d = desired("paused", |f| f.spec.schedule.pause_on_failure = true);
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     common::cli(
@@ -169,15 +167,19 @@ async fn a_foreign_pause_is_kept_until_the_generation_changes() {
         ],
     );
     api.reset();
-    let r = schedule_sync::sync(&api, &d, &after(&first))
-        .await
-        .expect("resync");
+    let r = sync::sync(&api, &d, &after(&first)).await.expect("resync");
     assert!(r.held_foreign_pause);
     assert_eq!(api.writes(), 0);
-    let state = r.described.schedule.state.expect("state");
+    let state = r
+        .described()
+        .expect("described")
+        .schedule
+        .state
+        .clone()
+        .expect("state");
     assert!(state.paused);
     assert_eq!(state.notes, "paused by a person");
-    let lifted = schedule_sync::sync(
+    let lifted = sync::sync(
         &api,
         &d,
         &Recorded {
@@ -188,19 +190,29 @@ async fn a_foreign_pause_is_kept_until_the_generation_changes() {
     .await
     .expect("new generation");
     assert_eq!(lifted.change, Change::PauseChanged);
-    assert!(!lifted.described.schedule.state.expect("state").paused);
+    assert!(
+        !lifted
+            .described()
+            .expect("described")
+            .schedule
+            .state
+            .clone()
+            .expect("state")
+            .paused
+    );
 }
 
 #[tokio::test]
 async fn suspend_pauses_and_resume_unpauses() {
     let api = api().await;
     let d = desired("suspend", |f| f.spec.suspend = true);
-    let first = schedule_sync::sync(&api, &d, &Recorded::default())
+    let first = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
     assert!(
         first
-            .described
+            .described()
+            .expect("described")
             .schedule
             .state
             .as_ref()
@@ -208,7 +220,7 @@ async fn suspend_pauses_and_resume_unpauses() {
             .paused
     );
     let running = desired("suspend", |_| {});
-    let r = schedule_sync::sync(
+    let r = sync::sync(
         &api,
         &running,
         &Recorded {
@@ -219,14 +231,22 @@ async fn suspend_pauses_and_resume_unpauses() {
     .await
     .expect("resume");
     assert_eq!(r.change, Change::PauseChanged);
-    assert!(!r.described.schedule.state.expect("state").paused);
+    assert!(
+        !r.described()
+            .expect("described")
+            .schedule
+            .state
+            .clone()
+            .expect("state")
+            .paused
+    );
 }
 
 #[tokio::test]
 async fn run_now_starts_exactly_one_run() {
     let api = api().await;
     let d = desired("runnow", |_| {});
-    let first = schedule_sync::sync(
+    let first = sync::sync(
         &api,
         &d,
         &Recorded {
@@ -238,9 +258,7 @@ async fn run_now_starts_exactly_one_run() {
     .expect("create + trigger");
     assert!(first.triggered);
     // The controller records the handled value; the next pass carries no run-now.
-    schedule_sync::sync(&api, &d, &after(&first))
-        .await
-        .expect("resync");
+    sync::sync(&api, &d, &after(&first)).await.expect("resync");
     let mut count = 0;
     for _ in 0..50 {
         count = api
@@ -289,7 +307,7 @@ async fn a_foreign_schedule_is_never_overwritten() {
         ],
     );
     api.reset();
-    let err = schedule_sync::sync(&api, &d, &Recorded::default())
+    let err = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect_err("conflict");
     assert!(matches!(err, SyncError::Conflict { .. }), "{err}");
@@ -306,31 +324,31 @@ async fn a_foreign_schedule_is_never_overwritten() {
 async fn delete_and_orphan() {
     let api = api().await;
     let d = desired("delete", |_| {});
-    schedule_sync::sync(&api, &d, &Recorded::default())
+    sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
-    let r = schedule_sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
+    let r = sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
         .await
         .expect("delete");
     assert_eq!(r, Deleted::Deleted);
     assert!(api.describe(&d.id).await.expect("d").is_none());
-    let again = schedule_sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
+    let again = sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
         .await
         .expect("idempotent");
     assert_eq!(again, Deleted::AlreadyGone);
 
     let o = desired("orphan", |_| {});
-    schedule_sync::sync(&api, &o, &Recorded::default())
+    sync::sync(&api, &o, &Recorded::default())
         .await
         .expect("create");
-    let r = schedule_sync::delete(&api, &o.id, &o.owner, DeletionPolicy::Orphan)
+    let r = sync::delete(&api, &o.id, &o.owner, DeletionPolicy::Orphan)
         .await
         .expect("orphan");
     assert_eq!(r, Deleted::Orphaned);
     let kept = api.describe(&o.id).await.expect("d").expect("kept");
     assert!(kept.memo_info.owner.is_none(), "owner memo cleared");
     assert!(
-        !kept.schedule.state.expect("state").paused,
+        !kept.schedule.state.clone().expect("state").paused,
         "orphaned schedule keeps running"
     );
 }
@@ -342,14 +360,14 @@ async fn a_bad_time_zone_is_a_permanent_error() {
         f.spec.schedule.cron = vec!["0 * * * *".into()];
         f.spec.schedule.timezone = Some("Mars/Olympus_Mons".into());
     });
-    let err = schedule_sync::sync(&api, &d, &Recorded::default())
+    let err = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect_err("rejected");
     assert!(err.is_permanent(), "{err}");
     let d = desired("badcron", |f| {
         f.spec.schedule.cron = vec!["61 25 * * *".into()]
     });
-    let err = schedule_sync::sync(&api, &d, &Recorded::default())
+    let err = sync::sync(&api, &d, &Recorded::default())
         .await
         .expect_err("rejected");
     assert!(err.is_permanent(), "{err}");

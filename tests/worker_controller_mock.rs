@@ -1,128 +1,25 @@
-//! The CuratorWorker controller against an in-memory mocked Kubernetes API (tower-test): the
-//! applied Deployment body in each replica mode, no re-apply when nothing changed, and status.
+//! The CuratorWorker controller against the fake Kubernetes API: the applied Deployment body in
+//! each replica mode, no re-apply when nothing changed, and status.
 
 mod common;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use curator_operator::{
-    controller::{Context, curatorworker},
+    controller::curatorworker::{self, WorkerContext},
     crd::CuratorWorker,
-    fixtures,
-    resources::schedule::BuildOptions,
-    temporal::pool::Pool,
+    testing::kube::{FakeKube, Seen, deployment_path, pdb_path},
 };
-use http::{Method, Request, Response, StatusCode};
-use kube::{Client, client::Body, runtime::reflector};
+use http::Method;
+use kube::runtime::reflector;
 use serde_json::{Value, json};
 
-#[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-#[derive(Default)]
-struct Api {
-    objects: Mutex<HashMap<String, Value>>,
-    seen: Mutex<Vec<Seen>>,
-}
-
-fn not_found() -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
-}
-
-impl Api {
-    fn handle(&self, method: Method, path: &str, query: &str, body: Value) -> (StatusCode, Value) {
-        self.seen.lock().expect("lock").push(Seen {
-            method: method.clone(),
-            path: path.to_owned(),
-            query: query.to_owned(),
-            body: body.clone(),
-        });
-        let mut objects = self.objects.lock().expect("lock");
-        match method {
-            Method::GET => match objects.get(path) {
-                Some(o) => (StatusCode::OK, o.clone()),
-                None => (StatusCode::NOT_FOUND, not_found()),
-            },
-            Method::PATCH if path.ends_with("/status") => {
-                let mut obj = objects
-                    .get(path.trim_end_matches("/status"))
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                obj["status"] = body["status"].clone();
-                (StatusCode::OK, obj)
-            }
-            Method::PATCH => {
-                let mut stored = body.clone();
-                if path.contains("/deployments/") {
-                    // What a Deployment controller would report once rolled out.
-                    let replicas = body["spec"]["replicas"].as_i64().unwrap_or(1);
-                    stored["metadata"]["generation"] = json!(1);
-                    stored["status"] = json!({"observedGeneration": 1, "replicas": replicas,
-                        "readyReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas});
-                }
-                objects.insert(path.to_owned(), stored.clone());
-                (StatusCode::OK, stored)
-            }
-            Method::POST => (StatusCode::CREATED, body),
-            Method::DELETE => {
-                objects.remove(path);
-                (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "status": "Success"}),
-                )
-            }
-            _ => (StatusCode::NOT_FOUND, not_found()),
-        }
-    }
-}
-
-async fn reconcile(api: &Arc<Api>, w: &CuratorWorker) -> Vec<Seen> {
-    let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(svc, "default");
-    let server = api.clone();
-    api.objects.lock().expect("lock").insert(
-        "/apis/curator.buun.dev/v1alpha1/namespaces/news/curatorworkers/curator".into(),
-        serde_json::to_value(w).expect("json"),
-    );
-    let before = api.seen.lock().expect("lock").len();
-    let task = tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let method = req.method().clone();
-            let path = req.uri().path().to_owned();
-            let query = req.uri().query().unwrap_or_default().to_owned();
-            let bytes = req.into_body().collect_bytes().await.expect("body");
-            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let (status, reply) = server.handle(method, &path, &query, body);
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&reply).expect("json")))
-                    .expect("response"),
-            );
-        }
-    });
-    let ctx = Arc::new(curatorworker::WorkerContext {
-        base: Arc::new(Context::new(
-            client,
-            Pool::new("worker-test", Duration::from_secs(5)),
-            BuildOptions {
-                id_prefix: "w".into(),
-                identity: "worker-test".into(),
-            },
-            Duration::from_secs(300),
-        )),
-        feeds: reflector::store().0,
-        lower_since: Default::default(),
-    });
+/// Reconciles `w` once against `api` (which keeps what earlier reconciles wrote) and returns
+/// the requests this reconcile made.
+async fn reconcile(api: &Arc<FakeKube>, w: &CuratorWorker) -> Vec<Seen> {
+    api.put_object(w);
+    let before = api.seen_count();
+    let ctx = Arc::new(WorkerContext::test(api.client(), reflector::store().0));
     tokio::time::timeout(
         Duration::from_secs(30),
         curatorworker::reconcile(Arc::new(w.clone()), ctx),
@@ -130,21 +27,12 @@ async fn reconcile(api: &Arc<Api>, w: &CuratorWorker) -> Vec<Seen> {
     .await
     .expect("reconcile finishes")
     .expect("reconcile succeeds");
-    task.abort();
-    api.seen.lock().expect("lock")[before..].to_vec()
+    api.seen_since(before)
 }
 
 fn worker(spec: Value) -> CuratorWorker {
-    let mut v =
-        serde_json::to_value(fixtures::worker("news", &common::shared().address)).expect("json");
-    for (k, val) in spec.as_object().expect("object") {
-        v["spec"][k] = val.clone();
-    }
-    serde_json::from_value(v).expect("worker")
+    CuratorWorker::test("news", &common::shared().address).with_spec(spec)
 }
-
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/news/deployments/curator";
-const PDB: &str = "/apis/policy/v1/namespaces/news/poddisruptionbudgets/curator";
 
 fn applied<'a>(seen: &'a [Seen], path: &str) -> Option<&'a Seen> {
     seen.iter()
@@ -153,9 +41,9 @@ fn applied<'a>(seen: &'a [Seen], path: &str) -> Option<&'a Seen> {
 
 #[tokio::test]
 async fn fixed_replicas_are_applied_with_the_field_manager() {
-    let api = Arc::new(Api::default());
+    let api = Arc::new(FakeKube::default());
     let seen = reconcile(&api, &worker(json!({"replicas": 2}))).await;
-    let dep = applied(&seen, DEPLOYMENT).expect("Deployment applied");
+    let dep = applied(&seen, &deployment_path("news", "curator")).expect("Deployment applied");
     assert!(
         dep.query.contains("fieldManager=curator-operator") && dep.query.contains("force=true"),
         "{}",
@@ -166,7 +54,10 @@ async fn fixed_replicas_are_applied_with_the_field_manager() {
         dep.body["metadata"]["ownerReferences"][0]["kind"],
         "CuratorWorker"
     );
-    assert!(applied(&seen, PDB).is_some(), "two replicas get a PDB");
+    assert!(
+        applied(&seen, &pdb_path("news", "curator")).is_some(),
+        "two replicas get a PDB"
+    );
     let status = &seen
         .iter()
         .find(|s| s.path.ends_with("/status"))
@@ -191,9 +82,9 @@ async fn fixed_replicas_are_applied_with_the_field_manager() {
 
 #[tokio::test]
 async fn an_external_autoscaler_keeps_the_replicas_field() {
-    let api = Arc::new(Api::default());
+    let api = Arc::new(FakeKube::default());
     let seen = reconcile(&api, &worker(json!({}))).await;
-    let dep = applied(&seen, DEPLOYMENT).expect("Deployment applied");
+    let dep = applied(&seen, &deployment_path("news", "curator")).expect("Deployment applied");
     assert!(
         dep.body["spec"].get("replicas").is_none(),
         "must not claim replicas: {}",
@@ -216,7 +107,7 @@ async fn an_external_autoscaler_keeps_the_replicas_field() {
 
 #[tokio::test]
 async fn an_unchanged_worker_writes_nothing() {
-    let api = Arc::new(Api::default());
+    let api = Arc::new(FakeKube::default());
     let mut w = worker(json!({"replicas": 1}));
     let first = reconcile(&api, &w).await;
     let status = first
@@ -233,24 +124,25 @@ async fn an_unchanged_worker_writes_nothing() {
         "no write on an unchanged worker: {writes:?}"
     );
     // A manual edit of the Deployment is put back.
-    api.objects
-        .lock()
-        .expect("lock")
-        .get_mut(DEPLOYMENT)
-        .expect("dep")["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
+    api.edit(&deployment_path("news", "curator"), |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:1");
+    });
     let third = reconcile(&api, &w).await;
-    assert!(applied(&third, DEPLOYMENT).is_some(), "drift reverted");
+    assert!(
+        applied(&third, &deployment_path("news", "curator")).is_some(),
+        "drift reverted"
+    );
 }
 
 #[tokio::test]
 async fn autoscaling_holds_min_replicas_on_an_idle_queue() {
-    let api = Arc::new(Api::default());
+    let api = Arc::new(FakeKube::default());
     let seen = reconcile(
         &api,
         &worker(json!({"autoscaling": {"minReplicas": 1, "maxReplicas": 4}})),
     )
     .await;
-    let dep = applied(&seen, DEPLOYMENT).expect("Deployment applied");
+    let dep = applied(&seen, &deployment_path("news", "curator")).expect("Deployment applied");
     assert_eq!(dep.body["spec"]["replicas"], 1);
     let status = &seen
         .iter()
@@ -270,7 +162,7 @@ async fn autoscaling_holds_min_replicas_on_an_idle_queue() {
 
 #[tokio::test]
 async fn a_changed_count_emits_a_scaled_event() {
-    let api = Arc::new(Api::default());
+    let api = Arc::new(FakeKube::default());
     reconcile(&api, &worker(json!({"replicas": 1}))).await;
     let seen = reconcile(&api, &worker(json!({"replicas": 3}))).await;
     let ev = seen

@@ -10,20 +10,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{
-    self,
-    kube_fake::{FakeKube, feed_path, worker_path},
-};
+use crate::common;
 use curator_operator::{
-    controller::{Context, curatorworker, feedsource},
-    crd::{CuratorWorker, FeedSource},
-    fixtures,
-    metrics::Metrics,
-    resources::{
-        memo,
-        schedule::{BuildOptions, build},
+    controller::{
+        Shared,
+        curatorworker::{self, WorkerContext},
+        feedsource::{self, FeedContext},
     },
-    temporal::{ScheduleApi, pool::Pool},
+    crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
+    metrics::Metrics,
+    schedule::{BuildOptions, desired::build},
+    temporal::{ScheduleApi, memo, pool::Pool},
+    testing::kube::{FakeKube, feed_path, worker_path},
 };
 use futures::{StreamExt, stream};
 use kube::runtime::reflector;
@@ -68,15 +66,10 @@ impl SizeReport {
     }
     /// Writes in the idle resync.
     pub fn idle_writes(&self) -> u64 {
-        [
-            "CreateSchedule",
-            "UpdateSchedule",
-            "PatchSchedule",
-            "DeleteSchedule",
-        ]
-        .iter()
-        .map(|m| self.idle_rpcs.get(*m).copied().unwrap_or_default())
-        .sum()
+        curator_operator::temporal::WRITE_METHODS
+            .iter()
+            .map(|m| self.idle_rpcs.get(*m).copied().unwrap_or_default())
+            .sum()
     }
     /// A percentile of the edit latencies.
     pub fn edit_percentile(&self, p: f64) -> Duration {
@@ -128,13 +121,18 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 }
 
 fn opts(prefix: &str) -> BuildOptions {
-    BuildOptions {
-        id_prefix: prefix.into(),
-        identity: "bench".into(),
-    }
+    BuildOptions::new(prefix, "bench")
 }
 
-async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<Context>, ns: &str, name: &str) {
+/// The operator's shared state on `fake`, counting Temporal calls in `metrics`.
+fn shared(fake: &Arc<FakeKube>, metrics: &Arc<Metrics>) -> Arc<Shared> {
+    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
+    let shared = Shared::new(fake.client(), pool, Duration::from_secs(300))
+        .with_observability(metrics.clone(), Default::default());
+    Arc::new(shared)
+}
+
+async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<FeedContext>, ns: &str, name: &str) {
     for _ in 0..5 {
         let v = fake.get(&feed_path(ns, name)).expect("feed");
         let f: FeedSource = serde_json::from_value(v).expect("feed");
@@ -178,14 +176,14 @@ pub async fn run(address: &str, cfg: &Config) -> Report {
 
 async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let ns = format!("bench-{n}");
-    let temporal = fixtures::temporal(address);
+    let temporal = TemporalConnection::test(address);
     // 1. The limit: a raw loop of CreateSchedule with the same requests and concurrency.
     let raw_api = common::schedules(address).await;
     let raw_opts = opts(&format!("raw{n}"));
     let requests: Vec<_> = (0..n)
         .map(|i| {
             let name = format!("feed-{i}");
-            let f = fixtures::feed(&ns, &name);
+            let f = FeedSource::test(&ns, &name);
             build(
                 &ns,
                 &name,
@@ -214,7 +212,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
 
     // 2. The operator: new FeedSources until every one is Ready.
     let fake = Arc::new(FakeKube::default());
-    let mut w = fixtures::worker(&ns, address);
+    let mut w = CuratorWorker::test(&ns, address);
     w.metadata.uid = Some("uid-worker".into());
     fake.put(
         &worker_path(&ns, "curator"),
@@ -222,7 +220,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     );
     let names: Vec<String> = (0..n).map(|i| format!("feed-{i}")).collect();
     for (i, name) in names.iter().enumerate() {
-        let mut f = fixtures::feed(&ns, name);
+        let mut f = FeedSource::test(&ns, name);
         f.metadata.uid = Some(format!("uid-{i}"));
         fake.put(
             &feed_path(&ns, name),
@@ -230,15 +228,10 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         );
     }
     let metrics = Arc::new(Metrics::default());
-    let ctx = Arc::new(
-        Context::new(
-            fake.client(),
-            Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()),
-            opts(&format!("op{n}")),
-            Duration::from_secs(300),
-        )
-        .with_observability(metrics.clone(), Default::default()),
-    );
+    let ctx = Arc::new(FeedContext::new(
+        shared(&fake, &metrics),
+        opts(&format!("op{n}")),
+    ));
     let before = rpc_counts(&metrics);
     let start = Instant::now();
     stream::iter(names.iter())
@@ -257,7 +250,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let prefix = format!("op{n}/");
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
-        let listed = curator_operator::schedule_sync::list_all(&raw_api, 1000)
+        let listed = curator_operator::schedule::sync::list_all(&raw_api, 1000)
             .await
             .expect("list");
         if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
@@ -301,7 +294,8 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
             tries += 1;
             assert!(tries < 10, "edit of {name} keeps failing: {e}");
             tokio::time::sleep(
-                ctx.backoff
+                ctx.shared
+                    .backoff
                     .next(f.metadata.uid.as_deref().unwrap_or_default()),
             )
             .await;
@@ -324,7 +318,7 @@ async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
     let fake = Arc::new(FakeKube::default());
     let mut workers = Vec::new();
     for i in 0..cfg.workers {
-        let mut w: CuratorWorker = fixtures::worker(ns, address);
+        let mut w: CuratorWorker = CuratorWorker::test(ns, address);
         let name = format!("worker-{i}");
         w.metadata.name = Some(name.clone());
         w.metadata.uid = Some(format!("uid-w{i}"));
@@ -340,20 +334,10 @@ async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
         workers.push(w);
     }
     let metrics = Arc::new(Metrics::default());
-    let base = Arc::new(
-        Context::new(
-            fake.client(),
-            Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone()),
-            opts("w"),
-            Duration::from_secs(300),
-        )
-        .with_observability(metrics.clone(), Default::default()),
-    );
-    let ctx = Arc::new(curatorworker::WorkerContext {
-        base,
-        feeds: reflector::store().0,
-        lower_since: Default::default(),
-    });
+    let ctx = Arc::new(WorkerContext::new(
+        shared(&fake, &metrics),
+        reflector::store().0,
+    ));
     stream::iter(workers)
         .map(|w| {
             let ctx = ctx.clone();
@@ -390,7 +374,7 @@ pub fn memory_probe(feeds: usize, workers: usize) -> (u64, u64) {
     let (worker_store, mut worker_writer) = reflector::store::<CuratorWorker>();
     feed_writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
     for i in 0..feeds {
-        let mut f = fixtures::feed(&format!("ns-{}", i % 50), &format!("feed-{i}"));
+        let mut f = FeedSource::test(&format!("ns-{}", i % 50), &format!("feed-{i}"));
         f.metadata.uid = Some(format!("00000000-0000-0000-0000-{i:012}"));
         f.metadata.resource_version = Some(format!("{}", 1_000_000 + i));
         f.status = Some(serde_json::from_value(json!({
@@ -412,7 +396,7 @@ pub fn memory_probe(feeds: usize, workers: usize) -> (u64, u64) {
     feed_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
     worker_writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
     for i in 0..workers {
-        let mut w = fixtures::worker(&format!("ns-{i}"), "temporal-frontend.temporal:7233");
+        let mut w = CuratorWorker::test(&format!("ns-{i}"), "temporal-frontend.temporal:7233");
         w.metadata.name = Some(format!("worker-{i}"));
         worker_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(w));
     }

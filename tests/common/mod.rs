@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 pub mod cluster;
-pub mod kube_fake;
 
 use std::{
     net::TcpListener,
