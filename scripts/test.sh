@@ -32,6 +32,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo clippy --lib --bins -- -D warnings (the shipped crate, without test support)"
+cargo clippy --lib --bins --locked -- -D warnings
 echo "== cargo test"
 # Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
 # run is tests/bench_smoke.rs).
