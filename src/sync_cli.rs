@@ -13,7 +13,7 @@ use crate::{
     config::SyncArgs,
     crd::{CuratorWorker, FeedSource},
     schedule::{
-        BuildOptions, desired,
+        BuildOptions, delete, desired,
         sync::{self, Recorded, SyncError},
     },
     temporal::{
@@ -285,7 +285,7 @@ async fn prune_location<A: ScheduleApi>(
     for (id, owner) in stale {
         let resource = format!("{}/{}", owner.namespace, owner.name);
         let policy = crate::crd::feedsource::DeletionPolicy::Delete;
-        lines.push(match sync::delete(api, &id, &owner, policy).await {
+        lines.push(match delete::delete(api, &id, &owner, policy).await {
             Ok(_) => Line {
                 status: "pruned".into(),
                 resource,

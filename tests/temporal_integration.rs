@@ -7,7 +7,8 @@ use curator_operator::{
     crd::{FeedSource, GoDuration, feedsource::DeletionPolicy},
     schedule::{
         DesiredSchedule,
-        sync::{self, Change, Deleted, Recorded, SyncError, Synced},
+        delete::{self, Deleted},
+        sync::{self, Change, Recorded, SyncError, Synced},
     },
     temporal::{ScheduleApi, grpc::GrpcSchedules},
     testing::counting::Counting,
@@ -327,12 +328,12 @@ async fn delete_and_orphan() {
     sync::sync(&api, &d, &Recorded::default())
         .await
         .expect("create");
-    let r = sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
+    let r = delete::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
         .await
         .expect("delete");
     assert_eq!(r, Deleted::Deleted);
     assert!(api.describe(&d.id).await.expect("d").is_none());
-    let again = sync::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
+    let again = delete::delete(&api, &d.id, &d.owner, DeletionPolicy::Delete)
         .await
         .expect("idempotent");
     assert_eq!(again, Deleted::AlreadyGone);
@@ -341,7 +342,7 @@ async fn delete_and_orphan() {
     sync::sync(&api, &o, &Recorded::default())
         .await
         .expect("create");
-    let r = sync::delete(&api, &o.id, &o.owner, DeletionPolicy::Orphan)
+    let r = delete::delete(&api, &o.id, &o.owner, DeletionPolicy::Orphan)
         .await
         .expect("orphan");
     assert_eq!(r, Deleted::Orphaned);

@@ -1,11 +1,12 @@
 //! `FeedSource`: one buun-curator feed, ingested on a Temporal Schedule.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
+pub use super::feedsource_status::{FeedSourceStatus, LastRun};
 
 /// Input fields the operator writes from typed `feed` fields; `extraInput` may not repeat them.
 pub const TYPED_INPUT_KEYS: &[&str] = &[
@@ -409,76 +410,4 @@ pub enum DeletionPolicy {
     Delete,
     /// Keep the schedule and clear its owner memo so that it is no longer managed.
     Orphan,
-}
-
-/// Observed state of a FeedSource.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedSourceStatus {
-    /// The `metadata.generation` this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// ID of the Temporal Schedule managed for this resource.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule_id: Option<String>,
-    /// Temporal frontend address the schedule lives on (used to delete it even if the worker is
-    /// gone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temporal_address: Option<String>,
-    /// Temporal namespace the schedule lives in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temporal_namespace: Option<String>,
-    /// Task queue the scheduled workflows start on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_queue: Option<String>,
-    /// Human summary of the schedule, e.g. `every 30m` or `cron 0 9 * * * (Europe/Berlin)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-    /// Whether the schedule is paused in Temporal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paused: Option<bool>,
-    /// The note Temporal keeps with the paused state (why it was paused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pause_note: Option<String>,
-    /// The next (up to 3) times the schedule will run.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub next_runs: Vec<Time>,
-    /// The most recent run started by the schedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_run: Option<LastRun>,
-    /// Runs the schedule has started in all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_count: Option<i64>,
-    /// Fingerprint of the schedule as Temporal returned it after the operator's last write; a
-    /// different fingerprint later means someone changed the schedule outside the operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_fingerprint: Option<String>,
-    /// Fingerprint of the schedule's spec as Temporal returned it: compared with the cheap
-    /// schedule listing on every resync.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_spec_fingerprint: Option<String>,
-    /// Fingerprint of the desired schedule the operator last wrote or verified.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired_fingerprint: Option<String>,
-    /// The last value of the `curator.buun.dev/run-now` annotation that triggered a run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_now_handled: Option<String>,
-    /// Conditions: `Ready` (schedule in sync) and `TemporalReachable`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-}
-
-/// A run started by the schedule.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LastRun {
-    /// The time the run was scheduled for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_time: Option<Time>,
-    /// ID of the workflow it started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow_id: Option<String>,
-    /// Run ID of the workflow it started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
 }

@@ -5,6 +5,7 @@ pub mod curatorworker;
 pub mod duration;
 pub mod error;
 pub mod feedsource;
+pub mod feedsource_status;
 
 pub use curatorworker::{CuratorWorker, CuratorWorkerSpec, CuratorWorkerStatus};
 pub use duration::GoDuration;

@@ -3,6 +3,7 @@
 use super::*;
 use crate::{
     crd::{GoDuration, feedsource::DeletionPolicy},
+    schedule::delete::{Deleted, delete},
     schedule::desired::SUSPEND_NOTE,
     temporal::proto::Action,
     testing::schedules::FakeSchedules,

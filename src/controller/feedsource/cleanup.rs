@@ -10,7 +10,7 @@ use super::context::FeedContext;
 use crate::{
     controller::{error::Error, secrets},
     crd::{CuratorWorker, FeedSource},
-    schedule::{DesiredSchedule, desired, sync},
+    schedule::{DesiredSchedule, delete, desired},
     temporal::{memo::Owner, pool::Credentials},
 };
 
@@ -45,7 +45,7 @@ pub(super) async fn move_away_from_old_place(
             .pool
             .schedules(address, namespace, &creds)
             .await?;
-        sync::delete(&api, id, &desired.owner, fs.spec.deletion_policy).await
+        delete::delete(&api, id, &desired.owner, fs.spec.deletion_policy).await
     }
     .await;
     match result {
@@ -111,7 +111,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
             .pool
             .schedules(&address, &namespace, &creds?)
             .await?;
-        Ok::<_, Error>(sync::delete(&api, &id, &owner, fs.spec.deletion_policy).await?)
+        Ok::<_, Error>(delete::delete(&api, &id, &owner, fs.spec.deletion_policy).await?)
     }
     .await;
     match result {

@@ -1,0 +1,218 @@
+//! Unit tests of the FeedSource status builder.
+
+use super::*;
+use crate::{crd::FeedSource, schedule::sync::Change, temporal::Described};
+use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
+
+fn desired(pause_on_failure: bool) -> DesiredSchedule {
+    let mut fs = FeedSource::test("news", "hn").with_uid("u");
+    fs.spec.schedule.pause_on_failure = pause_on_failure;
+    fs.desired("t:1", "c")
+}
+
+fn synced(d: &DesiredSchedule, paused_note: Option<&str>) -> Synced {
+    let mut schedule = d.schedule.clone();
+    if let Some(note) = paused_note {
+        let st = schedule.state.get_or_insert_with(Default::default);
+        st.paused = true;
+        st.notes = note.into();
+    }
+    let ts = |s| prost_wkt_types::Timestamp {
+        seconds: s,
+        nanos: 123_456_789,
+    };
+    Synced {
+        change: Change::Unchanged,
+        seen: Seen::Described(Box::new(Described {
+            schedule,
+            info: ScheduleInfo {
+                future_action_times: vec![
+                    ts(1_800_000_000),
+                    ts(1_800_003_600),
+                    ts(1_800_007_200),
+                    ts(1_800_010_800),
+                ],
+                action_count: 4,
+                ..Default::default()
+            },
+            ..Default::default()
+        })),
+        server_fingerprint: Some("fp".into()),
+        spec_fingerprint: Some("spec".into()),
+        held_foreign_pause: paused_note.is_some(),
+        triggered: false,
+    }
+}
+
+fn at(secs: i64) -> Time {
+    Time(jiff::Timestamp::from_second(secs).expect("ts"))
+}
+
+#[test]
+fn recomputing_an_unchanged_outcome_is_a_fixed_point() {
+    let d = desired(false);
+    let s = synced(&d, None);
+    let outcome = Outcome::Synced {
+        synced: &s,
+        desired: &d,
+        run_now: None,
+    };
+    let first = compute(
+        &FeedSourceStatus::default(),
+        Some(1),
+        Some(&d),
+        &outcome,
+        &at(100),
+    );
+    let second = compute(&first, Some(1), Some(&d), &outcome, &at(500));
+    assert_eq!(first, second, "same inputs, later clock: no status write");
+    assert_eq!(first.next_runs.len(), 3);
+    assert_eq!(
+        first.next_runs[0],
+        at(1_800_000_000),
+        "truncated to whole seconds"
+    );
+    assert_eq!(first.action_count, Some(4));
+    assert_eq!(first.observed_fingerprint.as_deref(), Some("fp"));
+}
+
+#[test]
+fn a_held_pause_is_not_ready_with_the_right_reason() {
+    for (pof, reason) in [(true, "PausedOnFailure"), (false, "PausedExternally")] {
+        let d = desired(pof);
+        let s = synced(&d, Some("paused after a failed run"));
+        let st = compute(
+            &FeedSourceStatus::default(),
+            Some(1),
+            Some(&d),
+            &Outcome::Synced {
+                synced: &s,
+                desired: &d,
+                run_now: None,
+            },
+            &at(1),
+        );
+        let ready = conditions::find(&st.conditions, READY).expect("ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reason)
+        );
+        assert_eq!(st.paused, Some(true));
+        let stalled = conditions::find(&st.conditions, conditions::STALLED).expect("stalled");
+        assert_eq!(stalled.status, "True", "a held pause needs a person");
+        assert_eq!(st.pause_note.as_deref(), Some("paused after a failed run"));
+    }
+}
+
+#[test]
+fn unreachable_temporal_keeps_the_last_observation() {
+    let d = desired(false);
+    let s = synced(&d, None);
+    let ok = compute(
+        &FeedSourceStatus::default(),
+        Some(1),
+        Some(&d),
+        &Outcome::Synced {
+            synced: &s,
+            desired: &d,
+            run_now: None,
+        },
+        &at(1),
+    );
+    let down = compute(
+        &ok,
+        Some(1),
+        Some(&d),
+        &Outcome::Failed {
+            failure: Failure {
+                reason: "TemporalUnreachable",
+                message: "connection refused".into(),
+            },
+            temporal_answered: false,
+            permanent: false,
+        },
+        &at(2),
+    );
+    assert_eq!(down.next_runs, ok.next_runs);
+    assert_eq!(down.schedule_id, ok.schedule_id);
+    let reach = conditions::find(&down.conditions, TEMPORAL_REACHABLE).expect("reachable");
+    assert_eq!(
+        (reach.status.as_str(), reach.last_transition_time.clone()),
+        ("False", at(2))
+    );
+    let reconciling = conditions::find(&down.conditions, conditions::RECONCILING).expect("kstatus");
+    assert_eq!(
+        reconciling.status, "True",
+        "a transient failure is still reconciling"
+    );
+    let ready = conditions::find(&down.conditions, READY).expect("ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "TemporalUnreachable")
+    );
+}
+
+#[test]
+fn a_listing_updates_the_runs_and_keeps_the_run_count() {
+    let d = desired(false);
+    let described = synced(&d, None);
+    let first = compute(
+        &FeedSourceStatus::default(),
+        Some(1),
+        Some(&d),
+        &Outcome::Synced {
+            synced: &described,
+            desired: &d,
+            run_now: None,
+        },
+        &at(1),
+    );
+    let listed = Synced {
+        seen: Seen::Listed(Box::new(crate::temporal::Listed {
+            future_action_times: vec![prost_wkt_types::Timestamp {
+                seconds: 1_900_000_000,
+                nanos: 0,
+            }],
+            ..Default::default()
+        })),
+        ..described.clone()
+    };
+    let second = compute(
+        &first,
+        Some(1),
+        Some(&d),
+        &Outcome::Synced {
+            synced: &listed,
+            desired: &d,
+            run_now: None,
+        },
+        &at(2),
+    );
+    assert_eq!(second.next_runs, vec![at(1_900_000_000)]);
+    assert_eq!(second.action_count, Some(4), "the listing has no run count");
+}
+
+#[test]
+fn a_run_now_value_is_recorded_only_when_it_fired() {
+    let d = desired(false);
+    let mut s = synced(&d, None);
+    let outcome = |s: &Synced| {
+        compute(
+            &FeedSourceStatus::default(),
+            Some(1),
+            Some(&d),
+            &Outcome::Synced {
+                synced: s,
+                desired: &d,
+                run_now: Some("2026-11-29T10:00"),
+            },
+            &at(1),
+        )
+    };
+    assert_eq!(outcome(&s).run_now_handled, None);
+    s.triggered = true;
+    assert_eq!(
+        outcome(&s).run_now_handled.as_deref(),
+        Some("2026-11-29T10:00")
+    );
+}
