@@ -77,6 +77,8 @@ pub struct Metrics {
     pub worker_backlog: Family<Worker, Gauge>,
     /// `curator_worker_desired_replicas{namespace,name}`.
     pub worker_desired: Family<Worker, Gauge>,
+    /// `curator_feed_api_requests_total{method,outcome}`: calls to buun-curator's feed API.
+    pub feed_api_requests: Family<MethodOutcome, Counter>,
     /// `curator_leader` (1 when this replica leads).
     pub leader: Gauge,
     managed: Mutex<HashSet<String>>,
@@ -100,6 +102,7 @@ impl Default for Metrics {
             temporal_latency: Family::new_with_constructor(latency_histogram),
             worker_backlog: Family::default(),
             worker_desired: Family::default(),
+            feed_api_requests: Family::default(),
             leader: Gauge::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
@@ -143,6 +146,11 @@ impl Default for Metrics {
             "worker_desired_replicas",
             "Replicas the operator wants for a CuratorWorker",
             m.worker_desired.clone(),
+        );
+        registry.register(
+            "feed_api_requests",
+            "Calls to buun-curator's feed API by route and outcome",
+            m.feed_api_requests.clone(),
         );
         registry.register(
             "leader",
@@ -193,6 +201,17 @@ impl Metrics {
                 method: method.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Records a call to buun-curator's feed API (`route` like `PATCH /api/feeds/{id}`;
+    /// `outcome` `ok`, `not-found` or an error reason).
+    pub fn feed_api_call(&self, route: &str, outcome: &str) {
+        self.feed_api_requests
+            .get_or_create(&MethodOutcome {
+                method: route.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// Marks the schedule of FeedSource `uid` as managed (or not).
