@@ -7,7 +7,9 @@
 //! app, sync_cli          entry points
 //! controller             the I/O shell: one file per kind
 //! schedule, worker       FeedSource → Temporal Schedule, CuratorWorker → Deployment (pure)
-//! temporal, crd          the Temporal client, the API types
+//! feed                   FeedSource → its feed in buun-curator (pure)
+//! temporal, curator_api  the clients of Temporal and buun-curator's API
+//! crd                    the API types
 //! metrics, http, leader  process plumbing
 //! ```
 #![forbid(unsafe_code)]
@@ -16,6 +18,8 @@ pub mod app;
 pub mod config;
 pub mod controller;
 pub mod crd;
+pub mod curator_api;
+pub mod feed;
 pub mod http;
 pub mod leader;
 pub mod metrics;

@@ -7,7 +7,8 @@
 //! sync_cli leader telemetry
 //! config controller        (controller: the I/O shell)
 //! schedule worker          the pure concerns
-//! temporal http            the Temporal client, the endpoints
+//! feed                     the FeedSource's feed in buun-curator (pure)
+//! temporal curator_api http  the clients of Temporal and buun-curator, the endpoints
 //! crd metrics              the API types, the metric registry
 //! ```
 //! `testing` (test support) may use anything; nothing else may use it.
@@ -24,8 +25,9 @@ fn layer(module: &str) -> Option<u8> {
         "sync_cli" | "leader" | "telemetry" => 1,
         "config" | "controller" => 2,
         "schedule" | "worker" => 3,
-        "temporal" | "http" => 4,
-        "crd" | "metrics" => 5,
+        "feed" => 4,
+        "temporal" | "curator_api" | "http" => 5,
+        "crd" | "metrics" => 6,
         _ => return None,
     })
 }

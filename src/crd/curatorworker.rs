@@ -76,6 +76,18 @@ pub struct CuratorWorkerSpec {
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// How the worker, and the operator on its behalf, reach Temporal.
     pub temporal: TemporalConnection,
+    /// buun-curator's API, as the worker reads it (`BUUN_CURATOR_API_URL`, and
+    /// `INTERNAL_API_TOKEN` from the Secret). With it, the operator registers each FeedSource's
+    /// feed there and keeps its name, URL, site URL, content fetching and fetch limit in line
+    /// with the spec; without it, FeedSources need `feed.id` and their feeds are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curator_api: Option<CuratorApi>,
+    /// What to do with buun-curator's own schedule `ingest-schedule`, which ingests every feed
+    /// again, while this worker's FeedSources ingest theirs: `Leave` (default) only reports it
+    /// (condition `GlobalScheduleActive`), `Pause` pauses it (and unpauses it when this field
+    /// changes or the worker is deleted, if the operator paused it). It is never deleted.
+    #[serde(default)]
+    pub global_ingest_schedule: GlobalIngestSchedule,
     /// Fixed number of replicas. Mutually exclusive with `autoscaling`; when neither is set, the
     /// operator leaves `replicas` to an external autoscaler (HPA, KEDA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +194,28 @@ fn default_namespace() -> String {
 
 fn default_task_queue() -> String {
     "buun-curator".to_owned()
+}
+
+/// buun-curator's API.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CuratorApi {
+    /// Base URL of buun-curator (the Next.js app), e.g. `http://buun-curator.news:3000`.
+    #[schemars(length(min = 8, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("curatorApi.url must be an http:// or https:// URL"))]
+    pub url: String,
+    /// The Secret key holding buun-curator's internal API token (`INTERNAL_API_TOKEN`).
+    pub token_secret_ref: SecretKeyRef,
+}
+
+/// buun-curator's global ingestion schedule, while FeedSources ingest feeds one by one.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum GlobalIngestSchedule {
+    /// Leave it as it is; report when it runs (default).
+    #[default]
+    Leave,
+    /// Pause it while this worker serves FeedSources.
+    Pause,
 }
 
 /// TLS settings for the Temporal connection.
@@ -326,7 +360,8 @@ pub struct CuratorWorkerStatus {
     /// has held for `autoscaling.scaleDownDelay`. Kept here so that a new leader honours it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_since: Option<Time>,
-    /// Conditions: `Ready`, `TemporalReachable`, `Scaling`.
+    /// Conditions: `Ready`, `TemporalReachable`, `Scaling`, `GlobalScheduleActive`, and
+    /// kstatus' `Reconciling` and `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

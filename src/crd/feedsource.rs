@@ -14,7 +14,6 @@ pub const TYPED_INPUT_KEYS: &[&str] = &[
     "feedName",
     "feedUrl",
     "fetchLimit",
-    "extractionRules",
     "autoDistill",
     "enableContentFetch",
     "targetLanguage",
@@ -27,6 +26,10 @@ pub const TYPED_INPUT_KEYS: &[&str] = &[
 /// Input fields that must never be fixed in a schedule: a constant value disables the worker's
 /// conditional GET (see buun-curator's contract).
 pub const FORBIDDEN_INPUT_KEYS: &[&str] = &["etag", "lastModified"];
+
+/// Input fields the worker never reads from its input: it takes them from the feed's row in
+/// buun-curator, and no API call writes them, so a FeedSource cannot set them at all.
+pub const IGNORED_INPUT_KEYS: &[&str] = &["extractionRules"];
 
 /// Annotation whose new value starts one run of the schedule at once.
 pub const RUN_NOW_ANNOTATION: &str = "curator.buun.dev/run-now";
@@ -68,6 +71,12 @@ pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(
+        name = "Feed ID",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.feedId"
+    ),
+    printcolumn(
         name = "Schedule ID",
         type_ = "string",
         priority = 1,
@@ -99,6 +108,22 @@ pub struct FeedSourceSpec {
     /// `Orphan` leaves it running and clears its owner memo.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// What happens to the feed in buun-curator when this resource is deleted: `Retain`
+    /// (default) keeps it, `Delete` deletes it and, with it, all its entries (the reading
+    /// history). Only a feed this operator created is ever deleted, never one it adopted or that
+    /// `feed.id` names. Needs the worker's `spec.curatorApi`.
+    #[serde(default)]
+    pub feed_deletion_policy: FeedDeletionPolicy,
+}
+
+/// What to do with the buun-curator feed when the FeedSource is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum FeedDeletionPolicy {
+    /// Keep the feed and its entries (default).
+    #[default]
+    Retain,
+    /// Delete the feed, and with it all its entries, if this operator created it.
+    Delete,
 }
 
 /// A reference to a CuratorWorker in the same namespace.
@@ -116,32 +141,45 @@ pub struct WorkerRef {
 #[x_kube(
     cel,
     validation = Rule::new(extra_input_rule(TYPED_INPUT_KEYS)).message("extraInput must not repeat a typed feed field; set the typed field instead").field_path(".extraInput"),
-    validation = Rule::new(extra_input_rule(FORBIDDEN_INPUT_KEYS)).message("extraInput must not set etag or lastModified: a fixed value disables conditional GET").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput")
+    validation = Rule::new(extra_input_rule(FORBIDDEN_INPUT_KEYS)).message("extraInput must not set etag or lastModified: a fixed value disables conditional GET").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput"),
+    validation = Rule::new(extra_input_rule(IGNORED_INPUT_KEYS)).message("extraInput must not set extractionRules: the worker reads them from the feed in buun-curator, never from its input").reason(kube::core::Reason::FieldValueForbidden).field_path(".extraInput")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FeedSpec {
-    /// The feed's ID in buun-curator (a ULID); sent as `feedId`.
+    /// The feed's ID in buun-curator (a ULID); sent as `feedId`. With the worker's
+    /// `spec.curatorApi`, optional: the operator then adopts the one feed whose URL is
+    /// `feed.url`, or creates it, and records its ID in `status.feedId`; when set, the operator
+    /// checks that the feed exists. Without `spec.curatorApi`, required (and not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
-    pub id: String,
-    /// The feed's display name; sent as `feedName`.
+    pub id: Option<String>,
+    /// The feed's display name; sent as `feedName`, and written to the feed in buun-curator.
     #[schemars(length(min = 1, max = 1024))]
     pub name: String,
-    /// The feed's URL (http or https); sent as `feedUrl`.
+    /// The feed's URL (http or https); sent as `feedUrl`, and written to the feed in
+    /// buun-curator.
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("url must be an http:// or https:// URL"))]
     pub url: String,
-    /// Maximum number of entries fetched per run (`fetchLimit`; worker default 20).
+    /// The web site the feed belongs to, written to the feed in buun-curator (`siteUrl`; shown
+    /// in its UI). Takes effect only through the worker's `spec.curatorApi`; unset: left as it
+    /// is in buun-curator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub site_url: Option<String>,
+    /// Maximum number of entries fetched per run. The worker reads it from the feed in
+    /// buun-curator, not from its input, so it takes effect only through the worker's
+    /// `spec.curatorApi` (written to the feed as `fetchLimit`); unset: left as it is there
+    /// (buun-curator's default is 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub fetch_limit: Option<i32>,
-    /// Content extraction rules passed through to the worker as `extractionRules`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "list_of_free_objects")]
-    pub extraction_rules: Option<Vec<serde_json::Value>>,
     /// Distill entries after ingestion (`autoDistill`; worker default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_distill: Option<bool>,
-    /// Fetch full article content (`enableContentFetch`; worker default true).
+    /// Fetch full article content: sent as `enableContentFetch`, which the scheduled runs obey
+    /// (worker default true), and written to the feed in buun-curator as `fetchContent` through
+    /// the worker's `spec.curatorApi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_content_fetch: Option<bool>,
     /// Language to translate entries into (`targetLanguage`; worker default none).
@@ -190,14 +228,6 @@ fn extra_input_rule(keys: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!("!has(self.extraInput) || self.extraInput.all(f, !(f.name in [{list}]))")
-}
-
-fn list_of_free_objects(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "array",
-        "maxItems": 256,
-        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
-    })
 }
 
 /// A list keyed by `name`. A map of free JSON values would read more naturally, but the API

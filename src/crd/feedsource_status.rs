@@ -11,6 +11,13 @@ pub struct FeedSourceStatus {
     /// The `metadata.generation` this status reflects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The feed's ID in buun-curator: `feed.id`, or the feed the operator found or created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_id: Option<String>,
+    /// True when the operator created the feed (only such a feed is deleted with
+    /// `feedDeletionPolicy: Delete`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub feed_created: bool,
     /// ID of the Temporal Schedule managed for this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_id: Option<String>,
@@ -56,7 +63,8 @@ pub struct FeedSourceStatus {
     /// The last value of the `curator.buun.dev/run-now` annotation that triggered a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_now_handled: Option<String>,
-    /// Conditions: `Ready` (schedule in sync) and `TemporalReachable`.
+    /// Conditions: `Ready` (schedule in sync, feed registered), `TemporalReachable`,
+    /// `FeedRegistered`, and kstatus' `Reconciling` and `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

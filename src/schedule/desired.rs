@@ -26,6 +26,10 @@ use crate::{
 
 /// The note the operator leaves on a schedule it pauses because of `spec.suspend`.
 pub const SUSPEND_NOTE: &str = "curator-operator: suspended by FeedSource spec.suspend";
+/// The note the operator leaves on a schedule it pauses because its feed is not in
+/// buun-curator.
+pub const FEED_NOT_FOUND_NOTE: &str =
+    "curator-operator: paused, the feed does not exist in buun-curator";
 
 /// Settings shared by every schedule this operator builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +83,32 @@ impl DesiredSchedule {
     pub fn suspended(&self) -> bool {
         self.schedule.state.as_ref().is_some_and(|s| s.paused)
     }
+
+    /// The note kept with the paused state the operator asks for.
+    pub fn pause_note(&self) -> &str {
+        self.schedule
+            .state
+            .as_ref()
+            .map(|s| s.notes.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The same schedule, paused because its feed does not exist in buun-curator (it is unpaused
+    /// when the feed exists again; the fingerprint does not cover the state).
+    pub fn paused_for_missing_feed(mut self) -> Self {
+        let state = self.schedule.state.get_or_insert_with(Default::default);
+        if !state.paused {
+            state.paused = true;
+            state.notes = FEED_NOT_FOUND_NOTE.to_owned();
+        }
+        self
+    }
+}
+
+/// Whether a pause note is one the operator writes (a pause with another note was made by
+/// Temporal or a person, and is never silently undone).
+pub fn is_operator_pause(note: &str) -> bool {
+    note == SUSPEND_NOTE || note == FEED_NOT_FOUND_NOTE
 }
 
 /// The schedule ID of FeedSource `namespace/name`: `<prefix>/<namespace>/<name>`.
@@ -270,6 +300,24 @@ pub fn build(
     temporal: &TemporalConnection,
     opts: &BuildOptions,
 ) -> Result<DesiredSchedule, SpecError> {
+    let feed_id = spec.feed.id.as_deref().ok_or(SpecError::Invalid {
+        field: "feed.id",
+        message: "is required unless the CuratorWorker sets spec.curatorApi".into(),
+    })?;
+    build_for_feed(namespace, name, uid, spec, feed_id, temporal, opts)
+}
+
+/// Builds the desired schedule of the FeedSource `namespace/name` (UID `uid`) for the feed
+/// `feed_id` (its `feed.id`, or the feed the operator registered).
+pub fn build_for_feed(
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    spec: &FeedSourceSpec,
+    feed_id: &str,
+    temporal: &TemporalConnection,
+    opts: &BuildOptions,
+) -> Result<DesiredSchedule, SpecError> {
     let id = schedule_id(&opts.id_prefix, namespace, name);
     let owner = Owner {
         namespace: namespace.to_owned(),
@@ -277,7 +325,7 @@ pub fn build(
         uid: uid.to_owned(),
         operator: opts.identity.clone(),
     };
-    let input = encode_input(&workflow_input(&spec.feed)?)?;
+    let input = encode_input(&workflow_input(&spec.feed, feed_id)?)?;
     let wf = &spec.workflow;
     if wf.type_.trim().is_empty() {
         return Err(SpecError::Invalid {

@@ -4,21 +4,24 @@ use serde_json::{Map, Value, json};
 
 use crate::crd::{
     SpecError,
-    feedsource::{FORBIDDEN_INPUT_KEYS, FeedSpec, InputField, TYPED_INPUT_KEYS},
+    feedsource::{
+        FORBIDDEN_INPUT_KEYS, FeedSpec, IGNORED_INPUT_KEYS, InputField, TYPED_INPUT_KEYS,
+    },
 };
 
 /// Temporal's default limit on a single payload (`limit.blobSize.error`, 2 MiB).
 pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
 
-/// Builds the workflow input object. Unset optional fields are left out, so the worker's own
-/// defaults apply; `extraInput` is merged last and may not repeat a typed field.
-pub fn workflow_input(feed: &FeedSpec) -> Result<Map<String, Value>, SpecError> {
+/// Builds the workflow input object for the feed `feed_id`. Unset optional fields are left
+/// out, so the worker's own defaults apply; `extraInput` is merged last and may not repeat a
+/// typed field.
+pub fn workflow_input(feed: &FeedSpec, feed_id: &str) -> Result<Map<String, Value>, SpecError> {
     let url = url::Url::parse(&feed.url).map_err(|_| SpecError::InvalidUrl(feed.url.clone()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(SpecError::InvalidUrl(feed.url.clone()));
     }
     let mut m = Map::new();
-    m.insert("feedId".into(), json!(feed.id));
+    m.insert("feedId".into(), json!(feed_id));
     m.insert("feedName".into(), json!(feed.name));
     m.insert("feedUrl".into(), json!(feed.url));
     let mut opt = |k: &str, v: Option<Value>| {
@@ -27,10 +30,6 @@ pub fn workflow_input(feed: &FeedSpec) -> Result<Map<String, Value>, SpecError> 
         }
     };
     opt("fetchLimit", feed.fetch_limit.map(Value::from));
-    opt(
-        "extractionRules",
-        feed.extraction_rules.clone().map(Value::Array),
-    );
     opt("autoDistill", feed.auto_distill.map(Value::from));
     opt(
         "enableContentFetch",
@@ -69,6 +68,12 @@ pub fn workflow_input(feed: &FeedSpec) -> Result<Map<String, Value>, SpecError> 
             return Err(SpecError::ExtraInputKey(
                 k.clone(),
                 "a fixed value disables conditional GET",
+            ));
+        }
+        if IGNORED_INPUT_KEYS.contains(&k.as_str()) {
+            return Err(SpecError::ExtraInputKey(
+                k.clone(),
+                "the worker reads it from the feed in buun-curator, never from its input",
             ));
         }
         if m.insert(k.clone(), v.clone()).is_some() {

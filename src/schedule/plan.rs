@@ -12,7 +12,7 @@
 //! pause-on-failure, or a person in the UI) is kept until the resource's generation changes.
 
 use super::{
-    desired::{DesiredSchedule, SUSPEND_NOTE},
+    desired::{DesiredSchedule, is_operator_pause},
     fingerprint,
 };
 use crate::temporal::{
@@ -83,11 +83,11 @@ pub fn pause_decision(
     if desired.suspended() {
         return PauseDecision {
             paused: true,
-            note: SUSPEND_NOTE.to_owned(),
+            note: desired.pause_note().to_owned(),
             held_foreign_pause: false,
         };
     }
-    if server_paused && server_note != SUSPEND_NOTE && !generation_changed {
+    if server_paused && !is_operator_pause(server_note) && !generation_changed {
         return PauseDecision {
             paused: true,
             note: server_note.to_owned(),

@@ -6,6 +6,7 @@ use super::{
     desired::DesiredSchedule,
     sync::{Seen, Synced},
 };
+use crate::feed::{Origin, Registration};
 use crate::{
     crd::{
         conditions::{self, Desired, Failure, READY, Status, TEMPORAL_REACHABLE, truncate},
@@ -30,6 +31,8 @@ pub enum Outcome<'a> {
     WorkerNotFound(&'a str),
     /// The spec cannot be turned into a schedule.
     InvalidSpec(String),
+    /// The schedule was not touched: its feed is not settled (see the registration).
+    Untouched,
     /// The reconcile failed.
     Failed {
         /// Why.
@@ -39,6 +42,54 @@ pub enum Outcome<'a> {
         /// Whether only a change can fix it (the resource is stalled, not reconciling).
         permanent: bool,
     },
+}
+
+/// Condition saying whether the FeedSource's feed exists in buun-curator.
+pub const FEED_REGISTERED: &str = "FeedRegistered";
+
+fn record_feed(s: &mut FeedSourceStatus, r: &Registration) {
+    match r {
+        Registration::NotChecked { id } | Registration::NotFound { id } => {
+            s.feed_id = Some(id.clone());
+            s.feed_created = false;
+        }
+        Registration::Registered { id, origin } => {
+            s.feed_id = Some(id.clone());
+            s.feed_created = *origin == Origin::Created;
+        }
+        Registration::Ambiguous { .. } | Registration::Failed { .. } => {}
+    }
+}
+
+fn feed_registered(r: &Registration) -> Desired {
+    let d = |status, reason: &str, message: String| {
+        Desired::new(FEED_REGISTERED, status, reason.to_owned(), message)
+    };
+    match r {
+        Registration::NotChecked { .. } => d(
+            Status::Unknown,
+            "NoCuratorApi",
+            "the CuratorWorker has no spec.curatorApi: the feed is not checked in buun-curator, and fetchLimit, siteUrl and the feed's fetchContent are not written there".into(),
+        ),
+        Registration::Registered { id, origin } => {
+            let message = match origin {
+                Origin::Exists => format!("feed {id} exists in buun-curator"),
+                Origin::Adopted => format!("adopted feed {id}, the one with this URL"),
+                Origin::Created => format!("created feed {id} in buun-curator"),
+            };
+            d(Status::True, origin.as_str(), message)
+        }
+        other => {
+            let (failure, _) = other.failure().unwrap_or((
+                Failure {
+                    reason: "Unknown",
+                    message: String::new(),
+                },
+                false,
+            ));
+            d(Status::False, failure.reason, failure.message)
+        }
+    }
 }
 
 /// Converts a protobuf timestamp to a Kubernetes time, truncated to whole seconds as the API
@@ -97,6 +148,7 @@ pub fn compute(
     generation: Option<i64>,
     desired: Option<&DesiredSchedule>,
     outcome: &Outcome<'_>,
+    registration: Option<&Registration>,
     now: &Time,
 ) -> FeedSourceStatus {
     let mut s = prev.clone();
@@ -219,13 +271,33 @@ pub fn compute(
                 reach,
             ]
         }
+        Outcome::Untouched => Vec::new(),
     };
-    let stalled = match outcome {
+    let mut stalled = match outcome {
         Outcome::Synced { synced, .. } => synced.held_foreign_pause,
         Outcome::WorkerNotFound(_) | Outcome::InvalidSpec(_) => true,
         Outcome::Failed { permanent, .. } => *permanent,
+        Outcome::Untouched => false,
     };
     let mut conds = conds;
+    if let Some(r) = registration {
+        record_feed(&mut s, r);
+        conds.push(feed_registered(r));
+        // A feed that is not settled keeps the FeedSource from being Ready, whatever the
+        // schedule did (a Temporal failure, reported above, comes first).
+        if let Some((failure, permanent)) = r.failure()
+            && matches!(outcome, Outcome::Synced { .. } | Outcome::Untouched)
+        {
+            conds.retain(|c| c.type_ != READY);
+            conds.push(Desired::new(
+                READY,
+                Status::False,
+                failure.reason,
+                failure.message,
+            ));
+            stalled = permanent;
+        }
+    }
     if let Some(ready) = conds.iter().find(|c| c.type_ == READY).cloned() {
         conds.extend(conditions::kstatus(&ready, stalled));
     }

@@ -62,9 +62,10 @@ fn recomputing_an_unchanged_outcome_is_a_fixed_point() {
         Some(1),
         Some(&d),
         &outcome,
+        None,
         &at(100),
     );
-    let second = compute(&first, Some(1), Some(&d), &outcome, &at(500));
+    let second = compute(&first, Some(1), Some(&d), &outcome, None, &at(500));
     assert_eq!(first, second, "same inputs, later clock: no status write");
     assert_eq!(first.next_runs.len(), 3);
     assert_eq!(
@@ -90,6 +91,7 @@ fn a_held_pause_is_not_ready_with_the_right_reason() {
                 desired: &d,
                 run_now: None,
             },
+            None,
             &at(1),
         );
         let ready = conditions::find(&st.conditions, READY).expect("ready");
@@ -117,6 +119,7 @@ fn unreachable_temporal_keeps_the_last_observation() {
             desired: &d,
             run_now: None,
         },
+        None,
         &at(1),
     );
     let down = compute(
@@ -131,6 +134,7 @@ fn unreachable_temporal_keeps_the_last_observation() {
             temporal_answered: false,
             permanent: false,
         },
+        None,
         &at(2),
     );
     assert_eq!(down.next_runs, ok.next_runs);
@@ -165,6 +169,7 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
             desired: &d,
             run_now: None,
         },
+        None,
         &at(1),
     );
     let listed = Synced {
@@ -186,6 +191,7 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
             desired: &d,
             run_now: None,
         },
+        None,
         &at(2),
     );
     assert_eq!(second.next_runs, vec![at(1_900_000_000)]);
@@ -206,6 +212,7 @@ fn a_run_now_value_is_recorded_only_when_it_fired() {
                 desired: &d,
                 run_now: Some("2026-11-29T10:00"),
             },
+            None,
             &at(1),
         )
     };
@@ -215,4 +222,79 @@ fn a_run_now_value_is_recorded_only_when_it_fired() {
         outcome(&s).run_now_handled.as_deref(),
         Some("2026-11-29T10:00")
     );
+}
+
+#[test]
+fn the_feed_registration_shows_in_status_and_a_missing_feed_is_not_ready() {
+    use crate::feed::{Origin, Registration};
+    let d = desired(false);
+    let s = synced(&d, None);
+    let outcome = Outcome::Synced {
+        synced: &s,
+        desired: &d,
+        run_now: None,
+    };
+    let with = |r: &Registration| {
+        compute(
+            &FeedSourceStatus::default(),
+            Some(1),
+            Some(&d),
+            &outcome,
+            Some(r),
+            &at(1),
+        )
+    };
+    let cond = |st: &FeedSourceStatus, t: &str| {
+        let c = conditions::find(&st.conditions, t).expect(t);
+        (c.status.clone(), c.reason.clone())
+    };
+    let created = with(&Registration::Registered {
+        id: "01J".into(),
+        origin: Origin::Created,
+    });
+    assert_eq!(created.feed_id.as_deref(), Some("01J"));
+    assert!(created.feed_created);
+    assert_eq!(
+        cond(&created, FEED_REGISTERED),
+        ("True".into(), "Created".into())
+    );
+    assert_eq!(cond(&created, READY), ("True".into(), "Synced".into()));
+
+    let unchecked = with(&Registration::NotChecked { id: "x".into() });
+    assert_eq!(
+        cond(&unchecked, FEED_REGISTERED),
+        ("Unknown".into(), "NoCuratorApi".into())
+    );
+    assert_eq!(
+        cond(&unchecked, READY).0,
+        "True",
+        "a worker without an API still runs"
+    );
+
+    let missing = with(&Registration::NotFound { id: "x".into() });
+    assert_eq!(
+        cond(&missing, READY),
+        ("False".into(), "FeedNotFound".into())
+    );
+    assert_eq!(
+        cond(&missing, conditions::STALLED).0,
+        "True",
+        "a person must act"
+    );
+    let untouched = compute(
+        &FeedSourceStatus::default(),
+        Some(1),
+        None,
+        &Outcome::Untouched,
+        Some(&Registration::Ambiguous {
+            url: "u".into(),
+            ids: vec!["a".into(), "b".into()],
+        }),
+        &at(1),
+    );
+    assert_eq!(
+        cond(&untouched, READY),
+        ("False".into(), "AmbiguousFeed".into())
+    );
+    assert_eq!(untouched.schedule_id, None, "no schedule was made");
 }

@@ -264,7 +264,7 @@ pub async fn sync<A: ScheduleApi>(
                     .unwrap_or_default();
                 let mut schedule = desired.schedule.clone();
                 held = state.paused
-                    && state.notes != crate::schedule::desired::SUSPEND_NOTE
+                    && !super::desired::is_operator_pause(&state.notes)
                     && !desired.suspended();
                 schedule.state = Some(state);
                 api.update(&desired.id, schedule, token).await?;

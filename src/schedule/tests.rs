@@ -21,7 +21,7 @@ fn opts() -> BuildOptions {
 }
 
 fn input_of(fs: &crate::crd::FeedSource) -> serde_json::Value {
-    serde_json::Value::Object(workflow_input(&fs.spec.feed).expect("valid input"))
+    serde_json::Value::Object(workflow_input(&fs.spec.feed, "feed-hn").expect("valid input"))
 }
 
 #[test]
@@ -38,7 +38,6 @@ fn every_typed_field_maps_to_its_camel_case_key() {
     let mut fs = FeedSource::test("news", "hn");
     let f = &mut fs.spec.feed;
     f.fetch_limit = Some(30);
-    f.extraction_rules = Some(vec![json!({"selector": "article"})]);
     f.auto_distill = Some(false);
     f.enable_content_fetch = Some(false);
     f.target_language = Some("ja".into());
@@ -54,7 +53,7 @@ fn every_typed_field_maps_to_its_camel_case_key() {
         input_of(&fs),
         json!({
             "feedId": "feed-hn", "feedName": "Feed hn", "feedUrl": "https://example.com/hn.xml",
-            "fetchLimit": 30, "extractionRules": [{"selector": "article"}], "autoDistill": false,
+            "fetchLimit": 30, "autoDistill": false,
             "enableContentFetch": false, "targetLanguage": "ja", "enableThumbnail": true,
             "domainFetchDelay": 1.5, "maxEntryAgeDays": 7, "distillationBatchSize": 10,
             "summaryStyle": "short"
@@ -71,7 +70,7 @@ fn extra_input_may_not_repeat_typed_or_forbidden_fields() {
             value: json!("x"),
         }];
         assert!(
-            matches!(workflow_input(&fs.spec.feed), Err(SpecError::ExtraInputKey(k, _)) if k == key),
+            matches!(workflow_input(&fs.spec.feed, "feed-hn"), Err(SpecError::ExtraInputKey(k, _)) if k == key),
             "{key}"
         );
     }
@@ -88,7 +87,10 @@ fn feed_url_must_be_absolute_http() {
         let mut fs = FeedSource::test("news", "hn");
         fs.spec.feed.url = url.into();
         assert!(
-            matches!(workflow_input(&fs.spec.feed), Err(SpecError::InvalidUrl(_))),
+            matches!(
+                workflow_input(&fs.spec.feed, "feed-hn"),
+                Err(SpecError::InvalidUrl(_))
+            ),
             "{url}"
         );
     }
@@ -101,7 +103,7 @@ fn input_over_two_mebibytes_is_rejected() {
         name: "blob".into(),
         value: json!("x".repeat(MAX_PAYLOAD_BYTES)),
     }];
-    let input = workflow_input(&fs.spec.feed).expect("input builds");
+    let input = workflow_input(&fs.spec.feed, "feed-hn").expect("input builds");
     assert!(matches!(
         encode_input(&input),
         Err(SpecError::InputTooLarge {
