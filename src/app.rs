@@ -124,7 +124,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .with_backoff(std::time::Duration::from_secs(1), args.max_backoff);
     let ctx = Arc::new(
         FeedContext::new(Arc::new(shared), args.temporal.build_options())
-            .with_full_verify(args.full_verify_interval),
+            .with_full_verify(args.full_verify_interval)
+            .with_api_timeout(args.temporal.temporal_timeout),
     );
     let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
         vec![None]

@@ -1,6 +1,7 @@
 //! Results shared per key for a time, with concurrent askers waiting for the one fetch in
 //! flight: task queue loads (one poll per distinct queue per interval, however many workers
-//! share it) and schedule listings (one paged listing per Temporal namespace per interval).
+//! share it), schedule listings (one paged listing per Temporal namespace per interval) and
+//! buun-curator's feed list (one per API and token per interval). And locks per key.
 
 use std::{
     collections::HashMap,
@@ -8,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::temporal::{TemporalError, queue::QueueLoad};
+use crate::{
+    curator_api::{ApiError, FeedRow},
+    temporal::{TemporalError, queue::QueueLoad},
+};
 
 /// Identifies a task queue.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -21,14 +25,14 @@ pub struct QueueKey {
     pub task_queue: String,
 }
 
-type Slot<V> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, TemporalError>)>>>;
+type Slot<V, E> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, E>)>>>;
 
-/// A cache of fetch results by key.
-pub struct TtlCache<K, V> {
-    slots: Mutex<HashMap<K, Slot<V>>>,
+/// A cache of fetch results (values or errors `E`) by key.
+pub struct TtlCache<K, V, E = TemporalError> {
+    slots: Mutex<HashMap<K, Slot<V, E>>>,
 }
 
-impl<K, V> Default for TtlCache<K, V> {
+impl<K, V, E> Default for TtlCache<K, V, E> {
     fn default() -> Self {
         Self {
             slots: Mutex::default(),
@@ -42,17 +46,15 @@ pub type LoadCache = TtlCache<QueueKey, QueueLoad>;
 /// Schedule listings by (frontend address, Temporal namespace).
 pub type ListCache = TtlCache<(String, String), Arc<HashMap<String, crate::temporal::Listed>>>;
 
-impl<K: Clone + Eq + std::hash::Hash, V: Clone> TtlCache<K, V> {
+/// buun-curator's feeds by API (base URL and token digest).
+pub type FeedCache = TtlCache<String, Arc<Vec<FeedRow>>, ApiError>;
+
+impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     /// The value for `key`, fetched with `fetch` unless a result younger than `max_age` exists.
-    pub async fn get<F, Fut>(
-        &self,
-        key: &K,
-        max_age: Duration,
-        fetch: F,
-    ) -> Result<V, TemporalError>
+    pub async fn get<F, Fut>(&self, key: &K, max_age: Duration, fetch: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<V, TemporalError>>,
+        Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
         let mut guard = slot.lock().await;
@@ -76,10 +78,10 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone> TtlCache<K, V> {
         since: Instant,
         min_interval: Duration,
         fetch: F,
-    ) -> Option<Result<V, TemporalError>>
+    ) -> Option<Result<V, E>>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<V, TemporalError>>,
+        Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
         let mut guard = slot.lock().await;
@@ -94,13 +96,42 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone> TtlCache<K, V> {
         (started >= since).then_some(result)
     }
 
-    fn slot(&self, key: &K) -> Slot<V> {
+    /// Changes a cached value in place (after a write the cache should reflect); nothing when
+    /// there is no value for `key`.
+    pub async fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
+        let slot = self.slot(key);
+        let mut guard = slot.lock().await;
+        if let Some((_, Ok(v))) = guard.as_mut() {
+            change(v);
+        }
+    }
+
+    fn slot(&self, key: &K) -> Slot<V, E> {
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(key.clone())
             .or_default()
             .clone()
+    }
+}
+
+/// One async lock per key, so that work on one key (say, a feed URL) never runs twice at once.
+#[derive(Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    /// Waits for the lock of `key`; it is released when the guard is dropped.
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut m = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget locks nobody holds or waits for, so the map stays as small as the work.
+            m.retain(|_, l| Arc::strong_count(l) > 1);
+            m.entry(key.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 }
 

@@ -23,6 +23,14 @@ pub enum Error {
         /// What is missing.
         problem: String,
     },
+    /// buun-curator's API failed, or refused the token in `secret`.
+    #[error("{}", curator_api_message(secret, source))]
+    CuratorApi {
+        /// The token's Secret, as `namespace/name (key k)`.
+        secret: String,
+        /// What failed.
+        source: crate::curator_api::ApiError,
+    },
     /// Adding or removing the finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(String),
@@ -39,6 +47,15 @@ fn kube_message(e: &kube::Error) -> String {
     }
 }
 
+fn curator_api_message(secret: &str, e: &crate::curator_api::ApiError) -> String {
+    match e {
+        crate::curator_api::ApiError::Unauthorized => format!(
+            "buun-curator refused the API token in Secret {secret} (it redirects to /login); fix the token or spec.curatorApi.tokenSecretRef"
+        ),
+        other => other.to_string(),
+    }
+}
+
 impl From<TemporalError> for Error {
     fn from(e: TemporalError) -> Self {
         Error::Sync(SyncError::Temporal(e))
@@ -51,6 +68,7 @@ impl Error {
         match self {
             Error::Kube(_) | Error::Finalizer(_) | Error::MissingUid => false,
             Error::Spec(_) | Error::Secret { .. } => true,
+            Error::CuratorApi { source, .. } => source.is_permanent(),
             Error::Sync(e) => e.is_permanent(),
         }
     }
@@ -71,6 +89,7 @@ impl Error {
             Error::Spec(_) => "InvalidSpec",
             Error::Sync(e) => e.reason(),
             Error::Secret { .. } => "SecretNotFound",
+            Error::CuratorApi { source, .. } => source.reason(),
             Error::Finalizer(_) => "FinalizerError",
             Error::MissingUid => "MissingUid",
         }

@@ -20,10 +20,7 @@ use futures::{StreamExt, future::join_all};
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{
     Api, Client,
-    runtime::{
-        Controller, WatchStreamExt, controller, predicates, reflector, reflector::ObjectRef,
-        watcher,
-    },
+    runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
 };
 
 pub use shared::{MANAGER, Shared};
@@ -152,12 +149,12 @@ pub async fn worker_controller(
     let deployments: Api<Deployment> = scoped(client.clone(), &scope);
     let pdbs: Api<PodDisruptionBudget> = scoped(client, &scope);
     let (reader, writer) = reflector::store();
-    // Generation filter: the controller's own status writes do not trigger it again.
+    // Spec, deletion and finalizers: the controller's own status writes do not trigger it again.
     let trigger = watcher(workers, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(watch::spec_or_lifecycle, Default::default());
     Controller::for_stream(trigger, reader)
         .owns(deployments, watcher::Config::default().any_semantic())
         .owns(pdbs, watcher::Config::default().any_semantic())

@@ -5,7 +5,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
 use super::error::Error;
-use crate::{crd::curatorworker::TemporalConnection, temporal::pool::Credentials};
+use crate::{
+    crd::curatorworker::{SecretKeyRef, TemporalConnection},
+    temporal::pool::Credentials,
+};
 
 async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Secret, Error> {
     api.get_opt(name).await?.ok_or_else(|| Error::Secret {
@@ -20,6 +23,25 @@ fn key(secret: &Secret, key: &str) -> Option<Vec<u8>> {
         .as_ref()
         .and_then(|d| d.get(key))
         .map(|b| b.0.clone())
+}
+
+/// Reads the value of a Secret key (a token) in `namespace`.
+pub async fn api_token(
+    client: &Client,
+    namespace: &str,
+    r: &SecretKeyRef,
+) -> Result<String, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let s = get_secret(&api, &r.name).await?;
+    let value = key(&s, &r.key).ok_or_else(|| Error::Secret {
+        name: r.name.clone(),
+        problem: format!("has no key {:?}", r.key),
+    })?;
+    let text = String::from_utf8(value).map_err(|_| Error::Secret {
+        name: r.name.clone(),
+        problem: format!("key {:?} is not UTF-8", r.key),
+    })?;
+    Ok(text.trim().to_owned())
 }
 
 /// Loads the TLS material and API key of `temporal` from Secrets in `namespace`.
@@ -45,16 +67,7 @@ pub async fn credentials(
         }
     }
     if let Some(r) = &temporal.api_key_secret_ref {
-        let s = get_secret(&api, &r.name).await?;
-        let value = key(&s, &r.key).ok_or_else(|| Error::Secret {
-            name: r.name.clone(),
-            problem: format!("has no key {:?}", r.key),
-        })?;
-        let text = String::from_utf8(value).map_err(|_| Error::Secret {
-            name: r.name.clone(),
-            problem: format!("key {:?} is not UTF-8", r.key),
-        })?;
-        creds.api_key = Some(text.trim().to_owned());
+        creds.api_key = Some(api_token(client, namespace, r).await?);
     }
     Ok(creds)
 }

@@ -15,11 +15,23 @@ use crate::crd::{FeedSource, feedsource::RUN_NOW_ANNOTATION};
 /// own) hash the same and are skipped.
 pub fn feed_predicate(fs: &FeedSource) -> Option<u64> {
     let mut h = DefaultHasher::new();
-    fs.metadata.generation.hash(&mut h);
+    lifecycle(fs, &mut h);
     fs.annotations().get(RUN_NOW_ANNOTATION).hash(&mut h);
-    fs.metadata.deletion_timestamp.is_some().hash(&mut h);
-    fs.finalizers().hash(&mut h);
     Some(h.finish())
+}
+
+/// PURE: the part of any resource whose change needs a reconcile: its generation (spec),
+/// deletion and finalizers (the finalizer helper adds its own and waits for that change).
+pub fn spec_or_lifecycle<K: Resource>(obj: &K) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    lifecycle(obj, &mut h);
+    Some(h.finish())
+}
+
+fn lifecycle<K: Resource>(obj: &K, h: &mut DefaultHasher) {
+    obj.meta().generation.hash(h);
+    obj.meta().deletion_timestamp.is_some().hash(h);
+    obj.finalizers().hash(h);
 }
 
 /// Objects from a watch whose generation changed, plus deleted ones (a plain predicate filter

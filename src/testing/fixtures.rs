@@ -26,7 +26,7 @@ impl FeedSource {
                     name: "curator".into(),
                 },
                 feed: FeedSpec {
-                    id: format!("feed-{name}"),
+                    id: Some(format!("feed-{name}")),
                     name: format!("Feed {name}"),
                     url: format!("https://example.com/{name}.xml"),
                     ..Default::default()
@@ -47,6 +47,7 @@ impl FeedSource {
                 suspend: false,
                 workflow: WorkflowSpec::default(),
                 deletion_policy: DeletionPolicy::Delete,
+                feed_deletion_policy: Default::default(),
             },
         );
         fs.metadata = ObjectMeta {
@@ -146,6 +147,12 @@ impl CuratorWorker {
     pub fn unsaved(mut self) -> Self {
         self.metadata.uid = None;
         self.metadata.generation = None;
+        self
+    }
+
+    /// Carrying the operator's finalizer, as after its first reconcile.
+    pub fn with_finalizer(mut self) -> Self {
+        self.metadata.finalizers = Some(vec![crate::controller::curatorworker::FINALIZER.into()]);
         self
     }
 

@@ -3,6 +3,7 @@
 //! in-memory Temporal, and a call counter. The shipped library holds none of it.
 
 pub mod counting;
+pub mod curator_api;
 pub mod fixtures;
 pub mod kube;
 pub mod schedules;

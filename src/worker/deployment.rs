@@ -42,6 +42,9 @@ pub const RESERVED_ENV: &[&str] = &[
     "TEMPORAL_API_KEY",
 ];
 
+/// Environment variables the operator sets from `spec.curatorApi`, when it is set.
+pub const CURATOR_API_ENV: &[&str] = &["BUUN_CURATOR_API_URL", "INTERNAL_API_TOKEN"];
+
 /// Metadata of a child object: the worker's name and namespace, the operator's labels, and a
 /// controller owner reference so that deleting the worker garbage-collects it.
 fn child_meta(w: &CuratorWorker, name: &str, owner: OwnerReference) -> ObjectMeta {
@@ -94,6 +97,22 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
+/// A variable from a Secret key: the value is never copied into the Deployment.
+fn secret_env(name: &str, r: &crate::crd::curatorworker::SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
 /// The operator's env, in a fixed order, followed by the user's.
 pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
     let s = &w.spec;
@@ -106,6 +125,20 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
             field: "env",
             message: format!(
                 "{} is set by the operator from spec.temporal, spec.concurrency or spec.healthPort; set it there",
+                e.name
+            ),
+        });
+    }
+    if s.curator_api.is_some()
+        && let Some(e) = s
+            .env
+            .iter()
+            .find(|e| CURATOR_API_ENV.contains(&e.name.as_str()))
+    {
+        return Err(SpecError::Invalid {
+            field: "env",
+            message: format!(
+                "{} is set by the operator from spec.curatorApi; set it there, so the worker and the operator use the same API",
                 e.name
             ),
         });
@@ -143,18 +176,11 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
         }
     }
     if let Some(r) = &t.api_key_secret_ref {
-        out.push(EnvVar {
-            name: "TEMPORAL_API_KEY".into(),
-            value: None,
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: r.name.clone(),
-                    key: r.key.clone(),
-                    optional: Some(false),
-                }),
-                ..Default::default()
-            }),
-        });
+        out.push(secret_env("TEMPORAL_API_KEY", r));
+    }
+    if let Some(api) = &s.curator_api {
+        out.push(env("BUUN_CURATOR_API_URL", &api.url));
+        out.push(secret_env("INTERNAL_API_TOKEN", &api.token_secret_ref));
     }
     out.extend(s.env.iter().cloned());
     Ok(out)
@@ -163,10 +189,14 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
 /// Hash of everything the pods take from the spec besides the image and scheduling fields.
 pub fn config_hash(w: &CuratorWorker) -> String {
     let s = &w.spec;
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "temporal": s.temporal, "concurrency": s.concurrency, "env": s.env,
         "envFrom": s.env_from, "healthPort": s.health_port,
     });
+    // Only when set, so that workers without it keep their hash (and their pods) as before.
+    if let Some(api) = &s.curator_api {
+        v["curatorApi"] = serde_json::json!(api);
+    }
     let digest = Sha256::digest(v.to_string().as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

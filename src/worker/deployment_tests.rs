@@ -244,3 +244,44 @@ fn disruption_budget_rules() {
     assert_eq!(p["spec"]["minAvailable"], 1);
     assert!(p["spec"].get("maxUnavailable").is_none());
 }
+
+#[test]
+fn the_curator_api_reaches_the_worker_as_url_and_secret_reference() {
+    let api = json!({"spec": {"curatorApi": {
+        "url": "http://buun-curator.news:3000",
+        "tokenSecretRef": {"name": "curator-api", "key": "token"}
+    }}});
+    let w = worker_with(api.clone());
+    let d = build(&w, Replicas::Set(1));
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    let var = |n: &str| env.iter().find(|e| e["name"] == n).cloned().expect(n);
+    assert_eq!(
+        var("BUUN_CURATOR_API_URL")["value"],
+        "http://buun-curator.news:3000"
+    );
+    let token = var("INTERNAL_API_TOKEN");
+    assert!(token.get("value").is_none(), "never the value: {token}");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "curator-api");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "token");
+    // The same names in spec.env would make the worker and the operator disagree.
+    let mut clash = worker_with(api);
+    clash.spec.env = vec![k8s_openapi::api::core::v1::EnvVar {
+        name: "BUUN_CURATOR_API_URL".into(),
+        value: Some("http://elsewhere".into()),
+        value_from: None,
+    }];
+    let e = deployment(&clash, owner(&clash), Replicas::Set(1)).expect_err("clash");
+    assert!(e.to_string().contains("spec.curatorApi"), "{e}");
+    // Without curatorApi the worker's env may set them itself, as before.
+    let mut own = worker_with(json!({}));
+    own.spec.env = clash.spec.env.clone();
+    assert!(deployment(&own, owner(&own), Replicas::Set(1)).is_ok());
+    assert_ne!(
+        config_hash(&w),
+        config_hash(&own),
+        "a new API rolls the pods"
+    );
+}

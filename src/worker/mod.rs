@@ -3,8 +3,10 @@
 //!
 //! - [`deployment`]: the Deployment and PDB built from the spec;
 //! - [`scaler`]: the replica decision and what it remembers (in the status);
+//! - [`global`]: buun-curator's global ingestion schedule beside the worker's FeedSources;
 //! - [`status`]: the CuratorWorker status a reconcile leaves.
 
 pub mod deployment;
+pub mod global;
 pub mod scaler;
 pub mod status;

@@ -2,7 +2,11 @@
 
 use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Time};
 
-use super::{deployment::Replicas, scaler::Scale};
+use super::{
+    deployment::Replicas,
+    global::{self, Global},
+    scaler::Scale,
+};
 use crate::{
     crd::{
         CuratorWorkerStatus,
@@ -31,6 +35,8 @@ pub struct Observation<'a> {
     pub scaled: bool,
     /// A spec problem, which makes the worker not Ready.
     pub invalid: Option<String>,
+    /// buun-curator's global schedule, as the reconcile left it; `None`: not looked at.
+    pub global: Option<&'a Global>,
 }
 
 /// Computes the new status.
@@ -125,12 +131,11 @@ pub fn compute(
         o.scale.message.clone(),
     );
     let [reconciling, stalled] = conditions::kstatus(&ready_cond, o.invalid.is_some());
-    s.conditions = conditions::merge(
-        &prev.conditions,
-        &[ready_cond, reach, scaling, reconciling, stalled],
-        generation,
-        &truncate(now),
-    );
+    let mut conds = vec![ready_cond, reach, scaling, reconciling, stalled];
+    if let Some(g) = o.global {
+        conds.push(global::condition(o.feeds, g));
+    }
+    s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
     s
 }
 
@@ -188,6 +193,7 @@ mod tests {
                 next_run: None,
                 scaled: false,
                 invalid: None,
+                global: None,
             },
             &Time(at(now)),
         )

@@ -14,28 +14,40 @@ use k8s_openapi::{
 use kube::{
     Resource, ResourceExt,
     api::DeleteParams,
-    runtime::{controller::Action, events::EventType, reflector::Store},
+    runtime::{
+        controller::Action,
+        events::EventType,
+        finalizer::{self, Event as Finalizer},
+        reflector::Store,
+    },
 };
 use tracing::Instrument;
 
 use super::{
     apply::apply_if_changed,
-    cache::{LoadCache, QueueKey},
+    cache::{LoadCache, QueueKey, TtlCache},
     error::Error,
     secrets,
     shared::Shared,
     status::{self, publish},
 };
 use crate::{
-    crd::{CuratorWorker, FeedSource},
+    crd::{CuratorWorker, CuratorWorkerStatus, FeedSource, conditions},
     metrics,
     temporal::queue::{QueueApi, QueueLoad},
     worker::{
         deployment::{self, Replicas},
+        global::{GLOBAL_SCHEDULE_ACTIVE, GLOBAL_SCHEDULE_ID, Global},
         scaler::{self, Observed, Params, Scale},
         status::{Observation, compute},
     },
 };
+
+mod global;
+
+/// Finalizer that lets the operator undo what it did outside the worker's own children (a
+/// pause of buun-curator's global schedule) before the worker goes away.
+pub const FINALIZER: &str = "curator.buun.dev/worker";
 
 /// What the worker controller needs.
 pub struct WorkerContext {
@@ -45,6 +57,8 @@ pub struct WorkerContext {
     pub feeds: Store<FeedSource>,
     /// Task queue loads, shared by the workers on a queue.
     pub load_cache: LoadCache,
+    /// buun-curator's global schedule, per Temporal frontend and namespace.
+    pub global_cache: TtlCache<(String, String), Global>,
 }
 
 impl WorkerContext {
@@ -54,7 +68,16 @@ impl WorkerContext {
             shared,
             feeds,
             load_cache: LoadCache::default(),
+            global_cache: TtlCache::default(),
         }
+    }
+
+    /// How long a read of the global schedule is reused.
+    fn global_ttl(&self) -> std::time::Duration {
+        (self.shared.resync / 4).clamp(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(60),
+        )
     }
 }
 
@@ -62,9 +85,44 @@ impl WorkerContext {
 pub async fn reconcile(w: Arc<CuratorWorker>, ctx: Arc<WorkerContext>) -> Result<Action, Error> {
     let span = tracing::info_span!("reconcile", kind = "CuratorWorker", namespace = %w.namespace().unwrap_or_default(), name = %w.name_any());
     let started = Instant::now();
-    let result = apply(&w, &ctx).instrument(span).await;
-    status::finished(&ctx.shared, &*w, started, &result);
+    let api: kube::Api<CuratorWorker> = ctx.shared.api(&w.namespace().unwrap_or_default());
+    let obj = w.clone();
+    let result = finalizer::finalizer(&api, FINALIZER, w, |event| async {
+        match event {
+            Finalizer::Apply(w) => apply(&w, &ctx).await,
+            Finalizer::Cleanup(w) => cleanup(&w, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    status::finished(&ctx.shared, &*obj, started, &result);
     result
+}
+
+/// Before the worker goes away: lift a pause of the global schedule made for it.
+async fn cleanup(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> {
+    match global::reconcile_global(w, ctx, 0, true).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(e) if e.is_permanent() => {
+            let note =
+                format!("could not check schedule {GLOBAL_SCHEDULE_ID} ({e}); left as it is");
+            ctx.shared
+                .event(
+                    w,
+                    EventType::Warning,
+                    "GlobalScheduleNotChecked",
+                    "Cleanup",
+                    note,
+                )
+                .await;
+            Ok(Action::await_change())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Retry delay after a failure: exponential per object, with jitter.
@@ -121,6 +179,9 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
         _ => shared.resync,
     };
     let load = queue_load(w, ctx, poll).await;
+    let global = global::reconcile_global(w, ctx, feeds, false)
+        .await
+        .unwrap_or(Global::Unknown);
     // Decide.
     let scale = scaler::scale(
         w.spec.replicas,
@@ -155,9 +216,11 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
             next_run,
             scaled: scaled_from.is_some(),
             invalid,
+            global: Some(&global),
         },
         &Time(now),
     );
+    warn_on_double_ingestion(shared, w, &status).await;
     if let (Some(old), Replicas::Set(n)) = (scaled_from, scale.replicas) {
         let (reason, verb) = if n > old {
             ("ScaledUp", "up")
@@ -185,6 +248,27 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
     }
     publish(shared, w, &status).await?;
     Ok(Action::requeue(poll))
+}
+
+/// One Warning event when buun-curator's global schedule starts ingesting the worker's feeds a
+/// second time.
+async fn warn_on_double_ingestion(shared: &Shared, w: &CuratorWorker, new: &CuratorWorkerStatus) {
+    let active = |s: Option<&CuratorWorkerStatus>| {
+        s.and_then(|s| conditions::find(&s.conditions, GLOBAL_SCHEDULE_ACTIVE))
+            .filter(|c| c.status == "True")
+            .map(|c| c.message.clone())
+    };
+    if let (None, Some(message)) = (active(w.status.as_ref()), active(Some(new))) {
+        shared
+            .event(
+                w,
+                EventType::Warning,
+                "GlobalScheduleActive",
+                "Reconcile",
+                message,
+            )
+            .await;
+    }
 }
 
 /// The Deployment as applied (or as it was, when nothing needed writing) and the replica count

@@ -6,10 +6,10 @@ use kube::{
     runtime::{controller::Action, events::EventType},
 };
 
-use super::context::FeedContext;
+use super::{context::FeedContext, register::delete_feed};
 use crate::{
     controller::{error::Error, secrets},
-    crd::{CuratorWorker, FeedSource},
+    crd::{CuratorWorker, FeedSource, feedsource::FeedDeletionPolicy},
     schedule::{DesiredSchedule, delete, desired},
     temporal::{memo::Owner, pool::Credentials},
 };
@@ -63,6 +63,26 @@ pub(super) async fn move_away_from_old_place(
                     note,
                 )
                 .await;
+        }
+    }
+}
+
+async fn remove_feed(fs: &FeedSource, ctx: &FeedContext, worker: Option<&CuratorWorker>) {
+    if fs.spec.feed_deletion_policy != FeedDeletionPolicy::Delete {
+        return;
+    }
+    match worker.and_then(|w| w.spec.curator_api.as_ref()) {
+        Some(api) => delete_feed(fs, ctx, api).await,
+        None => {
+            let status = fs.status.clone().unwrap_or_default();
+            if let (Some(id), true) = (status.feed_id, status.feed_created) {
+                let note = format!(
+                    "feed {id} is left in buun-curator: the CuratorWorker and its spec.curatorApi are gone"
+                );
+                ctx.shared
+                    .event(fs, EventType::Warning, "FeedNotDeleted", "Cleanup", note)
+                    .await;
+            }
         }
     }
 }
@@ -123,6 +143,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
             ctx.shared
                 .event(fs, EventType::Normal, reason, "Cleanup", note)
                 .await;
+            remove_feed(fs, ctx, worker.as_ref()).await;
             Ok(Action::await_change())
         }
         Err(e) if worker.is_none() && e.is_permanent() => {

@@ -3,7 +3,10 @@
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    controller::{cache::ListCache, shared::Shared},
+    controller::{
+        cache::{FeedCache, KeyedLocks, ListCache},
+        shared::Shared,
+    },
     schedule::BuildOptions,
 };
 
@@ -26,6 +29,12 @@ pub struct FeedContext {
     pub build: BuildOptions,
     /// Schedule listings, shared by the FeedSources of a Temporal namespace.
     pub list_cache: ListCache,
+    /// buun-curator's feeds, shared by the FeedSources of an API.
+    pub feed_rows: FeedCache,
+    /// One registration at a time per feed URL.
+    pub feed_locks: KeyedLocks,
+    /// Limit of one call to buun-curator's API.
+    pub api_timeout: std::time::Duration,
     /// How often each schedule is fully described even when the listing shows no change (to
     /// catch edits of the action or input, which the listing does not show).
     pub full_verify: std::time::Duration,
@@ -42,10 +51,19 @@ impl FeedContext {
             shared,
             build,
             list_cache: ListCache::default(),
+            feed_rows: FeedCache::default(),
+            feed_locks: KeyedLocks::default(),
+            api_timeout: std::time::Duration::from_secs(10),
             full_verify: std::time::Duration::from_secs(3600),
             verified: Default::default(),
             created: Default::default(),
         }
+    }
+
+    /// Limits each call to buun-curator's API to `timeout`.
+    pub fn with_api_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.api_timeout = timeout;
+        self
     }
 
     /// Describes every schedule fully at least this often.

@@ -1,8 +1,9 @@
 //! The FeedSource controller: one Temporal Schedule per FeedSource.
 //!
-//! A reconcile: observe (the worker, its credentials) → decide and write the schedule (the one
-//! sync of `schedule::sync`, or the cheap listing of `schedule::listing`) → the status (pure,
-//! `schedule::status`) written once → events about what changed.
+//! A reconcile: observe (the worker) → settle the feed in buun-curator (`register`, with the
+//! pure plan of `feed`) → decide and write the schedule (the one sync of `schedule::sync`, or
+//! the cheap listing of `schedule::listing`) → the status (pure, `schedule::status`) written
+//! once → events about what changed.
 
 use std::{sync::Arc, time::Instant};
 
@@ -19,6 +20,7 @@ use tracing::Instrument;
 mod cleanup;
 mod context;
 mod listing;
+mod register;
 
 pub use context::FeedContext;
 
@@ -29,6 +31,7 @@ use super::{
 };
 use crate::{
     crd::{CuratorWorker, FeedSource, FeedSourceStatus, feedsource::RUN_NOW_ANNOTATION},
+    feed::Registration,
     schedule::{
         DesiredSchedule, desired,
         status::{Outcome, compute},
@@ -38,6 +41,7 @@ use crate::{
 use cleanup::{cleanup, move_away_from_old_place};
 use context::FOLLOW_UP;
 use listing::{Listed, listed};
+use register::register;
 
 /// Finalizer that guarantees the schedule is cleaned up before the resource goes away.
 pub const FINALIZER: &str = "curator.buun.dev/schedule";
@@ -72,15 +76,22 @@ pub fn error_policy(fs: Arc<FeedSource>, err: &Error, ctx: Arc<FeedContext>) -> 
 
 /// What the stages found and did; the status and the next action follow from it.
 enum Step {
-    /// The referenced CuratorWorker does not exist: no Temporal call was made.
+    /// The referenced CuratorWorker does not exist: no call was made.
     WorkerNotFound(String),
     /// The spec cannot become a schedule.
     InvalidSpec(String),
+    /// The feed is not settled, so the schedule was not touched; `retry` holds a transient
+    /// failure to retry with backoff.
+    Held {
+        registration: Registration,
+        retry: Option<Error>,
+    },
     /// The schedule is in line with the spec.
     Synced {
         desired: Box<DesiredSchedule>,
         synced: Box<Synced>,
         run_now: Option<String>,
+        registration: Registration,
     },
     /// Created moments ago and not in a listing yet: nothing new to record.
     Pending,
@@ -88,11 +99,12 @@ enum Step {
     Failed {
         desired: Box<DesiredSchedule>,
         error: Error,
+        registration: Registration,
     },
 }
 
 async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
-    let step = sync_schedule(fs, ctx).await?;
+    let step = reconcile_children(fs, ctx).await?;
     if let Some(status) = status_of(fs, &step) {
         publish(&ctx.shared, fs, &status).await?;
     }
@@ -100,8 +112,8 @@ async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
     next(ctx, fs, step)
 }
 
-/// Observe, decide and write the schedule.
-async fn sync_schedule(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error> {
+/// Observe, then settle the feed in buun-curator, then the schedule.
+async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error> {
     let ns = fs.namespace().unwrap_or_default();
     let worker_name = &fs.spec.worker_ref.name;
     let Some(worker) = ctx
@@ -112,15 +124,55 @@ async fn sync_schedule(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error
     else {
         return Ok(Step::WorkerNotFound(worker_name.clone()));
     };
+    let registration = match (&worker.spec.curator_api, &fs.spec.feed.id) {
+        (Some(api), _) => match register(fs, ctx, api).await {
+            Ok(r) => r,
+            Err(e @ (Error::CuratorApi { .. } | Error::Secret { .. })) => {
+                let registration = Registration::Failed {
+                    failure: e.failure(),
+                    permanent: e.is_permanent(),
+                };
+                let retry = (!e.is_permanent()).then_some(e);
+                return Ok(Step::Held {
+                    registration,
+                    retry,
+                });
+            }
+            Err(e) => return Err(e),
+        },
+        (None, Some(id)) => Registration::NotChecked { id: id.clone() },
+        (None, None) => {
+            return Ok(Step::InvalidSpec(
+                "feed.id is required unless the CuratorWorker sets spec.curatorApi".into(),
+            ));
+        }
+    };
+    let (feed_id, missing) = match &registration {
+        Registration::NotChecked { id } | Registration::Registered { id, .. } => (id, false),
+        // A schedule that exists is paused; none is created.
+        Registration::NotFound { id }
+            if fs.status.as_ref().is_some_and(|s| s.schedule_id.is_some()) =>
+        {
+            (id, true)
+        }
+        _ => {
+            return Ok(Step::Held {
+                registration,
+                retry: None,
+            });
+        }
+    };
     let uid = fs.uid().unwrap_or_default();
-    let desired = match desired::build(
+    let desired = match desired::build_for_feed(
         &ns,
         &fs.name_any(),
         &uid,
         &fs.spec,
+        feed_id,
         &worker.spec.temporal,
         &ctx.build,
     ) {
+        Ok(d) if missing => d.paused_for_missing_feed(),
         Ok(d) => d,
         Err(e) => return Ok(Step::InvalidSpec(e.to_string())),
     };
@@ -149,22 +201,29 @@ async fn sync_schedule(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error
             desired,
             synced: Box::new(synced),
             run_now: recorded.run_now,
+            registration,
         },
         Ok(None) => Step::Pending,
-        Err(error) => Step::Failed { desired, error },
+        Err(error) => Step::Failed {
+            desired,
+            error,
+            registration,
+        },
     })
 }
 
 /// PURE: the status the step leaves (`None`: unchanged).
 fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
-    let (desired, outcome) = match step {
+    let (desired, outcome, registration) = match step {
         Step::Pending => return None,
-        Step::WorkerNotFound(name) => (None, Outcome::WorkerNotFound(name)),
-        Step::InvalidSpec(m) => (None, Outcome::InvalidSpec(m.clone())),
+        Step::WorkerNotFound(name) => (None, Outcome::WorkerNotFound(name), None),
+        Step::InvalidSpec(m) => (None, Outcome::InvalidSpec(m.clone()), None),
+        Step::Held { registration, .. } => (None, Outcome::Untouched, Some(registration)),
         Step::Synced {
             desired,
             synced,
             run_now,
+            registration,
         } => (
             Some(&**desired),
             Outcome::Synced {
@@ -172,14 +231,20 @@ fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
                 desired,
                 run_now: run_now.as_deref(),
             },
+            Some(registration),
         ),
-        Step::Failed { desired, error } => (
+        Step::Failed {
+            desired,
+            error,
+            registration,
+        } => (
             Some(&**desired),
             Outcome::Failed {
                 failure: error.failure(),
                 temporal_answered: error.temporal_answered(),
                 permanent: error.is_permanent(),
             },
+            Some(registration),
         ),
     };
     let prev = fs.status.clone().unwrap_or_default();
@@ -189,6 +254,7 @@ fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
         fs.metadata.generation,
         desired,
         &outcome,
+        registration,
         &now,
     ))
 }
@@ -236,11 +302,15 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
                 ctx.shared.resync
             }))
         }
-        // Retried at the resync interval too: a Secret or a foreign schedule can change without
-        // this resource changing.
+        // Retried at the resync interval too: a Secret, a foreign schedule or a feed can change
+        // without this resource changing.
         Step::Failed { error, .. } if error.is_permanent() => {
             Ok(Action::requeue(ctx.shared.resync))
         }
         Step::Failed { error, .. } => Err(error),
+        Step::Held {
+            retry: Some(error), ..
+        } => Err(error),
+        Step::Held { retry: None, .. } => Ok(Action::requeue(ctx.shared.resync)),
     }
 }
