@@ -477,7 +477,7 @@ async fn rejected_by_the_controller_without_a_retry_loop() {
 async fn a_worker_env_that_shadows_the_operators_is_reported() {
     let server = common::shared();
     let fake = Arc::new(FakeKube::default());
-    let mut w = CuratorWorker::test("bad", &server.address);
+    let mut w = CuratorWorker::test("bad", &server.address).with_finalizer();
     w.metadata.uid = Some("uid-w".into());
     w.spec.env = vec![k8s_openapi::api::core::v1::EnvVar {
         name: "TEMPORAL_TASK_QUEUE".into(),

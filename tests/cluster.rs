@@ -270,6 +270,7 @@ async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {
             "NEXT RUN",
             "READY",
             "REASON",
+            "FEED ID",
             "SCHEDULE ID",
             "AGE"
         ]
@@ -282,6 +283,7 @@ async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {
         "false",
         "True",
         "Synced",
+        "feed-hn",
         &env.schedule_id("hn"),
     ] {
         assert!(row.contains(want), "row lacks {want}: {row}");
@@ -463,4 +465,68 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
         .expect("standby takes over within the lease duration")
         .expect("channel");
     println!("failover took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feedsource_without_an_id_registers_its_feed_and_runs_it() {
+    use curator_operator::testing::curator_api::FakeCuratorApi;
+    use k8s_openapi::ByteString;
+    let Some(env) = ClusterEnv::start("register").await else {
+        return;
+    };
+    let api = FakeCuratorApi::start("cluster-token").await;
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("curator-api".into());
+    secret.data = Some([("token".to_owned(), ByteString(b"cluster-token".to_vec()))].into());
+    env.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    let queue = format!("register-{}", env.ns);
+    env.create_worker(|w| {
+        w.spec.temporal.task_queue = queue.clone();
+        w.spec.curator_api = Some(curator_operator::crd::curatorworker::CuratorApi {
+            url: api.url.clone(),
+            token_secret_ref: curator_operator::crd::curatorworker::SecretKeyRef {
+                name: "curator-api".into(),
+                key: "token".into(),
+            },
+        });
+    })
+    .await;
+    let mut f = FeedSource::test(&env.ns, "noid").unsaved();
+    f.spec.feed.id = None;
+    f.metadata.annotations = Some([("curator.buun.dev/run-now".to_owned(), "1".to_owned())].into());
+    env.api::<FeedSource>()
+        .create(&PostParams::default(), &f)
+        .await
+        .expect("a FeedSource without feed.id is accepted");
+    let ready = env.wait_ready("noid").await;
+    let status = ready.status.expect("status");
+    let id = status.feed_id.expect("status.feedId");
+    assert!(status.feed_created);
+    assert_eq!(api.api.count("POST /api/feeds"), 1);
+    // The worker sees the registered feed's ID: its Pydantic model accepts the run's input.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/ingestion_worker.py"
+    );
+    let address = env.temporal.address.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, &address, &queue, "60"])
+            .output()
+            .expect("python3 with temporalio and pydantic (scripts/install-deps.sh)")
+    })
+    .await
+    .expect("worker");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["validated"]["feed_id"], id.as_str());
+    assert_eq!(result["raw"]["feedId"], id.as_str());
+    env.stop().await;
 }

@@ -91,6 +91,8 @@ fn cel_cases() -> Vec<Case> {
     let min_max = "minReplicas must not exceed maxReplicas";
     let poll = "pollInterval must be greater than zero";
     let pdb = "set exactly one of minAvailable and maxUnavailable";
+    let ignored = "extraInput must not set extractionRules: the worker reads them from the feed in buun-curator, never from its input";
+    let api_url = "curatorApi.url must be an http:// or https:// URL";
     let address = "address must be host:port, without a scheme";
     let extra =
         |name: &str| json!({"spec": {"feed": {"extraInput": [{"name": name, "value": "x"}]}}});
@@ -269,6 +271,28 @@ fn cel_cases() -> Vec<Case> {
         case(
             "IPv6 address",
             worker(json!({"spec": {"temporal": {"address": "[::1]:7233"}}})),
+            None,
+        ),
+        case(
+            "extraInput sets extractionRules",
+            feed(extra("extractionRules")),
+            Some(ignored),
+        ),
+        case(
+            "curatorApi without a scheme",
+            worker(json!({"spec": {"curatorApi": {
+                "url": "buun-curator:3000", "tokenSecretRef": {"name": "t", "key": "k"}}}})),
+            Some(api_url),
+        ),
+        case(
+            "curatorApi over http",
+            worker(json!({"spec": {"curatorApi": {
+                "url": "http://buun-curator.news:3000", "tokenSecretRef": {"name": "t", "key": "k"}}}})),
+            None,
+        ),
+        case(
+            "a FeedSource without feed.id",
+            feed(json!({"spec": {"feed": {"id": null}}})),
             None,
         ),
     ]
@@ -494,7 +518,7 @@ fn valid_string(path: &str, len: usize) -> String {
         )
     };
     match path {
-        "spec.feed.url" => pad("https://e.io/", ""),
+        "spec.feed.url" | "spec.curatorApi.url" => pad("https://e.io/", ""),
         "spec.temporal.address" => pad("", ":7"),
         _ => "a".repeat(len),
     }
@@ -504,7 +528,12 @@ fn valid_string(path: &str, len: usize) -> String {
 fn required_filler(path: &str) -> Option<Value> {
     Some(match path {
         "spec.temporal.tls" => json!({"secretName": "tls"}),
-        "spec.temporal.apiKeySecretRef" => json!({"name": "k", "key": "k"}),
+        "spec.temporal.apiKeySecretRef" | "spec.curatorApi.tokenSecretRef" => {
+            json!({"name": "k", "key": "k"})
+        }
+        "spec.curatorApi" => {
+            json!({"url": "https://e.io/api", "tokenSecretRef": {"name": "k", "key": "k"}})
+        }
         "spec.autoscaling" => json!({"maxReplicas": 1000}),
         "spec.feed.extraInput.[]" => json!({"name": "x", "value": 1}),
         "spec.schedule.calendars.[]" | "spec.feed.extractionRules.[]" => json!({}),

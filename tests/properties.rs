@@ -65,7 +65,7 @@ prop_compose! {
         exec in prop::option::of(duration()),
     ) -> curator_operator::crd::FeedSourceSpec {
         let mut s = FeedSource::test("ns", "n").spec;
-        s.feed.id = id; s.feed.name = name; s.feed.url = url; s.feed.fetch_limit = fetch_limit;
+        s.feed.id = Some(id); s.feed.name = name; s.feed.url = url; s.feed.fetch_limit = fetch_limit;
         s.feed.domain_fetch_delay = delay;
         s.feed.extra_input = extra.into_iter().map(|(name, value)| InputField { name, value }).collect();
         s.schedule.every = every; s.schedule.offset = offset; s.schedule.jitter = jitter;
@@ -115,7 +115,7 @@ proptest! {
             let payload = &wf.input.as_ref().expect("input").payloads[0];
             prop_assert!(payload.data.len() <= 2 * 1024 * 1024);
             let v: Value = serde_json::from_slice(&payload.data).expect("valid JSON");
-            prop_assert_eq!(&v["feedId"], &json!(spec.feed.id));
+            prop_assert_eq!(&v["feedId"], &json!(spec.feed.id.clone().unwrap_or_default()));
             prop_assert_eq!(&v["feedUrl"], &json!(spec.feed.url));
             prop_assert!(v.get("etag").is_none() && v.get("lastModified").is_none());
             prop_assert_eq!(d.schedule.state.as_ref().map(|s| s.paused), Some(spec.suspend));

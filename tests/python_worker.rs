@@ -21,7 +21,6 @@ async fn pydantic_accepts_the_scheduled_input() {
     let mut fs = FeedSource::test("news", "pydantic");
     let f = &mut fs.spec.feed;
     f.fetch_limit = Some(30);
-    f.extraction_rules = Some(vec![json!({"selector": "article", "attribute": "text"})]);
     f.auto_distill = Some(false);
     f.enable_content_fetch = Some(false);
     f.target_language = Some("ja".into());
@@ -76,10 +75,8 @@ async fn pydantic_accepts_the_scheduled_input() {
     assert_eq!(v["feed_name"], "Feed pydantic");
     assert_eq!(v["feed_url"], "https://example.com/pydantic.xml");
     assert_eq!(v["fetch_limit"], 30);
-    assert_eq!(
-        v["extraction_rules"],
-        json!([{"selector": "article", "attribute": "text"}])
-    );
+    // extractionRules are the feed's in buun-curator: never in the input, the model's default.
+    assert_eq!(v["extraction_rules"], Value::Null);
     assert_eq!(v["auto_distill"], false);
     assert_eq!(v["enable_content_fetch"], false);
     assert_eq!(v["target_language"], "ja");

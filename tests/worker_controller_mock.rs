@@ -31,7 +31,9 @@ async fn reconcile(api: &Arc<FakeKube>, w: &CuratorWorker) -> Vec<Seen> {
 }
 
 fn worker(spec: Value) -> CuratorWorker {
-    CuratorWorker::test("news", &common::shared().address).with_spec(spec)
+    CuratorWorker::test("news", &common::shared().address)
+        .with_spec(spec)
+        .with_finalizer()
 }
 
 fn applied<'a>(seen: &'a [Seen], path: &str) -> Option<&'a Seen> {

@@ -318,7 +318,7 @@ async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
     let fake = Arc::new(FakeKube::default());
     let mut workers = Vec::new();
     for i in 0..cfg.workers {
-        let mut w: CuratorWorker = CuratorWorker::test(ns, address);
+        let mut w: CuratorWorker = CuratorWorker::test(ns, address).with_finalizer();
         let name = format!("worker-{i}");
         w.metadata.name = Some(name.clone());
         w.metadata.uid = Some(format!("uid-w{i}"));

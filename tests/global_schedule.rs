@@ -1,0 +1,201 @@
+//! buun-curator's own `ingest-schedule` beside a worker's FeedSources, on a real Temporal dev
+//! server: reported (condition and one Warning event), paused when the worker asks, and
+//! unpaused only when the operator paused it and the worker no longer asks (the field changed,
+//! or the worker is deleted). A pause made by someone else is never lifted.
+
+mod common;
+
+use std::sync::Arc;
+
+use curator_operator::{
+    controller::curatorworker::{self, WorkerContext},
+    crd::{CuratorWorker, FeedSource},
+    temporal::{ScheduleApi, grpc::GrpcSchedules, pool::Pool, proto::SchedulePatch},
+    testing::kube::{FakeKube, worker_path},
+};
+use kube::runtime::{reflector, watcher};
+use serde_json::json;
+
+const TNS: &str = "global-schedule-test";
+
+async fn global(address: &str) -> GrpcSchedules {
+    Pool::new("global-test", std::time::Duration::from_secs(5))
+        .schedules(address, TNS, &Default::default())
+        .await
+        .expect("connect")
+}
+
+async fn paused(api: &GrpcSchedules) -> (bool, String) {
+    let s = api
+        .describe("ingest-schedule")
+        .await
+        .expect("describe")
+        .expect("exists")
+        .schedule
+        .state
+        .unwrap_or_default();
+    (s.paused, s.notes)
+}
+
+struct Env {
+    kube: Arc<FakeKube>,
+    store: reflector::Store<FeedSource>,
+    address: String,
+}
+
+impl Env {
+    /// Reconciles the stored worker with a fresh context (nothing cached) and returns it as
+    /// stored afterwards.
+    async fn reconcile(&self) -> CuratorWorker {
+        let w: CuratorWorker =
+            serde_json::from_value(self.kube.get(&worker_path("g", "curator")).expect("worker"))
+                .expect("worker");
+        let ctx = Arc::new(WorkerContext::test(self.kube.client(), self.store.clone()));
+        curatorworker::reconcile(Arc::new(w), ctx)
+            .await
+            .expect("reconcile");
+        serde_json::from_value(
+            self.kube
+                .get(&worker_path("g", "curator"))
+                .unwrap_or_default(),
+        )
+        .unwrap_or_else(|_| CuratorWorker::test("g", "gone:1"))
+    }
+
+    fn set_policy(&self, policy: &str) {
+        self.kube.edit(&worker_path("g", "curator"), |w| {
+            w["spec"]["globalIngestSchedule"] = json!(policy);
+            let g = w["metadata"]["generation"].as_i64().unwrap_or(1);
+            w["metadata"]["generation"] = json!(g + 1);
+        });
+    }
+
+    fn events(&self, reason: &str) -> usize {
+        self.kube
+            .seen_since(0)
+            .iter()
+            .filter(|s| s.path.contains("/events") && s.body["reason"] == reason)
+            .count()
+    }
+
+    fn condition(w: &CuratorWorker) -> (String, String) {
+        let c = w
+            .status
+            .as_ref()
+            .and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "GlobalScheduleActive")
+            })
+            .expect("GlobalScheduleActive");
+        (c.status.clone(), c.reason.clone())
+    }
+}
+
+#[tokio::test]
+async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser() {
+    let server = common::shared();
+    common::cli(
+        &server.address,
+        &["operator", "namespace", "create", "--namespace", TNS],
+    );
+    // The namespace is served a moment after it is created.
+    for _ in 0..50 {
+        if global(&server.address)
+            .await
+            .describe("probe")
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    common::cli(
+        &server.address,
+        &[
+            "schedule",
+            "create",
+            "--schedule-id",
+            "ingest-schedule",
+            "--interval",
+            "1h",
+            "--type",
+            "AllFeedsIngestionWorkflow",
+            "--task-queue",
+            "buun-curator",
+            "--namespace",
+            TNS,
+        ],
+    );
+    let kube = Arc::new(FakeKube::default());
+    let worker = CuratorWorker::test("g", &server.address)
+        .with_spec(json!({"temporal": {"address": server.address, "namespace": TNS}}))
+        .with_finalizer();
+    kube.put_object(&worker);
+    let (store, mut writer) = reflector::store::<FeedSource>();
+    for name in ["a", "b"] {
+        writer.apply_watcher_event(&watcher::Event::Apply(FeedSource::test("g", name)));
+    }
+    let env = Env {
+        kube,
+        store,
+        address: server.address.clone(),
+    };
+    let api = global(&env.address).await;
+
+    // Leave: reported, once.
+    let w = env.reconcile().await;
+    assert_eq!(
+        Env::condition(&w),
+        ("True".into(), "DoubleIngestion".into())
+    );
+    env.reconcile().await;
+    assert_eq!(env.events("GlobalScheduleActive"), 1, "one Warning event");
+    assert!(!paused(&api).await.0, "Leave never pauses");
+
+    // Pause: paused with a note naming the worker.
+    env.set_policy("Pause");
+    let w = env.reconcile().await;
+    let (is_paused, note) = paused(&api).await;
+    assert!(is_paused);
+    assert!(note.contains("CuratorWorker g/curator"), "{note}");
+    assert_eq!(Env::condition(&w), ("False".into(), "Paused".into()));
+    assert_eq!(env.events("GlobalSchedulePaused"), 1);
+
+    // Back to Leave: the operator lifts its own pause.
+    env.set_policy("Leave");
+    env.reconcile().await;
+    assert!(!paused(&api).await.0);
+    assert_eq!(env.events("GlobalScheduleResumed"), 1);
+
+    // Pause, then the worker is deleted: lifted on the way out, and the worker released.
+    env.set_policy("Pause");
+    env.reconcile().await;
+    assert!(paused(&api).await.0);
+    env.kube.edit(&worker_path("g", "curator"), |w| {
+        w["metadata"]["deletionTimestamp"] = json!("2026-11-29T10:00:00Z");
+    });
+    env.reconcile().await;
+    assert!(!paused(&api).await.0, "unpaused when the worker goes");
+    assert!(
+        env.kube.get(&worker_path("g", "curator")).is_none(),
+        "finalizer removed"
+    );
+
+    // A pause made by a person is never lifted.
+    api.patch(
+        "ingest-schedule",
+        SchedulePatch {
+            pause: "paused by hand".into(),
+            ..Default::default()
+        },
+        "by-hand".into(),
+    )
+    .await
+    .expect("pause by hand");
+    env.kube.put_object(&worker);
+    env.reconcile().await;
+    let (is_paused, note) = paused(&api).await;
+    assert!(is_paused && note == "paused by hand", "{note}");
+}
