@@ -14,7 +14,8 @@ use crate::{
     temporal::{TemporalError, queue::QueueLoad},
 };
 
-/// Identifies a task queue.
+/// Identifies a task queue as seen with some credentials (a tenant's cached result is never
+/// another's).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct QueueKey {
     /// Frontend address.
@@ -23,7 +24,13 @@ pub struct QueueKey {
     pub namespace: String,
     /// Task queue.
     pub task_queue: String,
+    /// Digest of the credentials (`Credentials::tag`).
+    pub creds: String,
 }
+
+/// A Temporal namespace as seen with some credentials: frontend address, namespace, digest of
+/// the credentials.
+pub type NamespaceKey = (String, String, String);
 
 type Slot<V, E> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, E>)>>>;
 
@@ -43,8 +50,8 @@ impl<K, V, E> Default for TtlCache<K, V, E> {
 /// Task queue loads by queue.
 pub type LoadCache = TtlCache<QueueKey, QueueLoad>;
 
-/// Schedule listings by (frontend address, Temporal namespace).
-pub type ListCache = TtlCache<(String, String), Arc<HashMap<String, crate::temporal::Listed>>>;
+/// Schedule listings by Temporal namespace and credentials.
+pub type ListCache = TtlCache<NamespaceKey, Arc<HashMap<String, crate::temporal::Listed>>>;
 
 /// buun-curator's feeds by API (base URL and token digest).
 pub type FeedCache = TtlCache<String, Arc<Vec<FeedRow>>, ApiError>;
@@ -145,6 +152,7 @@ mod tests {
             address: "t:7233".into(),
             namespace: "default".into(),
             task_queue: q.into(),
+            creds: String::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Temporal side: a small trait the reconcilers use, its gRPC implementation, and a pool
 //! of connections keyed by address and credentials.
 
+pub mod creds;
 pub mod error;
 pub mod grpc;
 pub mod memo;

@@ -1,78 +1,19 @@
 //! A pool of Temporal connections keyed by address and credentials, shared by all resources.
+//! A tenant whose address hangs or fails holds up no other tenant.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use sha2::{Digest, Sha256};
 use temporalio_client::{
     ClientTlsOptions, Connection, ConnectionOptions, RetryOptions, TlsOptions, Url,
 };
-use tokio::sync::Mutex;
 
+pub use super::creds::Credentials;
 use super::{TemporalError, grpc::GrpcSchedules, pace::Limiter};
 use crate::metrics::Metrics;
-
-/// Credentials for a connection, read from the Secrets a CuratorWorker references.
-///
-/// `Debug` never prints the material.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    /// PEM client certificate.
-    pub client_cert: Option<Vec<u8>>,
-    /// PEM client key.
-    pub client_key: Option<Vec<u8>>,
-    /// PEM CA bundle for the server.
-    pub ca_cert: Option<Vec<u8>>,
-    /// Name to verify the server certificate against.
-    pub server_name: Option<String>,
-    /// Whether TLS is used at all.
-    pub tls: bool,
-    /// API key.
-    pub api_key: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("tls", &self.tls)
-            .field(
-                "client_cert",
-                &self.client_cert.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "client_key",
-                &self.client_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("ca_cert", &self.ca_cert.as_ref().map(|_| "<redacted>"))
-            .field("server_name", &self.server_name)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-impl Credentials {
-    /// A digest of the credentials, so that the pool key never holds secret material.
-    fn digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        for part in [
-            self.client_cert.as_deref(),
-            self.client_key.as_deref(),
-            self.ca_cert.as_deref(),
-            self.server_name.as_deref().map(str::as_bytes),
-            self.api_key.as_deref().map(str::as_bytes),
-        ] {
-            match part {
-                Some(p) => {
-                    h.update([1]);
-                    h.update((p.len() as u64).to_be_bytes());
-                    h.update(p);
-                }
-                None => h.update([0]),
-            }
-        }
-        h.update([u8::from(self.tls)]);
-        h.finalize().into()
-    }
-}
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -80,10 +21,32 @@ struct Key {
     creds: [u8; 32],
 }
 
+/// One connection, its last failure, and when it was last used. Guarded by its own lock, so a
+/// connect that hangs holds up only the callers of the same address and credentials.
+#[derive(Default)]
+struct Slot {
+    conn: Option<Connection>,
+    /// When the last connect failed, how many in a row, and why.
+    failed: Option<(Instant, u32, TemporalError)>,
+}
+
+type Slots = HashMap<Key, (Arc<tokio::sync::Mutex<Slot>>, Instant)>;
+
+/// Connections unused this long are dropped.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// How long a failed connect is remembered before the next attempt: 1 s, doubling per failure
+/// in a row, at most 60 s.
+fn retry_after(failures: u32) -> Duration {
+    Duration::from_secs(1)
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(60))
+}
+
 /// Shared Temporal connections; cloning the pool shares it.
 #[derive(Clone)]
 pub struct Pool {
-    conns: Arc<Mutex<HashMap<Key, Connection>>>,
+    slots: Arc<std::sync::Mutex<Slots>>,
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
@@ -98,7 +61,7 @@ impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.
     pub fn new(identity: &str, timeout: Duration) -> Self {
         Self {
-            conns: Arc::default(),
+            slots: Arc::default(),
             identity: identity.to_owned(),
             timeout,
             metrics: None,
@@ -134,42 +97,67 @@ impl Pool {
         self
     }
 
-    /// Schedules of `namespace` at `address`, connecting on first use. A failed connection is
-    /// not cached, so the next call tries again.
+    /// The slot of `key`, dropping slots nobody used for [`IDLE`].
+    fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        slots.retain(|_, (slot, used)| {
+            now.duration_since(*used) < IDLE || Arc::strong_count(slot) > 1
+        });
+        let entry = slots.entry(key).or_insert_with(|| (Arc::default(), now));
+        entry.1 = now;
+        entry.0.clone()
+    }
+
+    /// How many connections (or remembered failures) the pool holds.
+    pub fn len(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the pool holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Schedules of `namespace` at `address`, connecting on first use. One connect per address
+    /// and credentials at a time, outside any lock that other connections need; a failed
+    /// connect is remembered, and answered at once, for a backoff that grows per failure.
     pub async fn schedules(
         &self,
         address: &str,
         namespace: &str,
         creds: &Credentials,
     ) -> Result<GrpcSchedules, TemporalError> {
-        let key = Key {
+        let slot = self.slot(Key {
             address: address.to_owned(),
             creds: creds.digest(),
-        };
-        let mut conns = self.conns.lock().await;
-        let conn = match conns.get(&key) {
-            Some(c) => c.clone(),
-            None => {
-                let c = self.connect(address, creds).await?;
-                conns.insert(key, c.clone());
-                c
+        });
+        let mut s = slot.lock().await;
+        let conn = match (&s.conn, &s.failed) {
+            (Some(c), _) => c.clone(),
+            (None, Some((at, n, e))) if at.elapsed() < retry_after(*n) => return Err(e.clone()),
+            (None, failed) => {
+                let failures = failed.as_ref().map_or(0, |f| f.1);
+                match self.connect(address, creds).await {
+                    Ok(c) => {
+                        s.conn = Some(c.clone());
+                        s.failed = None;
+                        c
+                    }
+                    Err(e) => {
+                        s.failed = Some((Instant::now(), failures.saturating_add(1), e.clone()));
+                        return Err(e);
+                    }
+                }
             }
         };
+        drop(s);
         let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout)
             .with_limiter(self.limiter(address, namespace));
         Ok(match &self.metrics {
             Some(m) => api.with_metrics(m.clone()),
             None => api,
         })
-    }
-
-    /// Drops a cached connection (after it failed), so the next use reconnects.
-    pub async fn forget(&self, address: &str, creds: &Credentials) {
-        let key = Key {
-            address: address.to_owned(),
-            creds: creds.digest(),
-        };
-        self.conns.lock().await.remove(&key);
     }
 
     async fn connect(

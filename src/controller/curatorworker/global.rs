@@ -28,7 +28,7 @@ pub(super) async fn reconcile_global(
         .pool
         .schedules(&t.address, &t.namespace, &creds)
         .await?;
-    let key = (t.address.clone(), t.namespace.clone());
+    let key = (t.address.clone(), t.namespace.clone(), creds.tag());
     let seen = ctx
         .global_cache
         .get(&key, ctx.global_ttl(), || async {

@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use super::{
     apply::apply_if_changed,
-    cache::{LoadCache, QueueKey, TtlCache},
+    cache::{LoadCache, NamespaceKey, QueueKey, TtlCache},
     error::Error,
     secrets,
     shared::Shared,
@@ -58,7 +58,7 @@ pub struct WorkerContext {
     /// Task queue loads, shared by the workers on a queue.
     pub load_cache: LoadCache,
     /// buun-curator's global schedule, per Temporal frontend and namespace.
-    pub global_cache: TtlCache<(String, String), Global>,
+    pub global_cache: TtlCache<NamespaceKey, Global>,
 }
 
 impl WorkerContext {
@@ -143,6 +143,7 @@ async fn queue_load(
         address: t.address.clone(),
         namespace: t.namespace.clone(),
         task_queue: t.task_queue.clone(),
+        creds: creds.tag(),
     };
     let pool = &ctx.shared.pool;
     let load = ctx

@@ -11,7 +11,7 @@ use crate::{
         DesiredSchedule, listing,
         sync::{self, Recorded, Synced},
     },
-    temporal::ScheduleApi,
+    temporal::{ScheduleApi, pool::Credentials},
 };
 
 /// What the listing says about a schedule.
@@ -34,6 +34,7 @@ pub(super) async fn listed<A: ScheduleApi>(
     desired: &DesiredSchedule,
     recorded: &Recorded,
     api: &A,
+    creds: &Credentials,
 ) -> Listed {
     let uid = fs.uid().unwrap_or_default();
     let Some(prev) = fs.status.as_ref() else {
@@ -46,7 +47,11 @@ pub(super) async fn listed<A: ScheduleApi>(
     {
         return Listed::Describe;
     }
-    let key = (desired.address.clone(), desired.namespace.clone());
+    let key = (
+        desired.address.clone(),
+        desired.namespace.clone(),
+        creds.tag(),
+    );
     let fetch = || async { sync::list_all(api, LIST_PAGE).await.map(Arc::new) };
     let created = ctx.created_at(&uid);
     let listing = match created {

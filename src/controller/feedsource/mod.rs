@@ -185,7 +185,7 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             .pool
             .schedules(&desired.address, &desired.namespace, &creds)
             .await?;
-        match listed(fs, ctx, &desired, &recorded, &api).await {
+        match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
             Listed::InSync(synced) => return Ok(Some(*synced)),
             Listed::NotYet => return Ok(None),
             Listed::Describe => {}
