@@ -134,8 +134,12 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
         .with_finalizer();
     kube.put_object(&worker);
     let (store, mut writer) = reflector::store::<FeedSource>();
-    for name in ["a", "b"] {
-        writer.apply_watcher_event(&watcher::Event::Apply(FeedSource::test("g", name)));
+    let feeds: Vec<FeedSource> = ["a", "b"]
+        .iter()
+        .map(|name| FeedSource::test("g", name))
+        .collect();
+    for f in &feeds {
+        writer.apply_watcher_event(&watcher::Event::Apply(f.clone()));
     }
     let env = Env {
         kube,
@@ -169,13 +173,23 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
     assert!(!paused(&api).await.0);
     assert_eq!(env.events("GlobalScheduleResumed"), 1);
 
-    // Pause, then the worker is deleted: lifted on the way out, and the worker released.
+    // Pause, then the worker is deleted: kept (and the pause with it) while its FeedSources
+    // still have schedules to remove; lifted on the way out, and the worker released.
     env.set_policy("Pause");
     env.reconcile().await;
     assert!(paused(&api).await.0);
     env.kube.edit(&worker_path("g", "curator"), |w| {
         w["metadata"]["deletionTimestamp"] = json!("2026-11-29T10:00:00Z");
     });
+    env.reconcile().await;
+    assert!(
+        paused(&api).await.0,
+        "still paused while FeedSources remain"
+    );
+    assert!(env.kube.get(&worker_path("g", "curator")).is_some());
+    for f in &feeds {
+        writer.apply_watcher_event(&watcher::Event::Delete(f.clone()));
+    }
     env.reconcile().await;
     assert!(!paused(&api).await.0, "unpaused when the worker goes");
     assert!(

@@ -1,7 +1,11 @@
 //! What both controllers share: the clients, the event recorder, the backoff and the
 //! observability.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
@@ -10,7 +14,11 @@ use kube::{
 };
 
 use super::backoff;
-use crate::{http::Health, metrics::Metrics, temporal::pool::Pool};
+use crate::{
+    http::Health,
+    metrics::Metrics,
+    temporal::pool::{Credentials, Pool},
+};
 
 /// The field manager of every write this operator makes.
 pub const MANAGER: &str = "curator-operator";
@@ -31,6 +39,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Health flags for `/readyz`.
     pub health: Arc<Health>,
+    /// The credentials each worker's connection was last made with, by (namespace, worker):
+    /// the cleanup of a schedule uses them when the Secrets are already gone (a namespace being
+    /// deleted). Forgotten with the worker.
+    known_credentials: Mutex<HashMap<(String, String), (String, Credentials)>>,
 }
 
 impl Shared {
@@ -48,7 +60,59 @@ impl Shared {
             backoff: backoff::Backoffs::default(),
             metrics: Arc::default(),
             health: Arc::default(),
+            known_credentials: Mutex::default(),
         }
+    }
+
+    /// Remembers that worker `namespace/worker` connected to `address` with `creds`.
+    pub fn remember_credentials(
+        &self,
+        namespace: &str,
+        worker: &str,
+        address: &str,
+        creds: &Credentials,
+    ) {
+        let mut m = self
+            .known_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.insert(
+            (namespace.to_owned(), worker.to_owned()),
+            (address.to_owned(), creds.clone()),
+        );
+    }
+
+    /// The credentials worker `namespace/worker` last connected to `address` with.
+    pub fn remembered_credentials(
+        &self,
+        namespace: &str,
+        worker: &str,
+        address: &str,
+    ) -> Option<Credentials> {
+        let m = self
+            .known_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.get(&(namespace.to_owned(), worker.to_owned()))
+            .filter(|(a, _)| a == address)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// Forgets what was remembered for worker `namespace/worker`.
+    pub fn forget_worker(&self, namespace: &str, worker: &str) {
+        let mut m = self
+            .known_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        m.remove(&(namespace.to_owned(), worker.to_owned()));
+    }
+
+    /// How many workers' credentials are remembered.
+    pub fn remembered_workers(&self) -> usize {
+        self.known_credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Retries failures with exponential backoff from `base` up to `cap`.

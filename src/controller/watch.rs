@@ -8,7 +8,10 @@ use std::{
 use futures::{Stream, StreamExt, future};
 use kube::{Resource, ResourceExt, runtime::watcher};
 
-use crate::crd::{FeedSource, feedsource::RUN_NOW_ANNOTATION};
+use crate::crd::{
+    FeedSource,
+    feedsource::{RUN_NOW_ANNOTATION, SKIP_CLEANUP_ANNOTATION},
+};
 
 /// PURE: the part of a FeedSource whose change needs a reconcile: its generation (spec), the
 /// run-now annotation, deletion and finalizers. Status-only writes (including the operator's
@@ -17,6 +20,7 @@ pub fn feed_predicate(fs: &FeedSource) -> Option<u64> {
     let mut h = DefaultHasher::new();
     lifecycle(fs, &mut h);
     fs.annotations().get(RUN_NOW_ANNOTATION).hash(&mut h);
+    fs.annotations().get(SKIP_CLEANUP_ANNOTATION).hash(&mut h);
     Some(h.finish())
 }
 

@@ -34,6 +34,10 @@ pub const IGNORED_INPUT_KEYS: &[&str] = &["extractionRules"];
 /// Annotation whose new value starts one run of the schedule at once.
 pub const RUN_NOW_ANNOTATION: &str = "curator.buun.dev/run-now";
 
+/// Annotation that lets a FeedSource whose schedule cannot be removed be deleted anyway
+/// (`"true"`): the schedule, and any feed, is left as it is.
+pub const SKIP_CLEANUP_ANNOTATION: &str = "curator.buun.dev/skip-cleanup";
+
 /// The default workflow a FeedSource starts.
 pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
 

@@ -21,6 +21,10 @@ pub struct FeedSourceStatus {
     /// ID of the Temporal Schedule managed for this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_id: Option<String>,
+    /// The CuratorWorker whose Temporal connection holds the schedule (its credentials remove
+    /// it, also after the FeedSource moved to another worker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     /// Temporal frontend address the schedule lives on (used to delete it even if the worker is
     /// gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]

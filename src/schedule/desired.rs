@@ -55,6 +55,8 @@ impl BuildOptions {
 pub struct DesiredSchedule {
     /// Schedule ID.
     pub id: String,
+    /// The CuratorWorker whose connection and task queue it uses.
+    pub worker: String,
     /// Temporal namespace.
     pub namespace: String,
     /// Temporal frontend address.
@@ -385,6 +387,7 @@ pub fn build_for_feed(
     memo::set_fingerprint(&mut schedule, &fingerprint);
     Ok(DesiredSchedule {
         fingerprint,
+        worker: spec.worker_ref.name.clone(),
         id,
         namespace: temporal.namespace.clone(),
         address: temporal.address.clone(),

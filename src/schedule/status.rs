@@ -44,6 +44,22 @@ pub enum Outcome<'a> {
     },
 }
 
+/// The status of a FeedSource whose deletion cannot finish: `Ready=False`, reason
+/// `CleanupBlocked`, stalled until someone acts (`message` says how).
+pub fn blocked_deletion(
+    prev: &FeedSourceStatus,
+    generation: Option<i64>,
+    message: String,
+    now: &Time,
+) -> FeedSourceStatus {
+    let mut s = prev.clone();
+    let ready = Desired::new(READY, Status::False, "CleanupBlocked", message);
+    let mut conds = vec![ready.clone()];
+    conds.extend(conditions::kstatus(&ready, true));
+    s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
+    s
+}
+
 /// Condition saying whether the FeedSource's feed exists in buun-curator.
 pub const FEED_REGISTERED: &str = "FeedRegistered";
 
@@ -163,6 +179,7 @@ pub fn compute(
             run_now,
         } => {
             s.schedule_id = Some(d.id.clone());
+            s.worker = Some(d.worker.clone());
             s.temporal_address = Some(d.address.clone());
             s.temporal_namespace = Some(d.namespace.clone());
             s.task_queue = Some(d.task_queue.clone());

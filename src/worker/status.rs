@@ -39,6 +39,33 @@ pub struct Observation<'a> {
     pub global: Option<&'a Global>,
 }
 
+/// The status of a worker being deleted while `users` FeedSources still need its connection to
+/// remove their schedules: it is kept until they are gone.
+pub fn waiting_for_feedsources(
+    prev: &CuratorWorkerStatus,
+    generation: Option<i64>,
+    users: usize,
+    now: &Time,
+) -> CuratorWorkerStatus {
+    let mut s = prev.clone();
+    let ready = Desired::new(
+        READY,
+        Status::False,
+        "WaitingForFeedSources",
+        format!(
+            "being deleted; {users} FeedSources still use this worker's Temporal connection to remove their schedules, and it goes when they are gone"
+        ),
+    );
+    let [reconciling, stalled] = conditions::kstatus(&ready, false);
+    s.conditions = conditions::merge(
+        &prev.conditions,
+        &[ready, reconciling, stalled],
+        generation,
+        &truncate(now),
+    );
+    s
+}
+
 /// Computes the new status.
 pub fn compute(
     prev: &CuratorWorkerStatus,

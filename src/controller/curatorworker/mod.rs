@@ -39,7 +39,7 @@ use crate::{
         deployment::{self, Replicas},
         global::{GLOBAL_SCHEDULE_ACTIVE, GLOBAL_SCHEDULE_ID, Global},
         scaler::{self, Observed, Params, Scale},
-        status::{Observation, compute},
+        status::{Observation, compute, waiting_for_feedsources},
     },
 };
 
@@ -87,6 +87,17 @@ pub async fn reconcile(w: Arc<CuratorWorker>, ctx: Arc<WorkerContext>) -> Result
     let started = Instant::now();
     let api: kube::Api<CuratorWorker> = ctx.shared.api(&w.namespace().unwrap_or_default());
     let obj = w.clone();
+    if let Some(users) = still_used(&w, &ctx) {
+        // Kept while its FeedSources need its connection to remove their schedules.
+        let prev = w.status.clone().unwrap_or_default();
+        let now = Time(Timestamp::now());
+        let status = waiting_for_feedsources(&prev, w.metadata.generation, users, &now);
+        let result = publish(&ctx.shared, &*w, &status)
+            .await
+            .map(|_| Action::requeue(std::time::Duration::from_secs(2)));
+        status::finished(&ctx.shared, &*obj, started, &result);
+        return result;
+    }
     let result = finalizer::finalizer(&api, FINALIZER, w, |event| async {
         match event {
             Finalizer::Apply(w) => apply(&w, &ctx).await,
@@ -103,10 +114,44 @@ pub async fn reconcile(w: Arc<CuratorWorker>, ctx: Arc<WorkerContext>) -> Result
     result
 }
 
-/// Before the worker goes away: lift a pause of the global schedule made for it.
+/// How many FeedSources still reference `w`, when it is being deleted (and still holds the
+/// finalizer); `None` otherwise.
+fn still_used(w: &CuratorWorker, ctx: &WorkerContext) -> Option<usize> {
+    let ours = w.finalizers().iter().any(|f| f == FINALIZER);
+    if w.metadata.deletion_timestamp.is_none() || !ours {
+        return None;
+    }
+    let ns = w.namespace();
+    let name = w.name_any();
+    let users = ctx
+        .feeds
+        .state()
+        .iter()
+        .filter(|f| f.metadata.namespace == ns && f.spec.worker_ref.name == name)
+        .count();
+    (users > 0).then_some(users)
+}
+
+/// Before the worker goes away (no FeedSource uses it any more): lift a pause of the global
+/// schedule made for it, and forget what was kept about it.
 async fn cleanup(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> {
+    let ns = w.namespace().unwrap_or_default();
+    let name = w.name_any();
+    let forget = || {
+        ctx.shared.forget_worker(&ns, &name);
+        let labels = metrics::Worker {
+            namespace: ns.clone(),
+            name: name.clone(),
+        };
+        ctx.shared.metrics.worker_backlog.remove(&labels);
+        ctx.shared.metrics.worker_desired.remove(&labels);
+        ctx.shared.backoff.reset(&w.uid().unwrap_or_default());
+    };
     match global::reconcile_global(w, ctx, 0, true).await {
-        Ok(_) => Ok(Action::await_change()),
+        Ok(_) => {
+            forget();
+            Ok(Action::await_change())
+        }
         Err(e) if e.is_permanent() => {
             let note =
                 format!("could not check schedule {GLOBAL_SCHEDULE_ID} ({e}); left as it is");
@@ -119,6 +164,7 @@ async fn cleanup(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error
                     note,
                 )
                 .await;
+            forget();
             Ok(Action::await_change())
         }
         Err(e) => Err(e),

@@ -1,5 +1,7 @@
 //! Removing a FeedSource's schedule: on deletion (the finalizer), and from its old place when
-//! it moved to another Temporal frontend or namespace.
+//! it moved to another worker, Temporal frontend or namespace. Both use the connection and
+//! credentials the schedule was made with, also while the worker and its Secrets are being
+//! deleted (a namespace deletion), and neither ever hangs without a reason and a way out.
 
 use kube::{
     ResourceExt,
@@ -8,63 +10,101 @@ use kube::{
 
 use super::{context::FeedContext, register::delete_feed};
 use crate::{
-    controller::{error::Error, secrets},
-    crd::{CuratorWorker, FeedSource, feedsource::FeedDeletionPolicy},
-    schedule::{DesiredSchedule, delete, desired},
+    controller::{error::Error, secrets, status::publish},
+    crd::{
+        CuratorWorker, FeedSource,
+        feedsource::{FeedDeletionPolicy, SKIP_CLEANUP_ANNOTATION},
+    },
+    schedule::{DesiredSchedule, delete, desired, status},
     temporal::{memo::Owner, pool::Credentials},
 };
 
-/// When the schedule's ID or location changed (worker moved to another namespace or frontend,
-/// prefix changed), removes the old schedule if this resource owns it. Best effort: a failure is
-/// reported and does not block the new schedule.
+/// Where a FeedSource's schedule lives, as its status recorded it.
+struct Place {
+    id: String,
+    address: String,
+    namespace: String,
+    /// The CuratorWorker whose connection made it.
+    worker: String,
+}
+
+/// The credentials for `place`: the worker's, read from its Secrets, when it still points there;
+/// else the ones the schedule was made with, as remembered since. `None`: nothing to use.
+async fn credentials_for(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    place: &Place,
+) -> Result<Option<Credentials>, Error> {
+    let ns = fs.namespace().unwrap_or_default();
+    let worker = ctx
+        .shared
+        .api::<CuratorWorker>(&ns)
+        .get_opt(&place.worker)
+        .await?;
+    let remembered = ctx
+        .shared
+        .remembered_credentials(&ns, &place.worker, &place.address);
+    match worker {
+        Some(w) if w.spec.temporal.address == place.address => {
+            match secrets::credentials(&ctx.shared.client, &ns, &w.spec.temporal).await {
+                Ok(c) => Ok(Some(c)),
+                // The Secret went first (a namespace being deleted): what the schedule was made
+                // with still works.
+                Err(e @ Error::Secret { .. }) => remembered.map(Some).ok_or(e),
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(remembered),
+    }
+}
+
+/// When the schedule's ID or location changed (another worker, frontend or namespace, or a new
+/// prefix), removes the old schedule if this resource owns it. Until that worked the status
+/// keeps the old place, so it is tried again; the new schedule waits.
 pub(super) async fn move_away_from_old_place(
     fs: &FeedSource,
     ctx: &FeedContext,
     desired: &DesiredSchedule,
-    creds: &Credentials,
-) {
+) -> Result<(), Error> {
     let prev = fs.status.clone().unwrap_or_default();
     let (Some(id), Some(address), Some(namespace)) = (
-        prev.schedule_id.as_ref(),
-        prev.temporal_address.as_ref(),
-        prev.temporal_namespace.as_ref(),
+        prev.schedule_id.clone(),
+        prev.temporal_address.clone(),
+        prev.temporal_namespace.clone(),
     ) else {
-        return;
+        return Ok(());
     };
     if desired.is_recorded_in(&prev) {
-        return;
+        return Ok(());
     }
-    let creds = if *address == desired.address {
-        creds.clone()
-    } else {
-        Credentials::default()
+    let place = Place {
+        id,
+        address,
+        namespace,
+        worker: prev.worker.unwrap_or_else(|| desired.worker.clone()),
     };
-    let result = async {
-        let api = ctx
-            .shared
-            .pool
-            .schedules(address, namespace, &creds)
-            .await?;
-        delete::delete(&api, id, &desired.owner, fs.spec.deletion_policy).await
-    }
-    .await;
-    match result {
-        Ok(d) => tracing::info!(old = %id, outcome = ?d, "schedule moved"),
-        Err(e) => {
-            let note = format!(
-                "could not remove the previous schedule {id} at {address}/{namespace}: {e}"
-            );
-            ctx.shared
-                .event(
-                    fs,
-                    EventType::Warning,
-                    "OldScheduleNotRemoved",
-                    "Reconcile",
-                    note,
-                )
-                .await;
+    let creds = credentials_for(fs, ctx, &place).await?.unwrap_or_default();
+    let api = ctx
+        .shared
+        .pool
+        .schedules(&place.address, &place.namespace, &creds)
+        .await?;
+    let outcome = delete::delete(&api, &place.id, &desired.owner, fs.spec.deletion_policy).await?;
+    let note = format!(
+        "moved: the previous schedule {} at {}/{} is {}",
+        place.id,
+        place.address,
+        place.namespace,
+        if outcome == delete::Deleted::Orphaned {
+            "orphaned"
+        } else {
+            "gone"
         }
-    }
+    );
+    ctx.shared
+        .event(fs, EventType::Normal, "ScheduleMoved", "Reconcile", note)
+        .await;
+    Ok(())
 }
 
 async fn remove_feed(fs: &FeedSource, ctx: &FeedContext, worker: Option<&CuratorWorker>) {
@@ -87,6 +127,10 @@ async fn remove_feed(fs: &FeedSource, ctx: &FeedContext, worker: Option<&Curator
     }
 }
 
+/// The finalizer's work: the schedule goes (or is orphaned), then the feed if asked for. A
+/// failure that only a change can fix (credentials revoked, Temporal namespace gone, worker
+/// and credentials both gone) keeps the FeedSource in deletion with `Ready=False` and one
+/// Warning event; the annotation `curator.buun.dev/skip-cleanup: "true"` lets it go.
 pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
     let ns = fs.namespace().unwrap_or_default();
     let name = fs.name_any();
@@ -101,68 +145,94 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         .schedule_id
         .clone()
         .unwrap_or_else(|| desired::schedule_id(&ctx.build.id_prefix, &ns, &name));
+    let worker_name = prev
+        .worker
+        .clone()
+        .unwrap_or_else(|| fs.spec.worker_ref.name.clone());
     let worker = ctx
         .shared
         .api::<CuratorWorker>(&ns)
-        .get_opt(&fs.spec.worker_ref.name)
+        .get_opt(&worker_name)
         .await?;
+    if fs
+        .annotations()
+        .get(SKIP_CLEANUP_ANNOTATION)
+        .map(String::as_str)
+        == Some("true")
+    {
+        let note = format!(
+            "{SKIP_CLEANUP_ANNOTATION} is set: schedule {id} (and any feed) is left as it is, unmanaged"
+        );
+        ctx.shared
+            .event(fs, EventType::Warning, "CleanupSkipped", "Cleanup", note)
+            .await;
+        ctx.forget(&fs.uid().unwrap_or_default());
+        return Ok(Action::await_change());
+    }
     // Where the schedule is: as recorded in status, else where the worker points.
-    let place = match (&prev.temporal_address, &prev.temporal_namespace, &worker) {
-        (Some(a), Some(n), _) => Some((a.clone(), n.clone())),
-        (_, _, Some(w)) => Some((
+    let (address, namespace) = match (&prev.temporal_address, &prev.temporal_namespace, &worker) {
+        (Some(a), Some(n), _) => (a.clone(), n.clone()),
+        (_, _, Some(w)) => (
             w.spec.temporal.address.clone(),
             w.spec.temporal.namespace.clone(),
-        )),
-        _ => None,
-    };
-    let Some((address, namespace)) = place else {
+        ),
         // No worker and nothing recorded: no schedule was ever written for this resource.
-        return Ok(Action::await_change());
-    };
-    let creds = match &worker {
-        Some(w) if w.spec.temporal.address == address => {
-            secrets::credentials(&ctx.shared.client, &ns, &w.spec.temporal).await
+        _ => {
+            ctx.forget(&fs.uid().unwrap_or_default());
+            return Ok(Action::await_change());
         }
-        _ => Ok(Credentials::default()),
+    };
+    let place = Place {
+        id: id.clone(),
+        address,
+        namespace,
+        worker: worker_name,
     };
     let result = async {
+        let creds = credentials_for(fs, ctx, &place).await?;
         let api = ctx
             .shared
             .pool
-            .schedules(&address, &namespace, &creds?)
+            .schedules(&place.address, &place.namespace, &creds.unwrap_or_default())
             .await?;
-        Ok::<_, Error>(delete::delete(&api, &id, &owner, fs.spec.deletion_policy).await?)
+        Ok::<_, Error>(delete::delete(&api, &place.id, &owner, fs.spec.deletion_policy).await?)
     }
     .await;
     match result {
         Ok(d) => {
-            ctx.shared
-                .metrics
-                .set_managed(&fs.uid().unwrap_or_default(), false);
             let (reason, note) = d.event(&id);
             ctx.shared
                 .event(fs, EventType::Normal, reason, "Cleanup", note)
                 .await;
             remove_feed(fs, ctx, worker.as_ref()).await;
+            ctx.forget(&fs.uid().unwrap_or_default());
             Ok(Action::await_change())
         }
-        Err(e) if worker.is_none() && e.is_permanent() => {
-            // The worker and its credentials are gone and Temporal refuses us: do not block the
-            // deletion forever.
-            let note = format!(
-                "could not remove schedule {id} ({e}); the CuratorWorker is gone, so it is left in Temporal"
-            );
-            ctx.shared
-                .event(
-                    fs,
-                    EventType::Warning,
-                    "ScheduleCleanupSkipped",
-                    "Cleanup",
-                    note,
-                )
-                .await;
-            Ok(Action::await_change())
+        Err(e) => {
+            // Without a worker or credentials to try, nothing will change by itself.
+            let stuck = e.is_permanent() || worker.is_none();
+            if stuck {
+                report_blocked(fs, ctx, &place, &e).await?;
+            }
+            Err(e)
         }
-        Err(e) => Err(e),
     }
+}
+
+/// `Ready=False` on a FeedSource whose deletion cannot finish, saying how to let it go.
+async fn report_blocked(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    place: &Place,
+    e: &Error,
+) -> Result<(), Error> {
+    let message = format!(
+        "cannot remove schedule {} at {}/{} ({e}); fix that, or set the annotation {SKIP_CLEANUP_ANNOTATION}: \"true\" to delete this FeedSource and leave the schedule",
+        place.id, place.address, place.namespace
+    );
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let prev = fs.status.clone().unwrap_or_default();
+    let status = status::blocked_deletion(&prev, fs.metadata.generation, message, &now);
+    publish(&ctx.shared, fs, &status).await?;
+    Ok(())
 }

@@ -100,6 +100,25 @@ impl FeedContext {
         }
     }
 
+    /// Forgets everything remembered about FeedSource `uid` (it is gone).
+    pub(super) fn forget(&self, uid: &str) {
+        let lock = |m: &'_ std::sync::Mutex<std::collections::HashMap<String, Instant>>| {
+            m.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
+        };
+        lock(&self.verified);
+        lock(&self.created);
+        self.shared.backoff.reset(uid);
+        self.shared.metrics.set_managed(uid, false);
+    }
+
+    /// How many FeedSources this context remembers something about.
+    pub fn remembered(&self) -> usize {
+        let len = |m: &std::sync::Mutex<std::collections::HashMap<String, Instant>>| {
+            m.lock().unwrap_or_else(|p| p.into_inner()).len()
+        };
+        len(&self.verified) + len(&self.created)
+    }
+
     pub(super) fn created_at(&self, uid: &str) -> Option<Instant> {
         let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
         m.get(uid).copied()

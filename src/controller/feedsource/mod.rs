@@ -179,7 +179,13 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
     let recorded = Recorded::of(fs, &desired);
     let written = async {
         let creds = secrets::credentials(&ctx.shared.client, &ns, &worker.spec.temporal).await?;
-        move_away_from_old_place(fs, ctx, &desired, &creds).await;
+        ctx.shared.remember_credentials(
+            &ns,
+            &worker.name_any(),
+            &worker.spec.temporal.address,
+            &creds,
+        );
+        move_away_from_old_place(fs, ctx, &desired).await?;
         let api = ctx
             .shared
             .pool
