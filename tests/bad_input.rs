@@ -250,7 +250,7 @@ async fn rejected_at_apply_by_cel_rules() {
         (
             "zero poll interval",
             json!({"spec": {"autoscaling": {"maxReplicas": 2, "pollInterval": "0s"}}}),
-            "greater than zero",
+            "at least 5s",
         ),
     ];
     let objects: Vec<(&str, Value)> = feeds

@@ -23,6 +23,12 @@ async fn server_verdict(client: &Client, ns: &str, obj: &Value) -> Result<(), St
 
 /// The outcome of the client-side CEL check `sync` runs.
 fn client_verdict(obj: &Value) -> Result<(), String> {
+    // Named as `dry_run_create` names it.
+    let mut obj = obj.clone();
+    if obj["metadata"]["name"].is_null() {
+        obj["metadata"]["name"] = json!("probe");
+    }
+    let obj = &obj;
     let r = match obj["kind"].as_str() {
         Some("FeedSource") => serde_json::from_value::<FeedSource>(obj.clone())
             .map_err(|e| e.to_string())
@@ -89,7 +95,8 @@ fn cel_cases() -> Vec<Case> {
     let zero_every = "every must be greater than zero";
     let replicas = "set either replicas (fixed) or autoscaling, not both; set neither to let an external autoscaler own replicas";
     let min_max = "minReplicas must not exceed maxReplicas";
-    let poll = "pollInterval must be greater than zero";
+    let poll = "pollInterval must be at least 5s";
+    let long_name = "metadata.name must be at most 63 characters: it is used as a label value";
     let pdb = "set exactly one of minAvailable and maxUnavailable";
     let ignored = "extraInput must not set extractionRules: the worker reads them from the feed in buun-curator, never from its input";
     let api_url = "curatorApi.url must be an http:// or https:// URL";
@@ -227,6 +234,31 @@ fn cel_cases() -> Vec<Case> {
             "pollInterval 0s",
             worker(json!({"spec": {"autoscaling": {"maxReplicas": 3, "pollInterval": "0s"}}})),
             Some(poll),
+        ),
+        case(
+            "worker name of 64 characters",
+            worker(json!({"metadata": {"name": "w".repeat(64)}})),
+            Some(long_name),
+        ),
+        case(
+            "worker name of 63 characters",
+            worker(json!({"metadata": {"name": "w".repeat(63)}})),
+            None,
+        ),
+        case(
+            "pollInterval 1ns",
+            worker(json!({"spec": {"autoscaling": {"maxReplicas": 3, "pollInterval": "1ns"}}})),
+            Some(poll),
+        ),
+        case(
+            "pollInterval 4.999s",
+            worker(json!({"spec": {"autoscaling": {"maxReplicas": 3, "pollInterval": "4999ms"}}})),
+            Some(poll),
+        ),
+        case(
+            "pollInterval 5s",
+            worker(json!({"spec": {"autoscaling": {"maxReplicas": 3, "pollInterval": "5s"}}})),
+            None,
         ),
         case(
             "pollInterval 30s",
@@ -624,7 +656,8 @@ fn at_and_past(b: &Bound) -> Vec<(Value, Value)> {
         }
         "pattern" => vec![
             (json!("1h30m"), json!("90 minutes")),
-            (json!("250ms"), json!("-5m")),
+            // (pollInterval has a 5s minimum besides its pattern)
+            (json!("5000ms"), json!("-5m")),
             (json!("5m"), json!("1.5h")),
         ],
         "enum" => b.schema["enum"]

@@ -1,5 +1,6 @@
 //! Server-side apply of children, skipped when the live object already holds what we apply.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{
     Api, Resource,
     api::{Patch, PatchParams},
@@ -21,6 +22,17 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
         }
         (d, l) => d == l,
     }
+}
+
+/// PURE: whether the live child `live` may be written for the owner with `uid`: its controller
+/// owner reference names that owner. Anything else (another controller's object, a Helm
+/// release's PDB, a hand-made Deployment) is not ours: a Deployment's selector cannot even be
+/// changed, so taking one over could not work anyway.
+pub fn may_take(live: &ObjectMeta, uid: &str) -> bool {
+    live.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid)
 }
 
 /// Applies `desired` with the operator's field manager unless `live` already matches it.
@@ -65,6 +77,30 @@ fn strip_meta(mut v: Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_children_we_control_may_be_taken() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+        let owner = |uid: &str, controller: bool| OwnerReference {
+            uid: uid.into(),
+            controller: Some(controller),
+            ..Default::default()
+        };
+        let meta = |refs: Vec<OwnerReference>| ObjectMeta {
+            owner_references: Some(refs),
+            ..Default::default()
+        };
+        assert!(may_take(&meta(vec![owner("u1", true)]), "u1"));
+        assert!(
+            !may_take(&meta(vec![owner("u2", true)]), "u1"),
+            "another owner"
+        );
+        assert!(
+            !may_take(&meta(vec![owner("u1", false)]), "u1"),
+            "not as controller"
+        );
+        assert!(!may_take(&ObjectMeta::default(), "u1"), "made by hand");
+    }
 
     #[test]
     fn subset_ignores_server_defaults_but_not_changes() {

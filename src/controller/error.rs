@@ -34,6 +34,17 @@ pub enum Error {
     /// Adding or removing the finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// A same-named child exists that this CuratorWorker does not control: it is left alone.
+    #[error(
+        "{kind} {name:?} exists and is not controlled by this CuratorWorker: left as it is \
+         (rename the CuratorWorker, or delete the {kind} to let the operator create its own)"
+    )]
+    NameConflict {
+        /// The child's kind.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
     /// The object has no UID, so it did not come from the API server and cannot own anything.
     #[error("the object has no UID")]
     MissingUid,
@@ -66,8 +77,9 @@ impl Error {
     /// Whether only a change (of the resource, or of what it references) can fix this.
     pub fn is_permanent(&self) -> bool {
         match self {
+            Error::Kube(kube::Error::Api(e)) => e.code == 422,
             Error::Kube(_) | Error::Finalizer(_) | Error::MissingUid => false,
-            Error::Spec(_) | Error::Secret { .. } => true,
+            Error::Spec(_) | Error::Secret { .. } | Error::NameConflict { .. } => true,
             Error::CuratorApi { source, .. } => source.is_permanent(),
             Error::Sync(e) => e.is_permanent(),
         }
@@ -85,12 +97,16 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(kube::Error::Api(e)) if e.code == 403 => "KubernetesForbidden",
+            // The API server refused what the spec made (e.g. an invalid label value): only a
+            // change of the spec helps.
+            Error::Kube(kube::Error::Api(e)) if e.code == 422 => "InvalidSpec",
             Error::Kube(_) => "KubernetesApiError",
             Error::Spec(_) => "InvalidSpec",
             Error::Sync(e) => e.reason(),
             Error::Secret { .. } => "SecretNotFound",
             Error::CuratorApi { source, .. } => source.reason(),
             Error::Finalizer(_) => "FinalizerError",
+            Error::NameConflict { .. } => "NameConflict",
             Error::MissingUid => "MissingUid",
         }
     }
@@ -101,5 +117,28 @@ impl Error {
             reason: self.reason(),
             message: self.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn api(code: u16) -> Error {
+        Error::Kube(kube::Error::Api(
+            kube::core::Status::failure("refused", "Invalid")
+                .with_code(code)
+                .boxed(),
+        ))
+    }
+
+    #[test]
+    fn a_422_is_a_permanent_invalid_spec_and_other_api_errors_are_retried() {
+        assert!(api(422).is_permanent());
+        assert_eq!(api(422).reason(), "InvalidSpec");
+        assert!(!api(500).is_permanent());
+        assert_eq!(api(500).reason(), "KubernetesApiError");
+        assert!(!api(403).is_permanent());
+        assert_eq!(api(403).reason(), "KubernetesForbidden");
     }
 }

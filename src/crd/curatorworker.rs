@@ -29,6 +29,8 @@ use super::duration::GoDuration;
     plural = "curatorworkers",
     namespaced,
     cel,
+    validation = Rule::new("size(self.metadata.name) <= 63")
+        .message("metadata.name must be at most 63 characters: it is used as a label value"),
     status = "CuratorWorkerStatus",
     shortname = "cw",
     category = "curator",
@@ -270,9 +272,10 @@ pub struct Autoscaling {
     /// A lower replica count must hold this long before the operator scales down.
     #[serde(default = "default_scale_down_delay")]
     pub scale_down_delay: GoDuration,
-    /// How often the task queue is polled.
+    /// How often the task queue is polled (each poll is one Kubernetes read and up to three
+    /// Temporal calls). At least 5s.
     #[serde(default = "default_poll_interval")]
-    #[x_kube(validation = Rule::new("!self.matches('^(0+(h|m|s|ms|us|ns))+$')").message("pollInterval must be greater than zero"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("pollInterval must be at least 5s"))]
     pub poll_interval: GoDuration,
 }
 

@@ -58,7 +58,9 @@ impl QueueApi for GrpcSchedules {
                     svc.describe_task_queue(req.into_request()),
                 )
                 .await?;
-            backlog += r.stats.map(|s| s.approximate_backlog_count).unwrap_or(0);
+            let count = r.stats.map(|s| s.approximate_backlog_count).unwrap_or(0);
+            // A server's counts are not trusted to stay small: saturate, never overflow.
+            backlog = sum_backlog(backlog, count);
         }
         let mut svc = self.connection().workflow_service();
         let req = CountWorkflowExecutionsRequest {
@@ -76,8 +78,21 @@ impl QueueApi for GrpcSchedules {
     }
 }
 
+/// Adds one queue type's backlog to the total: negative counts are read as 0, and the sum
+/// saturates at `i64::MAX`.
+fn sum_backlog(total: i64, count: i64) -> i64 {
+    total.saturating_add(count.max(0))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn backlog_sums_saturate_and_ignore_negative_counts() {
+        assert_eq!(super::sum_backlog(i64::MAX, i64::MAX), i64::MAX);
+        assert_eq!(super::sum_backlog(5, -3), 5);
+        assert_eq!(super::sum_backlog(5, 3), 8);
+    }
+
     use super::*;
 
     #[test]

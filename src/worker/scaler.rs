@@ -52,10 +52,10 @@ impl Params {
             });
         }
         let poll_interval = d("autoscaling.pollInterval", &a.poll_interval)?;
-        if poll_interval.is_zero() {
+        if poll_interval < MIN_POLL_INTERVAL {
             return Err(SpecError::Invalid {
                 field: "autoscaling.pollInterval",
-                message: "must be greater than zero".into(),
+                message: "must be at least 5s".into(),
             });
         }
         Ok(Self {
@@ -144,9 +144,19 @@ pub struct Decision {
     pub lower_since: Option<Timestamp>,
 }
 
+/// `a / b` rounded up; 0 for `a <= 0`; never overflows (`b` is at least 1).
 fn ceil_div(a: i64, b: i64) -> i64 {
-    if a <= 0 { 0 } else { (a + b - 1) / b }
+    let b = b.max(1);
+    if a <= 0 {
+        0
+    } else {
+        a / b + i64::from(a % b != 0)
+    }
 }
+
+/// The shortest `autoscaling.pollInterval` accepted: each poll costs one Kubernetes read and up
+/// to three Temporal calls.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 fn to_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)

@@ -295,15 +295,46 @@ fn the_scale_down_clock_starts_at_the_first_lower_value_and_resets_on_rise() {
 }
 
 #[test]
+fn huge_backlogs_do_not_overflow() {
+    assert_eq!(ceil_div(i64::MAX, 1), i64::MAX);
+    assert_eq!(ceil_div(i64::MAX, 10), i64::MAX / 10 + 1);
+    assert_eq!(ceil_div(10, 0), 10, "a zero divisor is read as 1");
+    assert_eq!(ceil_div(-5, 3), 0);
+    let i = Inputs {
+        params: params(),
+        load: Some(QueueLoad {
+            backlog: i64::MAX,
+            running: i64::MAX,
+        }),
+        feeds: i32::MAX,
+        next_run: None,
+        current: 0,
+        lower_since: None,
+        now: at(0),
+    };
+    let d = decide(&i);
+    assert_eq!((d.replicas, d.reason), (10, Reason::MaxReplicas));
+}
+
+#[test]
 fn params_reject_inverted_bounds_and_bad_durations() {
     let spec: Autoscaling =
         serde_json::from_value(serde_json::json!({"minReplicas": 3, "maxReplicas": 2}))
             .expect("spec");
     assert!(Params::from_spec(&spec).is_err());
+    for fast in ["0s", "1ns", "4s999ms"] {
+        let spec: Autoscaling =
+            serde_json::from_value(serde_json::json!({"maxReplicas": 2, "pollInterval": fast}))
+                .expect("spec");
+        assert!(Params::from_spec(&spec).is_err(), "{fast} must be refused");
+    }
     let spec: Autoscaling =
-        serde_json::from_value(serde_json::json!({"maxReplicas": 2, "pollInterval": "0s"}))
+        serde_json::from_value(serde_json::json!({"maxReplicas": 2, "pollInterval": "5s"}))
             .expect("spec");
-    assert!(Params::from_spec(&spec).is_err());
+    assert_eq!(
+        Params::from_spec(&spec).expect("5s").poll_interval,
+        MIN_POLL_INTERVAL
+    );
     let spec: Autoscaling =
         serde_json::from_value(serde_json::json!({"maxReplicas": 2})).expect("spec");
     let p = Params::from_spec(&spec).expect("defaults");

@@ -33,8 +33,9 @@ pub struct Observation<'a> {
     pub next_run: Option<Time>,
     /// True when the operator changed the replica count in this pass.
     pub scaled: bool,
-    /// A spec problem, which makes the worker not Ready.
-    pub invalid: Option<String>,
+    /// A problem only a change can fix (an invalid spec, a name taken by an object the worker
+    /// does not control), which makes the worker not Ready and stalled.
+    pub invalid: Option<Failure>,
     /// buun-curator's global schedule, as the reconcile left it; `None`: not looked at.
     pub global: Option<&'a Global>,
 }
@@ -111,8 +112,8 @@ pub fn compute(
                 .unwrap_or(0)
                 >= desired
     });
-    let ready_cond = if let Some(msg) = &o.invalid {
-        Desired::new(READY, Status::False, "InvalidSpec", msg.clone())
+    let ready_cond = if let Some(f) = &o.invalid {
+        Desired::new(READY, Status::False, f.reason, f.message.clone())
     } else if o.deployment.is_none() {
         Desired::new(
             READY,

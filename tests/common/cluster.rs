@@ -305,7 +305,11 @@ pub async fn dry_run_create(
     let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let mut obj = obj.clone();
-    obj["metadata"] = serde_json::json!({"name": "probe", "namespace": ns});
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or("probe")
+        .to_owned();
+    obj["metadata"] = serde_json::json!({"name": name, "namespace": ns});
     let dynamic: DynamicObject = serde_json::from_value(obj).expect("dynamic object");
     let pp = PostParams {
         dry_run: true,

@@ -24,7 +24,7 @@ use kube::{
 use tracing::Instrument;
 
 use super::{
-    apply::apply_if_changed,
+    apply::{apply_if_changed, may_take},
     cache::{LoadCache, NamespaceKey, QueueKey, TtlCache},
     error::Error,
     secrets,
@@ -32,7 +32,10 @@ use super::{
     status::{self, publish},
 };
 use crate::{
-    crd::{CuratorWorker, CuratorWorkerStatus, FeedSource, conditions},
+    crd::{
+        CuratorWorker, CuratorWorkerStatus, FeedSource,
+        conditions::{self, Failure},
+    },
     metrics,
     temporal::queue::{QueueApi, QueueLoad},
     worker::{
@@ -243,13 +246,27 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
         },
     );
     // Write the children.
-    let mut invalid = params.as_ref().err().map(|e| e.to_string());
-    let (applied, scaled_from) = match write_children(w, ctx, &scale, live.clone()).await? {
-        Ok(written) => written,
-        Err(problem) => {
-            invalid = Some(problem);
+    let invalid_spec = |message: String| Failure {
+        reason: "InvalidSpec",
+        message,
+    };
+    let mut invalid = params.as_ref().err().map(|e| invalid_spec(e.to_string()));
+    let (applied, scaled_from) = match write_children(w, ctx, &scale, live.clone()).await {
+        Ok(Ok(written)) => written,
+        Ok(Err(problem)) => {
+            invalid = Some(invalid_spec(problem));
             (live, None)
         }
+        // Reported in status and looked at again at the poll interval (a person may hand the
+        // object over, or remove it).
+        Err(e) if e.is_permanent() => {
+            let live = (!matches!(e, Error::NameConflict { .. }))
+                .then_some(live)
+                .flatten();
+            invalid = Some(e.failure());
+            (live, None)
+        }
+        Err(e) => return Err(e),
     };
     // The status, and what to tell.
     let status = compute(
@@ -338,6 +355,14 @@ async fn write_children(
         .as_ref()
         .and_then(|d| d.spec.as_ref())
         .and_then(|s| s.replicas);
+    if let Some(l) = &live
+        && !may_take(l.meta(), &uid)
+    {
+        return Err(Error::NameConflict {
+            kind: "Deployment",
+            name,
+        });
+    }
     let written = match deployment::deployment(w, owner.clone(), scale.replicas) {
         Ok(desired) => {
             let api = ctx.shared.api::<Deployment>(&ns);
@@ -357,6 +382,14 @@ async fn write_children(
     match deployment::pdb(w, owner) {
         Some(desired) => {
             let live = pdbs.get_opt(&name).await?;
+            if let Some(l) = &live
+                && !may_take(l.meta(), &uid)
+            {
+                return Err(Error::NameConflict {
+                    kind: "PodDisruptionBudget",
+                    name,
+                });
+            }
             apply_if_changed(&pdbs, &name, &desired, live).await?;
         }
         None => {
