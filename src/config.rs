@@ -44,9 +44,11 @@ pub struct TemporalArgs {
     /// Identity this operator records on schedules it owns and in Temporal requests.
     #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
     pub identity: String,
-    /// Calls per second to one Temporal namespace (burst of the same size); 0 leaves them
-    /// unpaced. The default stays well inside Temporal Cloud's per-namespace limits.
-    #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 100)]
+    /// Most calls per second to one Temporal namespace (burst of the same size); halved
+    /// whenever Temporal answers ResourceExhausted, then recovered over 10 s. The default is
+    /// Temporal Cloud's default limit for schedule calls per namespace; a self-hosted server
+    /// usually takes far more. 0 leaves the calls unpaced.
+    #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 10)]
     pub temporal_rps: u32,
     /// Timeout of a single Temporal call.
     #[arg(long, env = "CURATOR_TEMPORAL_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
@@ -66,6 +68,16 @@ pub struct RunArgs {
     /// change (edits of the action or input do not show in the listing).
     #[arg(long, env = "CURATOR_FULL_VERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration_arg)]
     pub full_verify_interval: Duration,
+    /// Temporal frontends the operator may connect to, comma-separated `host:port` patterns
+    /// where `*` matches any run of characters (e.g. `*.tmprl.cloud:7233`). A CuratorWorker
+    /// naming any other address gets `AddressNotAllowed`, and no connection or credential is
+    /// sent there. Empty: every address (whoever may create a CuratorWorker chooses).
+    #[arg(
+        long,
+        env = "CURATOR_ALLOWED_TEMPORAL_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub allowed_temporal_addresses: Vec<String>,
     /// Namespaces to watch (comma-separated); all namespaces when empty.
     #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,

@@ -1,6 +1,10 @@
 //! Prometheus metrics (prometheus-client), served at `/metrics`.
 
-use std::{collections::HashSet, sync::Mutex, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Mutex, atomic::AtomicU64},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -49,6 +53,16 @@ pub struct Method {
     pub method: String,
 }
 
+/// A Temporal namespace at one frontend (named so as not to clash with Kubernetes'
+/// `namespace` label).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TemporalNamespace {
+    /// Frontend address.
+    pub temporal_address: String,
+    /// Temporal namespace.
+    pub temporal_namespace: String,
+}
+
 /// `namespace` and `name` of a CuratorWorker.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Worker {
@@ -81,6 +95,12 @@ pub struct Metrics {
     pub feed_api_requests: Family<MethodOutcome, Counter>,
     /// `curator_leader` (1 when this replica leads).
     pub leader: Gauge,
+    /// `curator_temporal_throttled_total{temporal_address,temporal_namespace}`: times the
+    /// operator halved its pace because Temporal answered `ResourceExhausted`.
+    pub temporal_throttled: Family<TemporalNamespace, Counter>,
+    /// `curator_temporal_pace_rps{temporal_address,temporal_namespace}`: the calls per second
+    /// the operator currently allows itself to that namespace.
+    pub temporal_pace: Family<TemporalNamespace, Gauge<f64, AtomicU64>>,
     managed: Mutex<HashSet<String>>,
 }
 
@@ -104,6 +124,8 @@ impl Default for Metrics {
             worker_desired: Family::default(),
             feed_api_requests: Family::default(),
             leader: Gauge::default(),
+            temporal_throttled: Family::default(),
+            temporal_pace: Family::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
         };
@@ -156,6 +178,16 @@ impl Default for Metrics {
             "leader",
             "1 when this replica is the leader",
             m.leader.clone(),
+        );
+        registry.register(
+            "temporal_throttled",
+            "Times the pace to a Temporal namespace was halved after ResourceExhausted",
+            m.temporal_throttled.clone(),
+        );
+        registry.register(
+            "temporal_pace_rps",
+            "Calls per second the operator currently allows to a Temporal namespace",
+            m.temporal_pace.clone(),
         );
         Self { registry, ..m }
     }

@@ -651,6 +651,10 @@ fn at_and_past(b: &Bound) -> Vec<(Value, Value)> {
             let max = n("maxItems") as usize;
             vec![(items(&path, max), items(&path, max + 1))]
         }
+        "pattern" if path.ends_with("idPrefix") => vec![
+            (json!("ingest-hn"), json!("-hn")),
+            (json!("a.b:c/d_e"), json!("with space")),
+        ],
         "pattern" if path.ends_with("name") => {
             vec![(json!("summary_Style2"), json!("2summary-style"))]
         }

@@ -410,6 +410,7 @@ fn default_env_configures_the_binary() {
         ("CURATOR_TEMPORAL_TIMEOUT", "10s"),
         ("CURATOR_RESYNC_INTERVAL", "5m"),
         ("CURATOR_CONCURRENCY", "16"),
+        ("CURATOR_TEMPORAL_RPS", "10"),
         ("CURATOR_LEADER_ELECTION", "true"),
         ("CURATOR_LEASE_NAME", "curator-operator"),
         ("CURATOR_LEASE_NAMESPACE", NAMESPACE),
@@ -420,6 +421,32 @@ fn default_env_configures_the_binary() {
     // Unset means the binary's defaults: the built-in identity, every namespace.
     assert!(!env.contains_key("CURATOR_IDENTITY"));
     assert!(!env.contains_key("CURATOR_WATCH_NAMESPACES"));
+    assert!(!env.contains_key("CURATOR_ALLOWED_TEMPORAL_ADDRESSES"));
+    // The operator's own default, so that the chart and the binary agree.
+    use clap::Parser as _;
+    let cli =
+        curator_operator::config::Cli::try_parse_from(["curator-operator", "run"]).expect("parse");
+    let curator_operator::config::Command::Run(run) = cli.command else {
+        panic!("run")
+    };
+    assert_eq!(run.temporal.temporal_rps.to_string(), "10");
+}
+
+#[test]
+fn allowed_temporal_addresses_reach_the_operator() {
+    let docs = render(&[
+        "--set-json",
+        r#"allowedTemporalAddresses=["*.tmprl.cloud:7233","temporal.temporal.svc:7233"]"#,
+    ]);
+    let dep = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("deployment");
+    let c = &dep["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        env_value(c, "CURATOR_ALLOWED_TEMPORAL_ADDRESSES"),
+        Some("*.tmprl.cloud:7233,temporal.temporal.svc:7233")
+    );
 }
 
 #[test]

@@ -172,3 +172,43 @@ async fn a_cached_queue_load_is_never_shared_with_other_credentials() {
         "the keyed worker must not be served the open one's backlog"
     );
 }
+
+#[tokio::test]
+async fn an_address_outside_the_allowed_list_is_never_contacted() {
+    let server = common::shared();
+    let (hole, _task) = black_hole().await;
+    let kube = Arc::new(FakeKube::default());
+    kube.put_object(&CuratorWorker::test("other", &hole));
+    kube.put_object(&CuratorWorker::test("local", &server.address));
+    kube.put_object(&FeedSource::test("other", "o"));
+    kube.put_object(&FeedSource::test("local", "l"));
+    // Only loopback frontends on the shared server's port are allowed.
+    let port = server.address.rsplit(':').next().expect("port");
+    let pool = Pool::new("tenants-test", Duration::from_secs(5)).with_allowed_addresses(vec![
+        format!("127.0.0.*:{port}"),
+        "*.tmprl.cloud:7233".into(),
+    ]);
+    let shared = Shared::new(kube.client(), pool.clone(), Duration::from_secs(300));
+    let ctx = Arc::new(FeedContext::new(
+        Arc::new(shared),
+        BuildOptions::new("tenants", "tenants-test"),
+    ));
+    reconcile(&kube, &ctx, "other", "o").await;
+    reconcile(&kube, &ctx, "local", "l").await;
+    assert!(ready(&kube, "local", "l"), "an allowed address works");
+    let f = kube.get(&feed_path("other", "o")).expect("feed");
+    let c = f["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+        .expect("Ready");
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("AddressNotAllowed"))
+    );
+    assert!(
+        c["message"].as_str().unwrap_or_default().contains(&hole),
+        "{c}"
+    );
+    // One connection, to the allowed frontend; none was even attempted to the other.
+    assert_eq!(pool.len(), 1);
+}

@@ -376,10 +376,15 @@ pub struct WorkflowSpec {
     #[serde(rename = "type", default = "default_workflow_type")]
     #[schemars(length(min = 1, max = 256))]
     pub type_: String,
-    /// Prefix of the workflow IDs the schedule starts; Temporal appends the scheduled time.
-    /// Defaults to the schedule ID.
+    /// Prefix of the workflow IDs the schedule starts. The operator makes it unique by
+    /// appending this FeedSource's namespace and name (`{idPrefix}/{namespace}/{name}`), so two
+    /// FeedSources choosing the same prefix never collide; Temporal then appends the scheduled
+    /// time. Unset: the schedule ID. Letters, digits and `._:-/`, starting with a letter or digit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    )]
     pub id_prefix: Option<String>,
     /// Limit on the whole workflow execution, retries included.
     #[serde(default, skip_serializing_if = "Option::is_none")]

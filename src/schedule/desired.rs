@@ -338,7 +338,10 @@ pub fn build_for_feed(
     let timeout =
         |field, d: &Option<GoDuration>| d.as_ref().map(|d| positive(field, d)).transpose();
     let start = NewWorkflowExecutionInfo {
-        workflow_id: wf.id_prefix.clone().unwrap_or_else(|| id.clone()),
+        workflow_id: wf
+            .id_prefix
+            .as_deref()
+            .map_or_else(|| id.clone(), |p| schedule_id(p, namespace, name)),
         workflow_type: Some(WorkflowType {
             name: wf.type_.clone(),
         }),

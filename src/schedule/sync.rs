@@ -379,14 +379,19 @@ async fn trigger<A: ScheduleApi>(
 #[path = "sync_tests.rs"]
 mod tests;
 
-/// Every schedule of the namespace, by ID, read page by page (one RPC per `page_size`).
+/// The most pages `list_all` reads (a million schedules at the controller's page size): a
+/// server that keeps answering with a next-page token cannot keep the caller listing forever.
+pub const MAX_LIST_PAGES: usize = 1000;
+
+/// Every schedule of the namespace, by ID, read page by page (one RPC per `page_size`, at most
+/// [`MAX_LIST_PAGES`] RPCs).
 pub async fn list_all<A: ScheduleApi>(
     api: &A,
     page_size: i32,
 ) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
     let mut out = std::collections::HashMap::new();
     let mut token = Vec::new();
-    loop {
+    for _ in 0..MAX_LIST_PAGES {
         let page = api.list(page_size, token).await?;
         out.extend(page.schedules.into_iter().map(|l| (l.id.clone(), l)));
         if page.next_page_token.is_empty() {
@@ -394,4 +399,5 @@ pub async fn list_all<A: ScheduleApi>(
         }
         token = page.next_page_token;
     }
+    Err(TemporalError::ListingTooLong(MAX_LIST_PAGES))
 }

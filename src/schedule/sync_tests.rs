@@ -412,3 +412,42 @@ async fn temporal_outage_is_transient() {
     assert!(!err.is_permanent());
     assert_eq!(err.reason(), "TemporalUnreachable");
 }
+
+/// A server whose listing never ends: every page names a next one.
+struct EndlessListing(std::sync::atomic::AtomicUsize);
+
+impl ScheduleApi for EndlessListing {
+    async fn describe(&self, _: &str) -> Result<Option<Described>, TemporalError> {
+        Ok(None)
+    }
+    async fn create(&self, _: &str, _: Schedule, _: Memo) -> Result<bool, TemporalError> {
+        Ok(true)
+    }
+    async fn update(&self, _: &str, _: Schedule, _: Vec<u8>) -> Result<(), TemporalError> {
+        Ok(())
+    }
+    async fn patch(&self, _: &str, _: SchedulePatch, _: String) -> Result<(), TemporalError> {
+        Ok(())
+    }
+    async fn list(&self, _: i32, _: Vec<u8>) -> Result<crate::temporal::ListPage, TemporalError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(crate::temporal::ListPage {
+            schedules: Vec::new(),
+            next_page_token: b"more".to_vec(),
+        })
+    }
+    async fn delete(&self, _: &str) -> Result<bool, TemporalError> {
+        Ok(false)
+    }
+}
+
+#[tokio::test]
+async fn an_endless_listing_is_abandoned_after_the_page_cap() {
+    let api = EndlessListing(Default::default());
+    let err = list_all(&api, 10).await.expect_err("abandoned");
+    assert!(matches!(err, TemporalError::ListingTooLong(MAX_LIST_PAGES)));
+    assert_eq!(
+        api.0.load(std::sync::atomic::Ordering::Relaxed),
+        MAX_LIST_PAGES
+    );
+}

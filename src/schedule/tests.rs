@@ -183,7 +183,10 @@ fn builds_the_full_schedule_request() {
     else {
         panic!("start workflow action")
     };
-    assert_eq!(wf.workflow_id, "ingest-hn");
+    assert_eq!(
+        wf.workflow_id, "ingest-hn/news/hn",
+        "made unique by the FeedSource's namespace and name"
+    );
     assert_eq!(
         wf.workflow_type.as_ref().map(|t| t.name.as_str()),
         Some("SingleFeedIngestionWorkflow")

@@ -16,6 +16,12 @@ pub enum TemporalError {
     /// The connection settings are unusable (bad address, unreadable certificate).
     #[error("invalid Temporal connection settings: {0}")]
     Config(String),
+    /// The operator's `--allowed-temporal-addresses` does not include the address, so no
+    /// connection (and no credential) is sent there.
+    #[error(
+        "Temporal address {0:?} is not allowed by the operator (--allowed-temporal-addresses); ask a cluster admin"
+    )]
+    AddressNotAllowed(String),
     /// An RPC returned an error status.
     #[error("Temporal {method} failed ({code:?}): {message}")]
     Rpc {
@@ -29,6 +35,10 @@ pub enum TemporalError {
     /// An RPC did not answer in time.
     #[error("Temporal {0} timed out")]
     Timeout(&'static str),
+    /// A listing went on past the most pages the operator reads (a server that keeps giving
+    /// a next-page token); callers fall back to describing schedules one by one.
+    #[error("Temporal ListSchedules gave more than {0} pages; listing abandoned")]
+    ListingTooLong(usize),
     /// The server accepted an update but a describe shows it did not take effect (a stale
     /// conflict token is dropped silently by some servers).
     #[error("schedule update was not applied (concurrent change); will retry")]
@@ -57,7 +67,7 @@ impl TemporalError {
     /// request itself (bad cron or time zone, unknown namespace, permission).
     pub fn is_permanent(&self) -> bool {
         match self {
-            Self::Config(_) => true,
+            Self::Config(_) | Self::AddressNotAllowed(_) => true,
             Self::Rpc { code, .. } => matches!(
                 code,
                 Code::InvalidArgument
@@ -84,7 +94,9 @@ impl TemporalError {
         match self {
             Self::Connect { .. } | Self::Timeout(_) => "TemporalUnreachable",
             Self::Config(_) => "TemporalConfigInvalid",
+            Self::AddressNotAllowed(_) => "AddressNotAllowed",
             Self::UpdateLost => "UpdateConflict",
+            Self::ListingTooLong(_) => "TemporalListingTooLong",
             Self::Rpc { code, .. } => match code {
                 Code::InvalidArgument => "TemporalRejectedSpec",
                 Code::PermissionDenied | Code::Unauthenticated => "TemporalUnauthorized",

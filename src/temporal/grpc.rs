@@ -12,7 +12,7 @@ use tonic::{Code, IntoRequest};
 use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
 use super::{
     memo,
-    pace::Limiter,
+    pace::Pace,
     proto::{Memo, Schedule, SchedulePatch},
 };
 use crate::metrics::Metrics;
@@ -25,7 +25,8 @@ pub struct GrpcSchedules {
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
-    limiter: Option<Arc<Limiter>>,
+    limiter: Option<Arc<Pace>>,
+    address: String,
 }
 
 impl GrpcSchedules {
@@ -38,12 +39,15 @@ impl GrpcSchedules {
             timeout,
             metrics: None,
             limiter: None,
+            address: String::new(),
         }
     }
 
-    /// Waits for `limiter` before every call.
-    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
-        self.limiter = limiter;
+    /// Waits for `pace` before every call, and slows it down when Temporal answers
+    /// `ResourceExhausted`; `address` names the frontend in metrics.
+    pub fn with_limiter(mut self, pace: Option<Arc<Pace>>, address: &str) -> Self {
+        self.limiter = pace;
+        self.address = address.to_owned();
         self
     }
 
@@ -69,7 +73,7 @@ impl GrpcSchedules {
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, TemporalError> {
         if let Some(l) = &self.limiter {
-            l.until_ready().await;
+            l.wait().await;
         }
         let start = std::time::Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
@@ -84,6 +88,31 @@ impl GrpcSchedules {
                 Err(_) => "timeout".to_owned(),
             };
             m.temporal_call(method, &outcome, start.elapsed());
+        }
+        if let Some(pace) = &self.limiter {
+            let exhausted = matches!(
+                &result,
+                Err(TemporalError::Rpc {
+                    code: tonic::Code::ResourceExhausted,
+                    ..
+                })
+            );
+            let halved = exhausted && pace.throttled();
+            if let Some(m) = &self.metrics {
+                let labels = crate::metrics::TemporalNamespace {
+                    temporal_address: self.address.clone(),
+                    temporal_namespace: self.namespace.clone(),
+                };
+                if halved {
+                    m.temporal_throttled.get_or_create(&labels).inc();
+                    tracing::warn!(
+                        namespace = %self.namespace,
+                        rate = pace.rate(),
+                        "Temporal answered ResourceExhausted: calls to this namespace slowed down"
+                    );
+                }
+                m.temporal_pace.get_or_create(&labels).set(pace.rate());
+            }
         }
         result
     }

@@ -12,7 +12,7 @@ use temporalio_client::{
 };
 
 pub use super::creds::Credentials;
-use super::{TemporalError, grpc::GrpcSchedules, pace::Limiter};
+use super::{TemporalError, grpc::GrpcSchedules, pace::Pace};
 use crate::metrics::Metrics;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -37,6 +37,35 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 /// How long a failed connect is remembered before the next attempt: 1 s, doubling per failure
 /// in a row, at most 60 s.
+/// PURE: whether `address` matches one of `patterns` (an empty list allows all). A pattern is
+/// the whole address, where `*` matches any run of characters (none included).
+pub fn address_allowed(patterns: &[String], address: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| wildcard(p.trim(), address))
+}
+
+/// `*`-only glob matching, linear in the input (the last `*` is backtracked to).
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i].eq_ignore_ascii_case(&t[j]) {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == b'*')
+}
+
 fn retry_after(failures: u32) -> Duration {
     Duration::from_secs(1)
         .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(6)))
@@ -52,10 +81,11 @@ pub struct Pool {
     metrics: Option<Arc<Metrics>>,
     rps: u32,
     limiters: Arc<std::sync::Mutex<Limiters>>,
+    allowed: Arc<Vec<String>>,
 }
 
 /// One limiter per (frontend address, Temporal namespace).
-type Limiters = HashMap<(String, String), Arc<Limiter>>;
+type Limiters = HashMap<(String, String), Arc<Pace>>;
 
 impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.
@@ -67,26 +97,31 @@ impl Pool {
             metrics: None,
             rps: 0,
             limiters: Arc::default(),
+            allowed: Arc::default(),
         }
     }
 
-    /// Paces calls to each (frontend, Temporal namespace) to `rps` per second, with a burst of
-    /// the same size, to stay inside the namespace's rate limits; 0 leaves them unpaced.
+    /// Connects only to addresses matching one of `patterns` (`*` matches any run of
+    /// characters, e.g. `*.tmprl.cloud:7233`); an empty list allows every address.
+    pub fn with_allowed_addresses(mut self, patterns: Vec<String>) -> Self {
+        self.allowed = Arc::new(patterns);
+        self
+    }
+
+    /// Paces calls to each (frontend, Temporal namespace) to at most `rps` per second, with a
+    /// burst of the same size, slowing down (halving, then recovering over seconds) when
+    /// Temporal answers `ResourceExhausted`; 0 leaves them unpaced.
     pub fn with_rps(mut self, rps: u32) -> Self {
         self.rps = rps;
         self
     }
 
-    fn limiter(&self, address: &str, namespace: &str) -> Option<Arc<Limiter>> {
+    fn limiter(&self, address: &str, namespace: &str) -> Option<Arc<Pace>> {
         let rps = std::num::NonZeroU32::new(self.rps)?;
         let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
         Some(
             m.entry((address.to_owned(), namespace.to_owned()))
-                .or_insert_with(|| {
-                    Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
-                        rps,
-                    )))
-                })
+                .or_insert_with(|| Arc::new(Pace::new(rps)))
                 .clone(),
         )
     }
@@ -128,6 +163,9 @@ impl Pool {
         namespace: &str,
         creds: &Credentials,
     ) -> Result<GrpcSchedules, TemporalError> {
+        if !address_allowed(&self.allowed, address) {
+            return Err(TemporalError::AddressNotAllowed(address.to_owned()));
+        }
         let slot = self.slot(Key {
             address: address.to_owned(),
             creds: creds.digest(),
@@ -153,7 +191,7 @@ impl Pool {
         };
         drop(s);
         let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout)
-            .with_limiter(self.limiter(address, namespace));
+            .with_limiter(self.limiter(address, namespace), address);
         Ok(match &self.metrics {
             Some(m) => api.with_metrics(m.clone()),
             None => api,
@@ -209,5 +247,40 @@ impl Pool {
                 message: "connect timed out".into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_allowed;
+
+    fn allowed(patterns: &[&str], address: &str) -> bool {
+        let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+        address_allowed(&patterns, address)
+    }
+
+    #[test]
+    fn addresses_match_whole_patterns_with_stars() {
+        assert!(allowed(&[], "anything:7233"), "no list: all allowed");
+        let list = ["*.tmprl.cloud:7233", "temporal-frontend.temporal.svc:7233"];
+        assert!(allowed(&list, "ns.acct.tmprl.cloud:7233"));
+        assert!(
+            allowed(&list, "NS.ACCT.TMPRL.CLOUD:7233"),
+            "host names ignore case"
+        );
+        assert!(allowed(&list, "temporal-frontend.temporal.svc:7233"));
+        assert!(!allowed(&list, "evil.example:7233"));
+        assert!(
+            !allowed(&list, "tmprl.cloud.evil.example:7233"),
+            "whole address"
+        );
+        assert!(
+            !allowed(&list, "ns.tmprl.cloud:7233.evil"),
+            "no trailing text"
+        );
+        assert!(!allowed(&list, "temporal-frontend.temporal.svc:7234"));
+        assert!(allowed(&["*"], "x:1"));
+        assert!(allowed(&["a*b*c"], "aXbYbZc"));
+        assert!(!allowed(&["a*b*c"], "aXbYbZ"));
     }
 }

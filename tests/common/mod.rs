@@ -58,10 +58,16 @@ impl TemporalServer {
     /// Starts a server on `port` with its database in `dir` (reusing `dir` keeps the data, so a
     /// test can stop and restart "the same" server).
     pub fn start_on(port: u16, dir: tempfile::TempDir) -> Self {
+        Self::start_with(port, dir, &[])
+    }
+
+    /// Starts a server as [`TemporalServer::start_on`], with extra `server start-dev`
+    /// arguments (e.g. `--dynamic-config-value frontend.namespaceRPS=5`).
+    pub fn start_with(port: u16, dir: tempfile::TempDir, extra: &[&str]) -> Self {
         let db = dir.path().join("temporal.db");
         let log = std::fs::File::create(dir.path().join("temporal.log")).expect("log file");
         let script = r#"
-            "$1" server start-dev --headless --ip 127.0.0.1 --port "$2" --db-filename "$3" --log-level warn &
+            "$1" server start-dev --headless --ip 127.0.0.1 --port "$2" --db-filename "$3" --log-level warn "${@:5}" &
             srv=$!
             trap 'kill $srv 2>/dev/null; wait $srv 2>/dev/null' EXIT TERM INT
             while kill -0 "$4" 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.5; done
@@ -74,6 +80,7 @@ impl TemporalServer {
             .arg(port.to_string())
             .arg(&db)
             .arg(std::process::id().to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
