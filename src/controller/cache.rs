@@ -34,16 +34,42 @@ pub type NamespaceKey = (String, String, String);
 
 type Slot<V, E> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, E>)>>>;
 
+/// Results nobody fetched for this long are dropped (a deleted worker's queue, a rotated
+/// credential's listing), so the cache stays as large as what is in use.
+pub const EVICT_AFTER: Duration = Duration::from_secs(3600);
+
 /// A cache of fetch results (values or errors `E`) by key.
 pub struct TtlCache<K, V, E = TemporalError> {
     slots: Mutex<HashMap<K, Slot<V, E>>>,
+    evict_after: Duration,
 }
 
 impl<K, V, E> Default for TtlCache<K, V, E> {
     fn default() -> Self {
         Self {
             slots: Mutex::default(),
+            evict_after: EVICT_AFTER,
         }
+    }
+}
+
+impl<K, V, E> TtlCache<K, V, E> {
+    /// A cache that drops results not fetched for `after` (default [`EVICT_AFTER`]).
+    pub fn evicting_after(after: Duration) -> Self {
+        Self {
+            slots: Mutex::default(),
+            evict_after: after,
+        }
+    }
+
+    /// How many keys the cache holds.
+    pub fn len(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -114,12 +140,19 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     }
 
     fn slot(&self, key: &K) -> Slot<V, E> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone()
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let keep_for = self.evict_after;
+        // Keep what someone uses now (or fetches: its lock is held) and what was fetched
+        // recently; drop the rest.
+        slots.retain(|k, s| {
+            k == key
+                || Arc::strong_count(s) > 1
+                || s.try_lock().map_or(true, |g| {
+                    g.as_ref()
+                        .is_some_and(|(at, _)| at.elapsed() < keep_for)
+                })
+        });
+        slots.entry(key.clone()).or_default().clone()
     }
 }
 
@@ -154,6 +187,24 @@ mod tests {
             task_queue: q.into(),
             creds: String::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn results_nobody_fetches_any_more_are_dropped() {
+        let cache = LoadCache::evicting_after(Duration::from_millis(50));
+        let fetch = || async {
+            Ok(QueueLoad {
+                backlog: 0,
+                running: 0,
+            })
+        };
+        for q in ["gone-1", "gone-2", "kept"] {
+            cache.get(&key(q), Duration::from_secs(60), fetch).await.ok();
+        }
+        assert_eq!(cache.len(), 3);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        cache.get(&key("kept"), Duration::ZERO, fetch).await.ok();
+        assert_eq!(cache.len(), 1, "only the key in use is left");
     }
 
     #[tokio::test]
