@@ -4,6 +4,12 @@
 #   scripts/cluster.sh up DIR     start one; its admin kubeconfig is DIR/kubeconfig
 #   scripts/cluster.sh down DIR   stop it
 #   scripts/cluster.sh source     say where a control plane would come from (exit 1: nowhere)
+#   scripts/cluster.sh up-restartable DIR
+#                                 start one from envtest-style assets (KUBEBUILDER_ASSETS, else
+#                                 `../shared/k8s/cluster assets`), whose kube-apiserver can be
+#                                 stopped and started again on the same data and port:
+#   scripts/cluster.sh apiserver-stop DIR
+#   scripts/cluster.sh apiserver-start DIR   (returns once it answers /readyz)
 #
 # Where the binaries come from, in order:
 #   1. KUBEBUILDER_ASSETS (envtest's layout, e.g. from `setup-envtest use -p path`): etcd and
@@ -63,18 +69,20 @@ assets_up() {
     "$bin/etcd" --data-dir "$dir/data/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" >"$dir/logs/etcd.log" 2>&1 &
   echo $! >>"$dir/pids"
-  "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-    --client-ca-file "$pki/ca.crt" --authorization-mode RBAC \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \
-    --cert-dir "$dir/data/apiserver" >"$dir/logs/kube-apiserver.log" 2>&1 &
-  echo $! >>"$dir/pids"
-  local curl=(curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
-  for _ in $(seq 1 240); do "${curl[@]}" "$url/readyz" >/dev/null 2>&1 && break; sleep 0.25; done
-  "${curl[@]}" "$url/readyz" >/dev/null || { echo "kube-apiserver not ready; see $dir/logs" >&2; return 1; }
+  # The API server's command line is kept in DIR/apiserver.sh, so that it can be started
+  # again on the same data, port and certificates (apiserver-stop / apiserver-start).
+  cat >"$dir/apiserver.sh" <<EOF
+exec "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \\
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \\
+  --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \\
+  --client-ca-file "$pki/ca.crt" --authorization-mode RBAC \\
+  --service-account-issuer https://kubernetes.default.svc \\
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \\
+  --service-cluster-ip-range 10.0.0.0/24 --endpoint-reconciler-type none \\
+  --cert-dir "$dir/data/apiserver"
+EOF
+  echo "$url" >"$dir/url"
+  apiserver_start "$dir"
   if [[ -x "$bin/kube-controller-manager" ]]; then
     "$bin/kube-controller-manager" --kubeconfig "$dir/manager.kubeconfig" \
       --authentication-kubeconfig "$dir/manager.kubeconfig" \
@@ -84,6 +92,28 @@ assets_up() {
       --secure-port 0 --cert-dir "$dir/data/manager" >"$dir/logs/kube-controller-manager.log" 2>&1 &
     echo $! >>"$dir/pids"
   fi
+}
+
+admin_curl() { # dir path
+  curl -sf --cacert "$1/pki/ca.crt" --cert "$1/pki/admin.crt" --key "$1/pki/admin.key" "$(cat "$1/url")$2"
+}
+
+apiserver_start() {
+  local dir=$1
+  bash "$dir/apiserver.sh" >>"$dir/logs/kube-apiserver.log" 2>&1 &
+  echo $! >"$dir/apiserver.pid"
+  echo $! >>"$dir/pids"
+  for _ in $(seq 1 240); do admin_curl "$dir" /readyz >/dev/null 2>&1 && return 0; sleep 0.25; done
+  echo "kube-apiserver not ready; see $dir/logs" >&2
+  return 1
+}
+
+apiserver_stop() {
+  local dir=$1 p
+  p=$(cat "$dir/apiserver.pid")
+  kill "$p" 2>/dev/null || true
+  for _ in $(seq 1 80); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.25; done
+  kill -9 "$p" 2>/dev/null || true
 }
 
 write_kubeconfig() { # file url pki user
@@ -111,6 +141,19 @@ up() {
   fi
 }
 
+up_restartable() {
+  local dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [[ -z "${KUBEBUILDER_ASSETS:-}" ]]; then
+    [[ -x "$shared" ]] || { source_of >/dev/null; return 1; }
+    KUBEBUILDER_ASSETS=$("$shared" assets)
+    export KUBEBUILDER_ASSETS
+  fi
+  echo "assets" >"$dir/source"
+  assets_up "$dir"
+}
+
 down() {
   local dir=$1
   [[ -d "$dir" ]] || return 0
@@ -132,5 +175,8 @@ case "${1:-}" in
   up) up "${2:?usage: cluster.sh up DIR}" ;;
   down) down "${2:?usage: cluster.sh down DIR}" ;;
   source) source_of ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  up-restartable) up_restartable "${2:?usage: cluster.sh up-restartable DIR}" ;;
+  apiserver-stop) apiserver_stop "$(cd "${2:?usage: cluster.sh apiserver-stop DIR}" && pwd)" ;;
+  apiserver-start) apiserver_start "$(cd "${2:?usage: cluster.sh apiserver-start DIR}" && pwd)" ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -37,8 +37,10 @@ cargo clippy --lib --bins --locked -- -D warnings
 echo "== cargo test"
 # Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
 # run is tests/bench_smoke.rs).
-cargo test --lib --bins --tests --locked 2>&1 | tee target/test-output.log
+test_log="${CARGO_TARGET_DIR:-target}/test-output.log"
+mkdir -p "$(dirname "$test_log")"
+cargo test --lib --bins --tests --locked 2>&1 | tee "$test_log"
 echo "== summary"
 echo "cluster tests: $cluster_note"
 # One closing line over every test binary.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$test_log"

@@ -1,8 +1,13 @@
 //! Entry points of the subcommands: one startup path, one shutdown path.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{
+    process::ExitCode,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use kube::Client;
+use tokio::sync::watch;
 
 use crate::{
     config::{Cli, Command, RunArgs},
@@ -71,6 +76,11 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Limit of giving the Lease up on the way out.
+const RELEASE_LIMIT: Duration = Duration::from_secs(1);
+/// Limit of the HTTP server's goodbye to open connections.
+const HTTP_LIMIT: Duration = Duration::from_millis(250);
+
 /// Why `run` stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -80,15 +90,14 @@ pub enum RunError {
     /// The HTTP port could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
-    /// Leader election could not start.
-    #[error("leader election: {0}")]
-    Lease(#[from] kube_lease_manager::LeaseManagerError),
     /// Another replica took the lease; exiting lets Kubernetes restart this one as a standby.
     #[error("lost leadership")]
     LostLeadership,
 }
 
-/// Runs the controllers until SIGTERM: one startup path with or without leader election.
+/// Runs the controllers until SIGTERM: one startup path with or without leader election, and
+/// one way out, bounded in every state: the controllers stop (reconciles in flight get at most
+/// `--temporal-timeout`), the Lease is given up (at most 1 s), the endpoints close.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
@@ -96,42 +105,54 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .map_err(|e| RunError::Listen(args.http_addr, e))?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // The endpoints answer until the very end (`/readyz` says "shutting down" meanwhile).
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(http::serve(
         listener,
         http::AppState {
             health: health.clone(),
             metrics: metrics.clone(),
         },
-        stopped(),
+        async {
+            let _ = http_stopped.await;
+        },
     ));
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown requested");
-        let _ = stop_tx.send(true);
-    });
+    {
+        let health = health.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            health.stopping.store(true, Ordering::Release);
+            let _ = stop_tx.send(true);
+        });
+    }
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_metrics(metrics.clone())
         .with_rps(args.temporal.temporal_rps)
         .with_allowed_addresses(args.allowed_temporal_addresses.clone());
     let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())
-        .with_backoff(std::time::Duration::from_secs(1), args.max_backoff);
+        .with_backoff(Duration::from_secs(1), args.max_backoff);
     let ctx = Arc::new(
         FeedContext::new(Arc::new(shared), args.temporal.build_options())
             .with_full_verify(args.full_verify_interval)
             .with_api_timeout(args.temporal.temporal_timeout),
     );
-    let scopes: Vec<Option<String>> = if args.watch_namespaces.is_empty() {
-        vec![None]
-    } else {
-        args.watch_namespaces.iter().cloned().map(Some).collect()
+    let opts = controller::RunOptions {
+        scopes: if args.watch_namespaces.is_empty() {
+            vec![None]
+        } else {
+            args.watch_namespaces.iter().cloned().map(Some).collect()
+        },
+        concurrency: args.concurrency,
+        drain: args.temporal.temporal_timeout,
     };
     let (leader_rx, election, _always) = if args.leader_election {
         let cfg = leader::LeaseConfig {
@@ -145,23 +166,35 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             duration: args.lease_duration,
         };
         tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "waiting for leadership");
-        let (rx, task) = leader::elect(client.clone(), &cfg).await?;
-        (rx, Some(task), None)
+        tokio::select! {
+            (rx, election) = leader::elect(client.clone(), &cfg) => (rx, Some(election), None),
+            // Stopped before the Lease could even be read: never leads, `lead` returns at once.
+            _ = stopped() => {
+                let (tx, rx) = watch::channel(false);
+                (rx, None, Some(tx))
+            }
+        }
     } else {
         let (tx, rx) = leader::always();
         (rx, None, Some(tx))
     };
     tracing::info!(namespaces = ?args.watch_namespaces, "starting");
-    let concurrency = args.concurrency;
     let ended = leader::lead(leader_rx, stopped(), &health, &metrics, |stop| {
-        controller::run(ctx, scopes, concurrency, stop)
+        controller::run(ctx, opts, stop)
     })
     .await;
-    // The lease is released when the election task sees its receiver dropped (inside lead).
-    if let Some(task) = election {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    if let Some(election) = election {
+        match election.release(RELEASE_LIMIT).await {
+            leader::Released::Released => tracing::info!("lease released"),
+            leader::Released::NotHeld => {}
+            leader::Released::Failed(error) => {
+                tracing::warn!(%error, "lease not released; it expires after the lease duration");
+            }
+        }
     }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
+    let _ = http_stop.send(());
+    let _ = tokio::time::timeout(HTTP_LIMIT, http).await;
+    tracing::info!("stopped");
     match ended {
         leader::Ended::Shutdown => Ok(()),
         leader::Ended::LostLeadership => Err(RunError::LostLeadership),

@@ -1,7 +1,7 @@
 //! The HTTP endpoints: `/livez`, `/readyz`, `/metrics`.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -9,19 +9,67 @@ use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, rou
 
 use crate::metrics::Metrics;
 
+/// What the controllers tell `/readyz`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControllerReport {
+    /// Every cache has its first full list, or waits for a CRD that is not installed (a missing
+    /// CRD does not hold readiness: GitOps tools that install the CRDs after the Deployment
+    /// would otherwise wait for each other forever).
+    pub synced: bool,
+    /// One line per problem: a missing CRD, a cache not synced yet, a failing watch.
+    pub notes: Vec<String>,
+}
+
 /// Process health, shared with the controllers.
 #[derive(Default)]
 pub struct Health {
     /// This replica leads (or leader election is off).
     pub leader: AtomicBool,
-    /// The leader's caches have their first full list.
-    pub caches_synced: AtomicBool,
+    /// SIGTERM arrived: the process is on its way out.
+    pub stopping: AtomicBool,
+    report: Mutex<ControllerReport>,
 }
 
 impl Health {
-    /// Ready: a standby is ready to take over; a leader once its caches are synced.
+    /// Replaces what the controllers last reported.
+    pub fn report(&self, report: ControllerReport) {
+        *self.report.lock().unwrap_or_else(|p| p.into_inner()) = report;
+    }
+
+    /// What the controllers last reported.
+    pub fn controllers(&self) -> ControllerReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// PURE but for the flags: whether this replica is ready, and the `/readyz` body saying why.
+    /// A standby is ready to take over; a leader once its caches are synced; nobody while
+    /// shutting down.
+    pub fn readiness(&self) -> (bool, String) {
+        if self.stopping.load(Ordering::Acquire) {
+            return (false, "shutting down".into());
+        }
+        if !self.leader.load(Ordering::Acquire) {
+            return (true, "ok: standby".into());
+        }
+        let report = self.controllers();
+        let head = if report.synced {
+            "ok"
+        } else {
+            "caches not synced"
+        };
+        let body = std::iter::once(head.to_owned())
+            .chain(report.notes)
+            .collect::<Vec<_>>()
+            .join("\n");
+        (report.synced, body)
+    }
+
+    /// Ready (see [`Health::readiness`]).
     pub fn ready(&self) -> bool {
-        !self.leader.load(Ordering::Acquire) || self.caches_synced.load(Ordering::Acquire)
+        self.readiness().0
     }
 }
 
@@ -39,11 +87,13 @@ async fn livez() -> &'static str {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.health.ready() {
-        (StatusCode::OK, "ok")
+    let (ready, body) = s.health.readiness();
+    let code = if ready {
+        StatusCode::OK
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body + "\n")
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -74,4 +124,41 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_says_why() {
+        let h = Health::default();
+        assert_eq!(h.readiness(), (true, "ok: standby".into()));
+        h.leader.store(true, Ordering::SeqCst);
+        assert_eq!(h.readiness(), (false, "caches not synced".into()));
+        h.report(ControllerReport {
+            synced: false,
+            notes: vec!["FeedSource cache (all namespaces): Forbidden: no".into()],
+        });
+        assert_eq!(
+            h.readiness(),
+            (
+                false,
+                "caches not synced\nFeedSource cache (all namespaces): Forbidden: no".into()
+            )
+        );
+        h.report(ControllerReport {
+            synced: true,
+            notes: vec!["CRD feedsources.curator.buun.dev is not installed".into()],
+        });
+        assert_eq!(
+            h.readiness(),
+            (
+                true,
+                "ok\nCRD feedsources.curator.buun.dev is not installed".into()
+            )
+        );
+        h.stopping.store(true, Ordering::SeqCst);
+        assert_eq!(h.readiness(), (false, "shutting down".into()));
+    }
 }

@@ -1,13 +1,18 @@
 //! Leader election on a `coordination.k8s.io` Lease (kube-lease-manager), and the one startup
-//! path for both modes: without election the channel simply always says "leader".
+//! path for both modes: without election the channel simply always says "leader". The Lease is
+//! given up on the way out, within a bound ([`Election::release`]).
 
 use std::{future::Future, sync::atomic::Ordering, time::Duration};
 
-use kube::Client;
-use kube_lease_manager::LeaseManagerBuilder;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams},
+};
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 
-use crate::{http::Health, metrics::Metrics};
+use crate::{controller::MANAGER, http::Health, metrics::Metrics};
 
 /// How `lead` ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,33 +99,135 @@ where
     ended.unwrap_or(Ended::Shutdown)
 }
 
-/// Starts the election; the receiver says whether this replica leads. Dropping the receiver
-/// releases the lease (the returned task finishes then).
-pub async fn elect(
-    client: Client,
-    cfg: &LeaseConfig,
-) -> Result<
-    (watch::Receiver<bool>, tokio::task::JoinHandle<()>),
-    kube_lease_manager::LeaseManagerError,
-> {
+/// First retry delay when the Lease cannot be read or created.
+const ELECT_RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay when the Lease cannot be read or created.
+const ELECT_RETRY_CAP: Duration = Duration::from_secs(10);
+/// Limit of one attempt to read or create the Lease.
+const ELECT_ATTEMPT: Duration = Duration::from_secs(10);
+
+/// A running election; [`Election::release`] ends it.
+pub struct Election {
+    task: tokio::task::JoinHandle<Result<LeaseManager, LeaseManagerError>>,
+    /// Keeps the lease manager from releasing the Lease by itself (it would when every
+    /// receiver is gone): the release is [`Election::release`]'s, bounded in time.
+    _receiver: watch::Receiver<bool>,
+    leases: Api<Lease>,
+    name: String,
+    identity: String,
+}
+
+/// How [`Election::release`] ended.
+#[derive(Debug)]
+pub enum Released {
+    /// This replica held the Lease and gave it up: a standby takes over at once.
+    Released,
+    /// Another replica holds the Lease, or nobody.
+    NotHeld,
+    /// The API server did not answer in time or refused; the Lease expires by itself.
+    Failed(String),
+}
+
+/// Starts the election; the receiver says whether this replica leads. While the Lease cannot
+/// be read or created (API server unreachable, RBAC), retries with backoff, saying so once:
+/// race it with the shutdown signal.
+pub async fn elect(client: Client, cfg: &LeaseConfig) -> (watch::Receiver<bool>, Election) {
     let secs = cfg.duration.as_secs().max(2);
-    let manager = LeaseManagerBuilder::new(client, &cfg.name)
-        .with_namespace(&cfg.namespace)
-        .with_identity(&cfg.identity)
-        .with_duration(secs)
-        .with_grace((secs / 3).max(1))
-        .with_field_manager("curator-operator")
-        .build()
-        .await?;
-    let (rx, task) = manager.watch().await;
-    let handle = tokio::spawn(async move {
-        match task.await {
-            Ok(Ok(_)) => tracing::info!("lease released"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "lease manager stopped"),
-            Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    let mut attempt = 0u32;
+    let manager = loop {
+        let built = LeaseManagerBuilder::new(client.clone(), &cfg.name)
+            .with_namespace(&cfg.namespace)
+            .with_identity(&cfg.identity)
+            .with_duration(secs)
+            .with_grace((secs / 3).max(1))
+            .with_field_manager(MANAGER)
+            .build();
+        let error = match tokio::time::timeout(ELECT_ATTEMPT, built).await {
+            Ok(Ok(m)) => break m,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {ELECT_ATTEMPT:?}"),
+        };
+        if attempt == 0 {
+            tracing::warn!(lease = %cfg.name, %error, "cannot read or create the Lease; retrying");
         }
-    });
-    Ok((rx, handle))
+        let delay = crate::controller::backoff::delay_within(
+            ELECT_RETRY_BASE,
+            ELECT_RETRY_CAP,
+            attempt,
+            0.5,
+        );
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    };
+    if attempt > 0 {
+        tracing::info!(lease = %cfg.name, "Lease reachable again");
+    }
+    let (rx, task) = manager.watch().await;
+    let election = Election {
+        task,
+        _receiver: rx.clone(),
+        leases: Api::namespaced(client, &cfg.namespace),
+        name: cfg.name.clone(),
+        identity: cfg.identity.clone(),
+    };
+    (rx, election)
+}
+
+impl Election {
+    /// Stops renewing, and gives the Lease up if this replica holds it, within `limit`. The
+    /// lease manager's own release waits behind its retry backoff (up to 30 s after an API
+    /// error), so it is stopped at once and the Lease cleared here instead.
+    pub async fn release(self, limit: Duration) -> Released {
+        self.task.abort();
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease manager stopped"),
+            Err(e) if e.is_panic() => tracing::warn!(error = %e, "lease manager failed"),
+            _ => {}
+        }
+        let give_up = give_up(&self.leases, &self.name, &self.identity);
+        match tokio::time::timeout(limit, give_up).await {
+            Ok(Ok(true)) => Released::Released,
+            Ok(Ok(false)) => Released::NotHeld,
+            Ok(Err(e)) => Released::Failed(e.to_string()),
+            Err(_) => Released::Failed(format!("no answer within {limit:?}")),
+        }
+    }
+}
+
+/// Clears the Lease's holder when it is `identity`, on the version just read (a concurrent
+/// change, such as a standby taking an expired Lease, makes the write fail and is read again).
+async fn give_up(leases: &Api<Lease>, name: &str, identity: &str) -> Result<bool, kube::Error> {
+    for _ in 0..3 {
+        let Some(lease) = leases.get_opt(name).await? else {
+            return Ok(false);
+        };
+        let holder = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        if holder != Some(identity) {
+            return Ok(false);
+        }
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": lease.metadata.resource_version},
+            "spec": {
+                "holderIdentity": null,
+                "acquireTime": null,
+                "renewTime": null,
+                "leaseDurationSeconds": null,
+            },
+        });
+        let params = PatchParams {
+            field_manager: Some(MANAGER.into()),
+            ..PatchParams::default()
+        };
+        match leases.patch(name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// A channel that always says "leader", for running without election.

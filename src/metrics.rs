@@ -63,6 +63,13 @@ pub struct TemporalNamespace {
     pub temporal_namespace: String,
 }
 
+/// `crd` label: a CustomResourceDefinition's name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Crd {
+    /// `feedsources.curator.buun.dev` or `curatorworkers.curator.buun.dev`.
+    pub crd: String,
+}
+
 /// `namespace` and `name` of a CuratorWorker.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Worker {
@@ -101,6 +108,12 @@ pub struct Metrics {
     /// `curator_temporal_pace_rps{temporal_address,temporal_namespace}`: the calls per second
     /// the operator currently allows itself to that namespace.
     pub temporal_pace: Family<TemporalNamespace, Gauge<f64, AtomicU64>>,
+    /// `curator_reconciles_in_flight{kind}`.
+    pub in_flight: Family<Kind, Gauge>,
+    /// `curator_crd_installed{crd}` (0 while the API server does not serve it).
+    pub crd_installed: Family<Crd, Gauge>,
+    /// `curator_watch_errors_total{kind,reason}`.
+    pub watch_errors: Family<KindReason, Counter>,
     managed: Mutex<HashSet<String>>,
 }
 
@@ -126,6 +139,9 @@ impl Default for Metrics {
             leader: Gauge::default(),
             temporal_throttled: Family::default(),
             temporal_pace: Family::default(),
+            in_flight: Family::default(),
+            crd_installed: Family::default(),
+            watch_errors: Family::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
         };
@@ -188,6 +204,21 @@ impl Default for Metrics {
             "temporal_pace_rps",
             "Calls per second the operator currently allows to a Temporal namespace",
             m.temporal_pace.clone(),
+        );
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            m.in_flight.clone(),
+        );
+        registry.register(
+            "crd_installed",
+            "1 when the API server serves the CRD, 0 when it does not (its controller waits)",
+            m.crd_installed.clone(),
+        );
+        registry.register(
+            "watch_errors",
+            "Failed lists and watches of the controllers, by kind and reason",
+            m.watch_errors.clone(),
         );
         Self { registry, ..m }
     }
@@ -291,6 +322,22 @@ mod tests {
             })
             .set(7);
         m.leader.set(1);
+        m.in_flight
+            .get_or_create(&Kind {
+                kind: "FeedSource".into(),
+            })
+            .set(2);
+        m.crd_installed
+            .get_or_create(&Crd {
+                crd: "feedsources.curator.buun.dev".into(),
+            })
+            .set(0);
+        m.watch_errors
+            .get_or_create(&KindReason {
+                kind: "FeedSource".into(),
+                reason: "NotFound".into(),
+            })
+            .inc();
         let text = m.encode();
         for line in [
             "curator_reconciles_total{kind=\"FeedSource\",result=\"success\"} 1",
@@ -300,6 +347,9 @@ mod tests {
             "curator_schedules_managed 1",
             "curator_worker_backlog{namespace=\"news\",name=\"curator\"} 7",
             "curator_leader 1",
+            "curator_reconciles_in_flight{kind=\"FeedSource\"} 2",
+            "curator_crd_installed{crd=\"feedsources.curator.buun.dev\"} 0",
+            "curator_watch_errors_total{kind=\"FeedSource\",reason=\"NotFound\"} 1",
             "curator_reconcile_duration_seconds_count{kind=\"FeedSource\"} 2",
             "curator_temporal_request_duration_seconds_bucket{le=\"0.005\",method=\"DescribeSchedule\"} 1",
         ] {

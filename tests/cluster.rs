@@ -325,7 +325,7 @@ async fn deleting_the_namespace_finishes_and_removes_the_schedules() {
 
 #[tokio::test]
 async fn two_replicas_elect_one_leader_and_fail_over() {
-    use curator_operator::leader::{LeaseConfig, elect};
+    use curator_operator::leader::{LeaseConfig, Released, elect};
     let Some(cluster) = cluster::shared() else {
         return;
     };
@@ -337,12 +337,8 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
         identity: id.into(),
         duration: Duration::from_secs(6),
     };
-    let (mut a, task_a) = elect(client.clone(), &cfg("replica-a"))
-        .await
-        .expect("elect a");
-    let (mut b, task_b) = elect(client.clone(), &cfg("replica-b"))
-        .await
-        .expect("elect b");
+    let (mut a, election_a) = elect(client.clone(), &cfg("replica-a")).await;
+    let (mut b, election_b) = elect(client.clone(), &cfg("replica-b")).await;
     eventually("one leader", WAIT, || {
         let (a, b) = (*a.borrow(), *b.borrow());
         async move { a ^ b }
@@ -353,18 +349,18 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
         *a.borrow() ^ *b.borrow(),
         "still exactly one leader after a lease period"
     );
-    // Releasing the leader (what SIGTERM does) hands over to the standby at once.
+    // Releasing the leader (what SIGTERM does) hands over to the standby.
     let a_led = *a.borrow_and_update();
     let started = std::time::Instant::now();
-    let standby = if a_led {
-        drop(a);
-        let _ = task_a.await;
-        &mut b
+    let (released, standby) = if a_led {
+        (election_a.release(Duration::from_secs(5)).await, &mut b)
     } else {
-        drop(b);
-        let _ = task_b.await;
-        &mut a
+        (election_b.release(Duration::from_secs(5)).await, &mut a)
     };
+    assert!(
+        matches!(released, Released::Released),
+        "the leader gives the Lease up: {released:?}"
+    );
     tokio::time::timeout(Duration::from_secs(8), standby.wait_for(|l| *l))
         .await
         .expect("standby takes over within the lease duration")

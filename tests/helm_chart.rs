@@ -272,6 +272,32 @@ fn unknown_or_invalid_values_fail_to_render() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("leaderElection.enabled"));
 }
 
+/// The operator's longest way out after SIGTERM is a Temporal call in flight (temporalTimeout)
+/// and the Lease release (at most 1 s): the grace period follows temporalTimeout, and one that
+/// would kill it first is refused.
+#[test]
+fn the_grace_period_fits_the_temporal_timeout() {
+    let grace = |args: &[&str]| {
+        let docs = render(args);
+        one(&docs, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_i64()
+            .expect("terminationGracePeriodSeconds")
+    };
+    assert_eq!(grace(&["--set", "temporalTimeout=1m30s"]), 95);
+    assert_eq!(grace(&["--set", "temporalTimeout=2500ms"]), 8);
+    assert_eq!(grace(&["--set", "terminationGracePeriodSeconds=60"]), 60);
+    let out = run_helm(&[
+        "template",
+        RELEASE,
+        path_str(&chart()),
+        "--set",
+        "terminationGracePeriodSeconds=11",
+    ]);
+    assert!(!out.status.success(), "11 s < 10 s + 2 s rendered");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("temporalTimeout + 2 s = 12 s"), "{stderr}");
+}
+
 /// Key paths of a block-style YAML mapping (values.yaml), each with whether a comment line
 /// directly precedes it. List items and flow collections are data, not keys.
 fn documented_keys(text: &str) -> BTreeMap<String, bool> {
@@ -351,7 +377,10 @@ fn default_deployment_is_hardened_and_probed() {
     assert_eq!(deployment["metadata"]["namespace"], NAMESPACE);
     assert_eq!(deployment["spec"]["replicas"], 1);
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert_eq!(
+        pod["terminationGracePeriodSeconds"], 15,
+        "temporalTimeout (10s) + 5 s"
+    );
     assert!(
         pod.get("affinity").is_none(),
         "no anti-affinity for one replica"

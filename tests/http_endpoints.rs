@@ -6,7 +6,7 @@ use std::{
 };
 
 use curator_operator::{
-    http::{self, AppState, Health},
+    http::{self, AppState, ControllerReport, Health},
     metrics::Metrics,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,9 +60,20 @@ async fn health_and_metrics_endpoints_answer() {
     health.leader.store(true, Ordering::SeqCst);
     metrics.leader.set(1);
     let (code, body) = get(addr, "/readyz").await;
-    assert_eq!((code, body.as_str()), (503, "caches not synced"));
-    health.caches_synced.store(true, Ordering::SeqCst);
-    assert_eq!(get(addr, "/readyz").await.0, 200);
+    assert_eq!((code, body.as_str()), (503, "caches not synced\n"));
+    health.report(ControllerReport {
+        synced: true,
+        notes: vec!["CRD feedsources.curator.buun.dev is not installed".into()],
+    });
+    assert_eq!(
+        get(addr, "/readyz").await,
+        (
+            200,
+            "ok\nCRD feedsources.curator.buun.dev is not installed\n".into()
+        )
+    );
+    health.stopping.store(true, Ordering::SeqCst);
+    assert_eq!(get(addr, "/readyz").await, (503, "shutting down\n".into()));
 
     let (code, body) = get(addr, "/metrics").await;
     assert_eq!(code, 200);

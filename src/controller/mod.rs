@@ -2,120 +2,190 @@
 //! exit: observe (read Kubernetes and Temporal) → decide (pure, in `schedule`/`worker`) → write
 //! the children (Temporal schedule, Deployment, PDB) → write the status (once, only when it
 //! changed, with a Warning event when Ready turns False).
+//!
+//! [`run`] starts both controllers for every watched scope and ends them: every watch goes
+//! through [`watch_health`] (a missing CRD, a failing watch, the first full list of a cache),
+//! and every reconcile through [`drain`] (a shutdown waits for the reconciles in flight, for at
+//! most [`RunOptions::drain`], and for nothing else).
 
 pub mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod curatorworker;
+pub mod drain;
 pub mod error;
 pub mod feedsource;
 pub mod secrets;
 pub mod shared;
 pub mod status;
 pub mod watch;
+pub mod watch_health;
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use futures::{StreamExt, future::join_all};
+use futures::{FutureExt, StreamExt, future::join_all};
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{
-    Api, Client,
+    Api, Client, CustomResourceExt,
+    core::PartialObjectMeta,
     runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
 };
 
 pub use shared::{MANAGER, Shared};
 
 use crate::crd::{CuratorWorker, FeedSource};
+use drain::Drain;
+use watch_health::{WatchHealth, WatchSpec};
 
-/// Runs the controllers for every scope (`None` = all namespaces) until `shutdown` resolves.
-pub async fn run(
-    feeds: Arc<feedsource::FeedContext>,
-    scopes: Vec<Option<String>>,
-    concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) {
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let stopper = |tx: &tokio::sync::broadcast::Sender<()>| {
-        let mut rx = tx.subscribe();
-        async move {
-            let _ = rx.recv().await;
-        }
-    };
-    let mut controllers = Vec::new();
-    let mut stores = Vec::new();
-    for scope in scopes {
-        let (reader, writer) = reflector::store();
-        stores.push(reader.clone());
-        controllers.push(futures::future::Either::Left(feed_controller(
-            scope.clone(),
-            feeds.clone(),
-            concurrency,
-            (reader.clone(), writer),
-            stopper(&stop_tx),
-        )));
-        controllers.push(futures::future::Either::Right(worker_controller(
-            scope,
-            Arc::new(curatorworker::WorkerContext::new(
-                feeds.shared.clone(),
-                reader,
-            )),
-            concurrency,
-            stopper(&stop_tx),
-        )));
-    }
-    let health = feeds.shared.health.clone();
-    let synced = tokio::spawn(async move {
-        for s in stores {
-            let _ = s.wait_until_ready().await;
-        }
-        health
-            .caches_synced
-            .store(true, std::sync::atomic::Ordering::Release);
-        tracing::info!("caches synced");
-    });
-    let signal = async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    };
-    tokio::join!(signal, join_all(controllers));
-    synced.abort();
+/// How the controllers run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The namespaces to watch, each with its own watches (`None`: all namespaces).
+    pub scopes: Vec<Option<String>>,
+    /// Reconciles at once, per kind and scope.
+    pub concurrency: u16,
+    /// How long a shutdown waits for the reconciles in flight before it cancels them (as safe
+    /// as a crash: every reconcile is idempotent). `--temporal-timeout`, the limit of one
+    /// Temporal call.
+    pub drain: Duration,
 }
 
-fn scoped<K>(client: Client, scope: &Option<String>) -> Api<K>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match scope {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+/// What stops the controllers of one run; each controller gets its own receiver.
+type Stop = tokio::sync::broadcast::Sender<()>;
+
+fn stopped(stop: &Stop) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let mut rx = stop.subscribe();
+    async move {
+        let _ = rx.recv().await;
+    }
+}
+
+/// Runs the controllers for every scope until `shutdown` resolves, then ends them: no new
+/// reconcile starts, the ones in flight get at most `opts.drain`.
+pub async fn run(
+    feeds: Arc<feedsource::FeedContext>,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let shared = feeds.shared.clone();
+    let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
+    let drain = Drain::new(shared.metrics.clone());
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut controllers: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+    for scope in opts.scopes {
+        let (reader, writer) = reflector::store();
+        let parts = Parts {
+            scope: scope.clone(),
+            concurrency: opts.concurrency,
+            watches: watches.clone(),
+            drain: drain.clone(),
+        };
+        let worker_ctx = Arc::new(curatorworker::WorkerContext::new(
+            shared.clone(),
+            reader.clone(),
+        ));
+        controllers.push(
+            feed_controller(
+                parts.clone(),
+                feeds.clone(),
+                (reader, writer),
+                stopped(&stop),
+            )
+            .boxed(),
+        );
+        controllers.push(worker_controller(parts, worker_ctx, stopped(&stop)).boxed());
+    }
+    let mut all = join_all(controllers);
+    tokio::select! {
+        _ = &mut all => return,
+        _ = shutdown => {}
+    }
+    drain.stop();
+    let _ = stop.send(());
+    let in_flight = drain.in_flight();
+    tracing::info!(in_flight, "stopping the controllers");
+    // A controller whose cache never synced (a CRD missing, a list forbidden) never ends by
+    // itself: kube-runtime holds its runner until the cache is ready. So the wait is for the
+    // reconciles in flight, not for the controllers; dropping them cancels what is left.
+    tokio::select! {
+        _ = &mut all => {}
+        _ = drain.idle() => {}
+        _ = tokio::time::sleep(opts.drain) => {
+            tracing::warn!(
+                in_flight = drain.in_flight(),
+                limit = ?opts.drain,
+                "reconciles still running at the shutdown limit; cancelled"
+            );
+        }
+    }
+}
+
+/// What both controllers of a scope share.
+#[derive(Clone)]
+struct Parts {
+    scope: Option<String>,
+    concurrency: u16,
+    watches: Arc<WatchHealth>,
+    drain: Arc<Drain>,
+}
+
+impl Parts {
+    fn spec(&self, kind: &'static str, crd: Option<String>, cache: bool) -> WatchSpec {
+        WatchSpec {
+            kind,
+            crd,
+            scope: self.scope.clone(),
+            cache,
+        }
+    }
+
+    fn api<K>(&self, client: Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match &self.scope {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        }
     }
 }
 
 /// The FeedSource controller for one scope (a namespace, or all).
-pub async fn feed_controller(
-    scope: Option<String>,
+async fn feed_controller(
+    parts: Parts,
     ctx: Arc<feedsource::FeedContext>,
-    concurrency: u16,
     (reader, writer): (
         reflector::Store<FeedSource>,
         reflector::store::Writer<FeedSource>,
     ),
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.shared.client.clone();
-    let feeds: Api<FeedSource> = scoped(client.clone(), &scope);
-    let workers: Api<CuratorWorker> = scoped(client, &scope);
-    let trigger = watcher(feeds, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let feeds: Api<FeedSource> = parts.api(client.clone());
+    let workers: Api<CuratorWorker> = parts.api(client);
+    let watched = watcher(feeds, watcher::Config::default().any_semantic());
+    let trigger = parts
+        .watches
+        .watch(
+            parts.spec("FeedSource", Some(FeedSource::crd_name().into()), true),
+            watched,
+        )
         .reflect(writer)
         .applied_objects()
         .predicate_filter(watch::feed_predicate, Default::default());
+    let worker_events = watcher(workers, watcher::Config::default().any_semantic());
+    let worker_changes = watch::spec_changes_and_deletions(parts.watches.watch(
+        parts.spec(
+            "CuratorWorker",
+            Some(CuratorWorker::crd_name().into()),
+            false,
+        ),
+        worker_events,
+    ));
     let store = reader.clone();
-    let worker_changes = watch::spec_changes_and_deletions(
-        watcher(workers, watcher::Config::default().any_semantic()).default_backoff(),
-    );
+    let drain = parts.drain.clone();
     Controller::for_stream(trigger, reader)
-        .with_config(controller::Config::default().concurrency(concurrency))
+        .with_config(controller::Config::default().concurrency(parts.concurrency))
         .watches_stream(worker_changes, move |w: CuratorWorker| {
             let ns = w.metadata.namespace.clone();
             let name = w.metadata.name.clone().unwrap_or_default();
@@ -127,7 +197,11 @@ pub async fn feed_controller(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(feedsource::reconcile, feedsource::error_policy, ctx)
+        .run(
+            move |fs, ctx| drain.reconcile("FeedSource", feedsource::reconcile(fs, ctx)),
+            feedsource::error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "reconcile error");
@@ -138,29 +212,57 @@ pub async fn feed_controller(
 
 /// The CuratorWorker controller for one scope: owns the Deployments and PDBs, so that a manual
 /// edit is reverted.
-pub async fn worker_controller(
-    scope: Option<String>,
+async fn worker_controller(
+    parts: Parts,
     ctx: Arc<curatorworker::WorkerContext>,
-    concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.shared.client.clone();
-    let workers: Api<CuratorWorker> = scoped(client.clone(), &scope);
-    let deployments: Api<Deployment> = scoped(client.clone(), &scope);
-    let pdbs: Api<PodDisruptionBudget> = scoped(client, &scope);
+    let workers: Api<CuratorWorker> = parts.api(client.clone());
+    // Metadata only: the owner reference is all that is needed of the children.
+    let deployments: Api<PartialObjectMeta<Deployment>> = parts.api(client.clone());
+    let pdbs: Api<PartialObjectMeta<PodDisruptionBudget>> = parts.api(client);
     let (reader, writer) = reflector::store();
     // Spec, deletion and finalizers: the controller's own status writes do not trigger it again.
-    let trigger = watcher(workers, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let watched = watcher(workers, watcher::Config::default().any_semantic());
+    let trigger = parts
+        .watches
+        .watch(
+            parts.spec(
+                "CuratorWorker",
+                Some(CuratorWorker::crd_name().into()),
+                true,
+            ),
+            watched,
+        )
         .reflect(writer)
         .applied_objects()
         .predicate_filter(watch::spec_or_lifecycle, Default::default());
+    let owned_deployments = parts
+        .watches
+        .watch(
+            parts.spec("Deployment", None, false),
+            watcher(deployments, watcher::Config::default().any_semantic()),
+        )
+        .touched_objects();
+    let owned_pdbs = parts
+        .watches
+        .watch(
+            parts.spec("PodDisruptionBudget", None, false),
+            watcher(pdbs, watcher::Config::default().any_semantic()),
+        )
+        .touched_objects();
+    let drain = parts.drain.clone();
     Controller::for_stream(trigger, reader)
-        .owns(deployments, watcher::Config::default().any_semantic())
-        .owns(pdbs, watcher::Config::default().any_semantic())
-        .with_config(controller::Config::default().concurrency(concurrency))
+        .owns_stream(owned_deployments)
+        .owns_stream(owned_pdbs)
+        .with_config(controller::Config::default().concurrency(parts.concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(curatorworker::reconcile, curatorworker::error_policy, ctx)
+        .run(
+            move |w, ctx| drain.reconcile("CuratorWorker", curatorworker::reconcile(w, ctx)),
+            curatorworker::error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "reconcile error");

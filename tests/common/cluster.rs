@@ -59,6 +59,42 @@ pub fn tool(name: &str) -> PathBuf {
 impl TestCluster {
     /// Starts a private control plane with `scripts/cluster.sh`; `Err` says why it cannot.
     pub fn start() -> Result<Self, String> {
+        Self::start_with("up")
+    }
+
+    /// Starts a private control plane whose kube-apiserver can be stopped and started again on
+    /// the same data ([`TestCluster::stop_apiserver`], [`TestCluster::start_apiserver`]).
+    pub fn start_restartable() -> Result<Self, String> {
+        Self::start_with("up-restartable")
+    }
+
+    /// Stops the kube-apiserver of a control plane from [`TestCluster::start_restartable`].
+    pub fn stop_apiserver(&self) {
+        self.script("apiserver-stop");
+    }
+
+    /// Starts it again on the same data, port and certificates; returns once it is ready.
+    pub fn start_apiserver(&self) {
+        self.script("apiserver-start");
+    }
+
+    fn script(&self, command: &str) {
+        let dir = self.started.as_ref().expect("a control plane of this test");
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/cluster.sh"))
+            .arg(command)
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("cluster.sh");
+        assert!(
+            out.status.success(),
+            "cluster.sh {command} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start_with(up_command: &str) -> Result<Self, String> {
         let script = repo().join("scripts/cluster.sh");
         let source = Command::new("bash")
             .arg(&script)
@@ -77,7 +113,7 @@ impl TestCluster {
             .map_err(|e| e.to_string())?;
         let up = Command::new("bash")
             .arg(&script)
-            .arg("up")
+            .arg(up_command)
             .arg(dir.path())
             .stdin(Stdio::null())
             .output()
@@ -214,6 +250,17 @@ pub fn shared() -> Option<&'static TestCluster> {
 /// (after saying why) when none can be started; a user's cluster is never used for this.
 pub fn private() -> Option<TestCluster> {
     match TestCluster::start() {
+        Ok(c) => Some(c),
+        Err(why) => {
+            skip_or_fail(&why);
+            None
+        }
+    }
+}
+
+/// Like [`private`], with a kube-apiserver that the test can stop and start again.
+pub fn private_restartable() -> Option<TestCluster> {
+    match TestCluster::start_restartable() {
         Ok(c) => Some(c),
         Err(why) => {
             skip_or_fail(&why);

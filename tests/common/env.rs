@@ -43,7 +43,12 @@ impl ClusterEnv {
             BuildOptions::new("cluster", "cluster-test"),
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(controller::run(ctx, vec![Some(ns.clone())], 4, async {
+        let opts = controller::RunOptions {
+            scopes: vec![Some(ns.clone())],
+            concurrency: 4,
+            drain: Duration::from_secs(10),
+        };
+        let run = tokio::spawn(controller::run(ctx, opts, async {
             let _ = stopped.await;
         }));
         Some(Self {

@@ -30,6 +30,37 @@ release name when it already contains the chart name.
 {{- end }}
 
 {{/*
+The seconds of a Go duration ("10s", "1m30s", "500ms"), rounded up.
+*/}}
+{{- define "curator-operator.durationSeconds" -}}
+{{- $scale := dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001 "us" 0.000001 "µs" 0.000001 "ns" 0.000000001 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" . -1 -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" . | float64 -}}
+{{- $unit := regexReplaceAll "^[0-9]+(\\.[0-9]+)?" . "" -}}
+{{- $total = addf $total (mulf $n (get $scale $unit)) -}}
+{{- end -}}
+{{- ceil $total | int -}}
+{{- end }}
+
+{{/*
+Seconds between SIGTERM and SIGKILL: the operator's longest way out is a Temporal call in flight
+(temporalTimeout) and then the Lease release (at most 1 s); 2 s more is the least allowed, 5 s
+more the default.
+*/}}
+{{- define "curator-operator.terminationGracePeriodSeconds" -}}
+{{- $call := include "curator-operator.durationSeconds" .Values.temporalTimeout | int -}}
+{{- $least := add $call 2 -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add $call 5 -}}
+{{- else if lt (int .Values.terminationGracePeriodSeconds) $least -}}
+{{- fail (printf "terminationGracePeriodSeconds %d is shorter than the operator's longest way out, temporalTimeout + 2 s = %d s: it would be killed before it gives up its Lease" (int .Values.terminationGracePeriodSeconds) $least) -}}
+{{- else -}}
+{{- .Values.terminationGracePeriodSeconds | int -}}
+{{- end -}}
+{{- end }}
+
+{{/*
 Labels of every object.
 */}}
 {{- define "curator-operator.labels" -}}
