@@ -207,6 +207,11 @@ pub struct SyncArgs {
     /// How often progress is reported on stderr.
     #[arg(long, hide = true, default_value = "5s", value_parser = parse_duration_arg)]
     pub progress_interval: Duration,
+    /// buun-curator's base URL, to register FeedSources' feeds with (as the controller does);
+    /// overrides every CuratorWorker's `spec.curatorApi.url`. The token is read from
+    /// `INTERNAL_API_TOKEN`, never from a flag.
+    #[arg(long, env = "BUUN_CURATOR_API_URL")]
+    pub curator_api_url: Option<String>,
     /// Temporal-related flags.
     #[command(flatten)]
     pub temporal: TemporalArgs,

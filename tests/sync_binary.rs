@@ -25,6 +25,8 @@ const TEMPORAL_ENV: &[&str] = &[
     "TEMPORAL_TLS_SERVER_NAME",
     "TEMPORAL_API_KEY",
     "CURATOR_CONCURRENCY",
+    "BUUN_CURATOR_API_URL",
+    "INTERNAL_API_TOKEN",
 ];
 
 fn sync(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -14,7 +14,7 @@ use crate::{
 
 use super::{
     diff,
-    outcome::{Action, Outcome},
+    outcome::{Action, FeedNote, Outcome},
     retry::Retry,
     stamp::{self, Stamped},
 };
@@ -30,6 +30,10 @@ pub struct Feed {
     pub server_form: Option<crate::temporal::proto::Schedule>,
     /// Fingerprints of the server's form: whole schedule, spec alone.
     pub expected: Option<(String, String)>,
+    /// Its feed in buun-curator, when settled there first (see [`super::register`]).
+    pub registration: Option<FeedNote>,
+    /// Attempts already spent on buun-curator's API.
+    pub attempts: u32,
 }
 
 impl Feed {
@@ -42,11 +46,17 @@ impl Feed {
             desired,
             server_form,
             expected,
+            registration: None,
+            attempts: 0,
         }
     }
 
-    fn outcome(&self, action: Action) -> Outcome {
-        Outcome::new(&self.resource, &self.desired.id, action)
+    /// An outcome of `action` for this feed, with its feed's registration.
+    pub fn outcome(&self, action: Action) -> Outcome {
+        let mut o = Outcome::new(&self.resource, &self.desired.id, action);
+        o.feed.clone_from(&self.registration);
+        o.attempts = self.attempts;
+        o
     }
 }
 
@@ -111,7 +121,7 @@ async fn plan_only<A: ScheduleApi>(
     }
     let tried = mode.retry.run(|| api.describe(&feed.desired.id)).await;
     let mut out = feed.outcome(Action::Unchanged);
-    out.attempts = tried.attempts;
+    out.attempts += tried.attempts;
     let observed = match &tried.result {
         Ok(o) => o.clone(),
         Err(e) => return out.failed(Action::Error, tried.why(e), e.reason()),
@@ -201,7 +211,7 @@ async fn apply<A: ScheduleApi>(
         .run(|| sync::sync(&stamped, &feed.desired, &r))
         .await;
     let mut out = feed.outcome(Action::Unchanged);
-    out.attempts = tried.attempts;
+    out.attempts += tried.attempts;
     let synced = match &tried.result {
         Ok(s) => s,
         Err(e @ SyncError::Conflict { .. }) => {

@@ -8,8 +8,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kube::ResourceExt;
 
-use super::{documents::Documents, feed::Feed};
+use super::{
+    documents::Documents,
+    feed::Feed,
+    register::{NEW_FEED_ID, Pending},
+};
 use crate::schedule::{BuildOptions, desired};
+
+/// buun-curator's API as `sync` is given it: a URL that overrides the workers'
+/// `spec.curatorApi.url` (`--curator-api-url`), and whether a token is set
+/// (`INTERNAL_API_TOKEN`). A FeedSource is settled there when its API has a URL and a token.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApiGiven<'a> {
+    /// `--curator-api-url` / `BUUN_CURATOR_API_URL`.
+    pub url: Option<&'a str>,
+    /// Whether `INTERNAL_API_TOKEN` is set.
+    pub token: bool,
+}
 
 /// A Temporal frontend address and namespace.
 pub type Location = (String, String);
@@ -17,19 +32,33 @@ pub type Location = (String, String);
 /// What a run works on.
 #[derive(Clone, Debug, Default)]
 pub struct Prepared {
-    /// Every declared feed, in document order.
+    /// Every declared feed that needs no API, in document order.
     pub feeds: Vec<Feed>,
+    /// FeedSources whose feed is settled in buun-curator first, in document order.
+    pub pending: Vec<Pending>,
     /// Every location a declared worker points at, with the schedule IDs declared there.
     pub locations: BTreeMap<Location, BTreeSet<String>>,
     /// The Kubernetes namespaces of the documents: `--prune` looks only at schedules of these.
     pub namespaces: BTreeSet<String>,
 }
 
-/// Prepares `docs`; `address` overrides every worker's frontend address.
+/// Prepares `docs` without buun-curator's API; `address` overrides every worker's frontend
+/// address.
 pub fn prepare(
     docs: &Documents,
     opts: &BuildOptions,
     address: Option<&str>,
+) -> Result<Prepared, Vec<String>> {
+    prepare_with(docs, opts, address, ApiGiven::default())
+}
+
+/// Prepares `docs`; `address` overrides every worker's frontend address, `api` says how
+/// buun-curator's API is reached. A FeedSource without `feed.id` needs that API.
+pub fn prepare_with(
+    docs: &Documents,
+    opts: &BuildOptions,
+    address: Option<&str>,
+    api: ApiGiven<'_>,
 ) -> Result<Prepared, Vec<String>> {
     let mut errors = docs.errors.clone();
     let mut out = Prepared::default();
@@ -71,15 +100,45 @@ pub fn prepare(
         if let Some(a) = address {
             temporal.address = a.to_owned();
         }
-        match desired::build(&ns, &name, "", &f.spec, &temporal, opts) {
-            Ok(d) => {
-                out.locations
-                    .entry((d.address.clone(), d.namespace.clone()))
-                    .or_default()
-                    .insert(d.id.clone());
-                out.feeds.push(Feed::new(resource, d));
+        // The spec is checked now, with a stand-in for a feed ID still to be settled, so that
+        // a bad spec stops the run before anything is written to buun-curator.
+        let feed_id = f.spec.feed.id.as_deref().unwrap_or(NEW_FEED_ID);
+        let d = match desired::build_for_feed(&ns, &name, "", &f.spec, feed_id, &temporal, opts) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(format!("FeedSource {resource}: invalid spec: {e}"));
+                continue;
             }
-            Err(e) => errors.push(format!("FeedSource {resource}: invalid spec: {e}")),
+        };
+        out.locations
+            .entry((d.address.clone(), d.namespace.clone()))
+            .or_default()
+            .insert(d.id.clone());
+        let api_url = api
+            .url
+            .map(str::to_owned)
+            .or_else(|| worker.spec.curator_api.as_ref().map(|c| c.url.clone()));
+        match (api_url, api.token, f.spec.feed.id.is_some()) {
+            (Some(url), true, _) => out.pending.push(Pending {
+                resource,
+                schedule_id: d.id,
+                source: f.clone(),
+                temporal,
+                api: url,
+            }),
+            (_, _, true) => out.feeds.push(Feed::new(resource, d)),
+            (Some(url), false, false) => errors.push(format!(
+                "FeedSource {resource}: feed.id is not set, and INTERNAL_API_TOKEN is not set \
+                 for buun-curator's API at {url} to register the feed with; set feed.id, or \
+                 the token"
+            )),
+            (None, _, false) => errors.push(format!(
+                "FeedSource {resource}: feed.id is not set, and there is no buun-curator API to \
+                 register the feed with (CuratorWorker {:?} has no spec.curatorApi.url, and \
+                 --curator-api-url / BUUN_CURATOR_API_URL is not given); set feed.id, or give \
+                 the API and INTERNAL_API_TOKEN",
+                f.spec.worker_ref.name
+            )),
         }
     }
     if errors.is_empty() {

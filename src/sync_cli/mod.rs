@@ -9,6 +9,7 @@
 //!
 //! - [`documents`]: the YAML files; [`inputs`]: documents → feeds by location;
 //! - [`credentials`]: the `temporal` CLI's TLS and API-key flags;
+//! - [`register`]: each feed in buun-curator first, as the controller does it;
 //! - [`feed`]: one feed's work; [`stamp`]: what `sync` keeps on the schedule; [`diff`]: the
 //!   fields that differ; [`retry`]: transient errors;
 //! - [`outcome`], [`output`], [`progress`]: what the run reports.
@@ -22,6 +23,7 @@ pub mod outcome;
 pub mod output;
 pub mod progress;
 pub mod prune;
+pub mod register;
 pub mod retry;
 pub mod stamp;
 
@@ -38,6 +40,7 @@ pub use documents::{Documents, parse_documents, read_documents};
 
 use crate::{
     config::{SyncArgs, SyncOutput},
+    curator_api::{FeedApi, http::HttpFeedApi},
     schedule::{BuildOptions, sync::list_all},
     temporal::{Listed, ScheduleApi, TemporalError, pool::Pool},
 };
@@ -140,11 +143,41 @@ where
     outcomes
 }
 
+/// Settles the pending feeds in buun-curator (`apis`: a client per API URL), then syncs every
+/// feed's schedule: [`register::resolve`], then [`sync_all`]. A feed whose registration failed
+/// gets no schedule call, and is reported with why.
+pub async fn sync_feeds<C, A, F, Fut>(
+    mut prepared: Prepared,
+    opts: &Options,
+    apis: &HashMap<String, C>,
+    connect: F,
+    progress: Option<&Progress>,
+) -> Vec<Outcome>
+where
+    C: FeedApi,
+    A: ScheduleApi,
+    F: Fn(String, String) -> Fut,
+    Fut: Future<Output = Result<A, TemporalError>>,
+{
+    let pending = std::mem::take(&mut prepared.pending);
+    let (ready, failed) =
+        register::resolve(&pending, apis, &opts.build, &opts.mode, opts.concurrency).await;
+    if let Some(p) = progress {
+        failed.iter().for_each(|o| p.record(o));
+    }
+    prepared.feeds.extend(ready);
+    let mut outcomes = sync_all(&prepared, opts, connect, progress).await;
+    outcomes.extend(failed);
+    outcomes.sort_by(|a, b| (&a.resource, &a.schedule_id).cmp(&(&b.resource, &b.schedule_id)));
+    outcomes
+}
+
 /// A feed whose location could not be listed fails with the listing's error.
 fn unreachable_location(f: &Feed, failed: &Outcome) -> Outcome {
     let mut o = failed.clone();
     o.resource.clone_from(&f.resource);
     o.schedule_id.clone_from(&f.desired.id);
+    o.feed.clone_from(&f.registration);
     o
 }
 
@@ -157,7 +190,15 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     let creds = credentials::from_args(&args.connection)
         .map_err(|e| errors.push(e.to_string()))
         .ok();
-    let prepared = inputs::prepare(&docs, &build, args.connection.address.as_deref())
+    // The token is read from the environment only: a flag would show it to `ps`.
+    let token = std::env::var("INTERNAL_API_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let api = inputs::ApiGiven {
+        url: args.curator_api_url.as_deref(),
+        token: token.is_some(),
+    };
+    let prepared = inputs::prepare_with(&docs, &build, args.connection.address.as_deref(), api)
         .map_err(|e| errors.extend(e))
         .ok();
     let (Some(creds), Some(prepared)) = (creds, prepared) else {
@@ -182,12 +223,22 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     };
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_rps(args.temporal.temporal_rps);
-    let progress = Progress::new(prepared.feeds.len());
+    let mut apis = HashMap::new();
+    for url in prepared.pending.iter().map(|p| &p.api) {
+        if let (false, Some(token)) = (apis.contains_key(url), &token) {
+            // Without a client, the feeds of this API fail with a message.
+            if let Ok(c) = HttpFeedApi::new(url, token, args.temporal.temporal_timeout) {
+                apis.insert(url.clone(), c);
+            }
+        }
+    }
+    let progress = Progress::new(prepared.feeds.len() + prepared.pending.len());
     let stderr = std::io::stderr();
     let reporter = progress.report(args.progress_interval, stderr.is_terminal(), stderr);
-    let outcomes = sync_all(
-        &prepared,
+    let outcomes = sync_feeds(
+        prepared,
         &opts,
+        &apis,
         |address, namespace| {
             let (pool, creds) = (pool.clone(), creds.clone());
             async move { pool.schedules(&address, &namespace, &creds).await }

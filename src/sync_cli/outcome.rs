@@ -101,6 +101,40 @@ impl std::fmt::Display for FieldChange {
     }
 }
 
+/// What happened to a feed in buun-curator (the `feed` of a JSON line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedNote {
+    /// Its ID (`None`: a dry run's feed to create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `exists`, `adopted`, `created`, `updated` (or, in a dry run, `create`, `update`).
+    pub action: &'static str,
+    /// For updates: the fields that differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<&'static str>,
+}
+
+impl FeedNote {
+    /// Whether the feed is (or, in a dry run, would be) written.
+    pub fn writes(&self) -> bool {
+        matches!(self.action, "created" | "updated" | "create" | "update")
+    }
+}
+
+impl std::fmt::Display for FeedNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "feed {}", self.action)?;
+        if let Some(id) = &self.id {
+            write!(f, " {id}")?;
+        }
+        if !self.changed.is_empty() {
+            write!(f, " ({})", self.changed.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// One feed's result: a line of text output, an object of JSON output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -128,7 +162,11 @@ pub struct Outcome {
     /// Something worth knowing that is not a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
-    /// Attempts made at Temporal calls (more than one when transient errors were retried).
+    /// Its feed in buun-curator, when `sync` settled it there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<FeedNote>,
+    /// Attempts made at Temporal (and buun-curator) calls (more than one when transient
+    /// errors were retried).
     pub attempts: u32,
 }
 
@@ -145,6 +183,7 @@ impl Outcome {
             error: None,
             reason: None,
             warning: None,
+            feed: None,
             attempts: 0,
         }
     }

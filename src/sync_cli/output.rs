@@ -26,6 +26,13 @@ pub fn text_line(o: &Outcome) -> String {
         let c: Vec<String> = o.changes.iter().map(ToString::to_string).collect();
         line.push_str(&format!("  {}", c.join("; ")));
     }
+    if let Some(f) = o
+        .feed
+        .as_ref()
+        .filter(|f| f.writes() || f.action == "adopted")
+    {
+        line.push_str(&format!("  ({f})"));
+    }
     if let Some(e) = &o.error {
         line.push_str(&format!("  {e}"));
     }
@@ -86,6 +93,22 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
     });
     let retried = outcomes.iter().filter(|o| o.attempts > 1).count();
     let mut s = format!("{feeds} feeds: {}", parts.join(", "));
+    let mut feed_writes: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in outcomes.iter().filter_map(|o| o.feed.as_ref()) {
+        if f.writes() || f.action == "adopted" {
+            *feed_writes.entry(f.action).or_default() += 1;
+        }
+    }
+    if !feed_writes.is_empty() {
+        let w: Vec<String> = feed_writes
+            .iter()
+            .map(|(a, n)| match (*a, dry_run) {
+                (a, true) => format!("{n} to {a}"),
+                (a, false) => format!("{n} {a}"),
+            })
+            .collect();
+        s.push_str(&format!("; buun-curator feeds: {}", w.join(", ")));
+    }
     if retried > 0 {
         s.push_str(&format!("; {retried} needed retries"));
     }
@@ -99,7 +122,12 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
 pub fn exit_code(outcomes: &[Outcome], dry_run: bool, exit_code_when_pending: bool) -> u8 {
     if outcomes.iter().any(|o| o.action.failed()) {
         FAILED
-    } else if dry_run && exit_code_when_pending && outcomes.iter().any(|o| o.action.changes()) {
+    } else if dry_run
+        && exit_code_when_pending
+        && outcomes
+            .iter()
+            .any(|o| o.action.changes() || o.feed.as_ref().is_some_and(|f| f.writes()))
+    {
         PENDING
     } else {
         OK

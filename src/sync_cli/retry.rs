@@ -10,7 +10,8 @@ use std::{
 };
 
 use crate::{
-    controller::backoff::delay_within, schedule::sync::SyncError, temporal::TemporalError,
+    controller::backoff::delay_within, curator_api::ApiError, schedule::sync::SyncError,
+    temporal::TemporalError,
 };
 
 /// An error that may go away by itself.
@@ -20,6 +21,12 @@ pub trait Transient {
 }
 
 impl Transient for TemporalError {
+    fn is_transient(&self) -> bool {
+        !self.is_permanent()
+    }
+}
+
+impl Transient for ApiError {
     fn is_transient(&self) -> bool {
         !self.is_permanent()
     }
