@@ -32,8 +32,8 @@ pub struct Feed {
     pub expected: Option<(String, String)>,
     /// Its feed in buun-curator, when settled there first (see [`super::register`]).
     pub registration: Option<FeedNote>,
-    /// Attempts already spent on buun-curator's API.
-    pub attempts: u32,
+    /// Retries already spent on buun-curator's API (attempts beyond the first of each call).
+    pub retries: u32,
 }
 
 impl Feed {
@@ -47,7 +47,7 @@ impl Feed {
             server_form,
             expected,
             registration: None,
-            attempts: 0,
+            retries: 0,
         }
     }
 
@@ -55,7 +55,7 @@ impl Feed {
     pub fn outcome(&self, action: Action) -> Outcome {
         let mut o = Outcome::new(&self.resource, &self.desired.id, action);
         o.feed.clone_from(&self.registration);
-        o.attempts = self.attempts;
+        o.attempts = self.retries;
         o
     }
 }

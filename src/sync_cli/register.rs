@@ -147,7 +147,8 @@ async fn settle<A: FeedApi>(
     mode: &Mode,
 ) -> Result<Feed, Outcome> {
     let spec = &p.source.spec.feed;
-    let mut attempts = 0;
+    // Attempts beyond the first of each call that succeeded.
+    let mut retries = 0;
     let mut plan = feed::plan(spec, None, rows);
     let api_failed = |e: &ApiError, attempts: u32, why: String| {
         let mut o = p.outcome(Action::Error);
@@ -157,14 +158,14 @@ async fn settle<A: FeedApi>(
     if let Plan::NotListed { id } = &plan {
         // The listing may predate the feed: ask for it.
         let tried = mode.retry.run(|| api.get(id)).await;
-        attempts += tried.attempts;
+        retries += tried.attempts.saturating_sub(1);
         match &tried.result {
             Ok(Some(row)) => {
                 remember(rows, row);
                 plan = feed::plan(spec, None, std::slice::from_ref(row));
             }
             Ok(None) => {}
-            Err(e) => return Err(api_failed(e, attempts, tried.why(e))),
+            Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
         }
     }
     let note = |id: Option<&str>, action, changed| FeedNote {
@@ -192,14 +193,14 @@ async fn settle<A: FeedApi>(
             ..
         } => {
             let tried = mode.retry.run(|| api.update(&row.id, &fields)).await;
-            attempts += tried.attempts;
+            retries += tried.attempts.saturating_sub(1);
             match &tried.result {
                 Ok(Some(new)) => {
                     remember(rows, new);
                     (new.id.clone(), note(Some(&new.id), "updated", changed))
                 }
                 Ok(None) => return Err(p.unregistered(&Registration::NotFound { id: row.id })),
-                Err(e) => return Err(api_failed(e, attempts, tried.why(e))),
+                Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
             }
         }
         Plan::Create { .. } if mode.dry_run => {
@@ -227,14 +228,14 @@ async fn settle<A: FeedApi>(
                     }
                 })
                 .await;
-            attempts += tried.attempts;
+            retries += tried.attempts.saturating_sub(1);
             match &tried.result {
                 Ok((row, created)) => {
                     remember(rows, row);
                     let action = if *created { "created" } else { "adopted" };
                     (row.id.clone(), note(Some(&row.id), action, vec![]))
                 }
-                Err(e) => return Err(api_failed(e, attempts, tried.why(e))),
+                Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
             }
         }
         Plan::Ambiguous { ids } => {
@@ -250,7 +251,7 @@ async fn settle<A: FeedApi>(
         Ok(d) => {
             let mut f = Feed::new(p.resource.clone(), d);
             f.registration = Some(n);
-            f.attempts = attempts;
+            f.retries = retries;
             Ok(f)
         }
         // The spec was checked with a stand-in ID; a real one cannot break it, but say so.
