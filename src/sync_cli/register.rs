@@ -90,14 +90,17 @@ pub async fn resolve<A: FeedApi>(
             .or_default()
             .push(p);
     }
-    let results: Vec<Vec<Result<Feed, Outcome>>> = stream::iter(groups)
+    let results: Vec<Vec<Result<Feed, Box<Outcome>>>> = stream::iter(groups)
         .map(|((url, _), group)| {
             let (api, listing) = (apis.get(url), listings.get(url));
             async move {
                 let mut rows = match listing {
                     Some(Ok(rows)) => rows.clone(),
                     Some(Err(failed)) => {
-                        return group.iter().map(|p| Err(p.failed_like(failed))).collect();
+                        return group
+                            .iter()
+                            .map(|p| Err(Box::new(p.failed_like(failed))))
+                            .collect();
                     }
                     None => Vec::new(),
                 };
@@ -105,7 +108,11 @@ pub async fn resolve<A: FeedApi>(
                 for p in group {
                     out.push(match api {
                         Some(api) => settle(api, p, &mut rows, build, mode).await,
-                        None => Err(p.failed_like(&Outcome::new("", "", Action::Error))),
+                        None => Err(Box::new(p.failed_like(&Outcome::new(
+                            "",
+                            "",
+                            Action::Error,
+                        )))),
                     });
                 }
                 out
@@ -119,7 +126,7 @@ pub async fn resolve<A: FeedApi>(
     for r in results.into_iter().flatten() {
         match r {
             Ok(f) => feeds.push(f),
-            Err(o) => failed.push(o),
+            Err(o) => failed.push(*o),
         }
     }
     // Document order, as for the feeds that needed no API.
@@ -145,7 +152,7 @@ async fn settle<A: FeedApi>(
     rows: &mut Rows,
     build: &BuildOptions,
     mode: &Mode,
-) -> Result<Feed, Outcome> {
+) -> Result<Feed, Box<Outcome>> {
     let spec = &p.source.spec.feed;
     // Attempts beyond the first of each call that succeeded.
     let mut retries = 0;
@@ -165,7 +172,7 @@ async fn settle<A: FeedApi>(
                 plan = feed::plan(spec, None, std::slice::from_ref(row));
             }
             Ok(None) => {}
-            Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
+            Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
         }
     }
     let note = |id: Option<&str>, action, changed| FeedNote {
@@ -199,8 +206,12 @@ async fn settle<A: FeedApi>(
                     remember(rows, new);
                     (new.id.clone(), note(Some(&new.id), "updated", changed))
                 }
-                Ok(None) => return Err(p.unregistered(&Registration::NotFound { id: row.id })),
-                Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
+                Ok(None) => {
+                    return Err(Box::new(
+                        p.unregistered(&Registration::NotFound { id: row.id }),
+                    ));
+                }
+                Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
             }
         }
         Plan::Create { .. } if mode.dry_run => {
@@ -235,16 +246,18 @@ async fn settle<A: FeedApi>(
                     let action = if *created { "created" } else { "adopted" };
                     (row.id.clone(), note(Some(&row.id), action, vec![]))
                 }
-                Err(e) => return Err(api_failed(e, tried.attempts, tried.why(e))),
+                Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
             }
         }
         Plan::Ambiguous { ids } => {
-            return Err(p.unregistered(&Registration::Ambiguous {
+            return Err(Box::new(p.unregistered(&Registration::Ambiguous {
                 url: spec.url.clone(),
                 ids,
-            }));
+            })));
         }
-        Plan::NotListed { id } => return Err(p.unregistered(&Registration::NotFound { id })),
+        Plan::NotListed { id } => {
+            return Err(Box::new(p.unregistered(&Registration::NotFound { id })));
+        }
     };
     let (ns, name) = p.key();
     match desired::build_for_feed(&ns, &name, "", &p.source.spec, &id, &p.temporal, build) {
@@ -255,11 +268,11 @@ async fn settle<A: FeedApi>(
             Ok(f)
         }
         // The spec was checked with a stand-in ID; a real one cannot break it, but say so.
-        Err(e) => Err(p.outcome(Action::Error).failed(
+        Err(e) => Err(Box::new(p.outcome(Action::Error).failed(
             Action::Error,
             format!("invalid spec: {e}"),
             "InvalidSpec",
-        )),
+        ))),
     }
 }
 
