@@ -277,9 +277,10 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let prefix = format!("op{n}/");
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
-        let listed = curator_operator::schedule::sync::list_all(&raw_api, 1000)
-            .await
-            .expect("list");
+        // A loaded dev server may time a listing out: try again.
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+            continue;
+        };
         if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
             break;
         }
@@ -396,9 +397,10 @@ async fn sync_case(address: &str, cfg: &Config, n: usize) -> (Duration, Rpcs, Du
     let raw_api = common::schedules(address).await;
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(120) {
-        let listed = curator_operator::schedule::sync::list_all(&raw_api, 1000)
-            .await
-            .expect("list");
+        // A loaded dev server may time a listing out: try again.
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+            continue;
+        };
         let stamped = listed
             .values()
             .filter(|l| l.id.starts_with(&prefix) && stamp::fingerprint(&l.notes).is_some())
