@@ -110,15 +110,84 @@ pub struct RunArgs {
     pub lease_duration: Duration,
 }
 
+/// Output format of `sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncOutput {
+    /// One line per feed and a summary.
+    Text,
+    /// One JSON object per feed and line (the summary goes to stderr).
+    Json,
+}
+
+/// How `sync` reaches Temporal: the `temporal` CLI's own flags and environment variables.
+///
+/// `Debug` never prints the API key or inline key material.
+#[derive(Clone, Default, Args)]
+pub struct ConnectionArgs {
+    /// Temporal frontend `host:port`; overrides every CuratorWorker's `spec.temporal.address`.
+    #[arg(
+        long = "address",
+        visible_alias = "temporal-address",
+        env = "TEMPORAL_ADDRESS"
+    )]
+    pub address: Option<String>,
+    /// Use TLS (implied by any other TLS flag and by an API key).
+    #[arg(long, env = "TEMPORAL_TLS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub tls: bool,
+    /// Client certificate (PEM) for mTLS.
+    #[arg(long, env = "TEMPORAL_TLS_CLIENT_CERT_PATH")]
+    pub tls_cert_path: Option<PathBuf>,
+    /// Client certificate (PEM) for mTLS, inline.
+    #[arg(long, env = "TEMPORAL_TLS_CLIENT_CERT_DATA", hide_env_values = true)]
+    pub tls_cert_data: Option<String>,
+    /// Client private key (PEM) for mTLS.
+    #[arg(long, env = "TEMPORAL_TLS_CLIENT_KEY_PATH")]
+    pub tls_key_path: Option<PathBuf>,
+    /// Client private key (PEM) for mTLS, inline.
+    #[arg(long, env = "TEMPORAL_TLS_CLIENT_KEY_DATA", hide_env_values = true)]
+    pub tls_key_data: Option<String>,
+    /// CA certificate (PEM) that signed the server's certificate.
+    #[arg(long, env = "TEMPORAL_TLS_SERVER_CA_CERT_PATH")]
+    pub tls_ca_path: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the server's certificate, inline.
+    #[arg(long, env = "TEMPORAL_TLS_SERVER_CA_CERT_DATA", hide_env_values = true)]
+    pub tls_ca_data: Option<String>,
+    /// Name to verify the server's certificate against, instead of the address's host.
+    #[arg(long, env = "TEMPORAL_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+    /// API key (Temporal Cloud); sent as a bearer token over TLS. Prefer the environment
+    /// variable: command lines are visible to other users of the machine.
+    #[arg(long, env = "TEMPORAL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ConnectionArgs")
+            .field("address", &self.address)
+            .field("tls", &self.tls)
+            .field("tls_cert_path", &self.tls_cert_path)
+            .field("tls_cert_data", &hidden(&self.tls_cert_data))
+            .field("tls_key_path", &self.tls_key_path)
+            .field("tls_key_data", &hidden(&self.tls_key_data))
+            .field("tls_ca_path", &self.tls_ca_path)
+            .field("tls_ca_data", &hidden(&self.tls_ca_data))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("api_key", &hidden(&self.api_key))
+            .finish()
+    }
+}
+
 /// Flags of `sync`.
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// YAML files or directories (searched recursively for `.yaml`/`.yml`).
     #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
-    /// Temporal frontend `host:port`; overrides the workers' `spec.temporal.address`.
-    #[arg(long, env = "TEMPORAL_ADDRESS")]
-    pub temporal_address: Option<String>,
+    /// Connection to Temporal.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Kubernetes namespace assumed for documents without `metadata.namespace`.
     #[arg(long, default_value = "default")]
     pub namespace: String,
@@ -126,6 +195,35 @@ pub struct SyncArgs {
     /// declared.
     #[arg(long)]
     pub prune: bool,
+    /// Print what would change (creates, updates with the fields that differ, pauses, prunes)
+    /// and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With `--dry-run`: exit 3 when changes are pending (for CI drift checks).
+    #[arg(long, requires = "dry_run")]
+    pub exit_code: bool,
+    /// Describe every schedule in full instead of trusting the listing for unchanged ones
+    /// (catches edits of a schedule's action that keep its spec and notes).
+    #[arg(long)]
+    pub verify: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: SyncOutput,
+    /// Feeds worked on at the same time.
+    #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// How long a feed's transient Temporal errors (timeouts, Unavailable, ResourceExhausted)
+    /// are retried, with exponential backoff, before the feed counts as failed.
+    #[arg(long, env = "CURATOR_RETRY_TIMEOUT", default_value = "60s", value_parser = parse_duration_arg)]
+    pub retry_timeout: Duration,
+    /// How often progress is reported on stderr.
+    #[arg(long, hide = true, default_value = "5s", value_parser = parse_duration_arg)]
+    pub progress_interval: Duration,
+    /// buun-curator's base URL, to register FeedSources' feeds with (as the controller does);
+    /// overrides every CuratorWorker's `spec.curatorApi.url`. The token is read from
+    /// `INTERNAL_API_TOKEN`, never from a flag.
+    #[arg(long, env = "BUUN_CURATOR_API_URL")]
+    pub curator_api_url: Option<String>,
     /// Temporal-related flags.
     #[command(flatten)]
     pub temporal: TemporalArgs,

@@ -1,5 +1,6 @@
 //! A small-N run of the scale benchmark (`cargo bench --bench scale` runs the full one): it
-//! must converge, write nothing on an idle resync, and poll per queue, not per worker.
+//! must converge, write nothing on an idle resync, and poll per queue, not per worker; `sync`
+//! must create with one call per feed and re-run with one listing.
 
 mod common;
 #[path = "../benches/support/harness.rs"]
@@ -44,6 +45,19 @@ async fn scale_benchmark_smoke() {
         s.idle_rpcs
     );
     assert_eq!(s.edit_latencies.len(), 10);
+    assert_eq!(
+        s.sync_first_rpcs.get("CreateSchedule"),
+        Some(&40),
+        "{:?}",
+        s.sync_first_rpcs
+    );
+    assert_eq!(s.sync_first_rpcs.get("DescribeSchedule"), None);
+    assert_eq!(s.sync_first_rpcs.get("ListSchedules"), Some(&1));
+    assert_eq!(
+        s.sync_rerun_rpcs.clone().into_iter().collect::<Vec<_>>(),
+        vec![("ListSchedules".to_owned(), 1)],
+        "an unchanged sync re-run is one listing"
+    );
     let polls = report
         .autoscaler_rpcs
         .get("DescribeTaskQueue")

@@ -20,7 +20,11 @@ use curator_operator::{
     crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
     metrics::Metrics,
     schedule::{BuildOptions, desired::build},
-    temporal::{ScheduleApi, memo, pool::Pool},
+    sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, retry::Retry, stamp},
+    temporal::{
+        ScheduleApi, memo,
+        pool::{Credentials, Pool},
+    },
     testing::kube::{FakeKube, feed_path, worker_path},
 };
 use futures::{StreamExt, stream};
@@ -57,12 +61,28 @@ pub struct SizeReport {
     pub idle_rpcs: BTreeMap<String, u64>,
     /// Edit → schedule updated latencies, sorted.
     pub edit_latencies: Vec<Duration>,
+    /// `sync` of N new feeds.
+    pub sync_first: Duration,
+    /// Its RPCs by method.
+    pub sync_first_rpcs: BTreeMap<String, u64>,
+    /// `sync` again, nothing changed.
+    pub sync_rerun: Duration,
+    /// Its RPCs by method.
+    pub sync_rerun_rpcs: BTreeMap<String, u64>,
 }
 
 impl SizeReport {
     /// operator / raw.
     pub fn ratio(&self) -> f64 {
         self.operator.as_secs_f64() / self.raw.as_secs_f64().max(1e-9)
+    }
+    /// sync's first run / raw.
+    pub fn sync_ratio(&self) -> f64 {
+        self.sync_first.as_secs_f64() / self.raw.as_secs_f64().max(1e-9)
+    }
+    /// sync's unchanged re-run / its first run.
+    pub fn rerun_share(&self) -> f64 {
+        self.sync_rerun.as_secs_f64() / self.sync_first.as_secs_f64().max(1e-9)
     }
     /// Writes in the idle resync.
     pub fn idle_writes(&self) -> u64 {
@@ -164,10 +184,12 @@ pub async fn run(address: &str, cfg: &Config) -> Report {
             sizes: vec![size.clone()],
             ..Default::default()
         };
-        eprintln!(
-            "measured: {}",
-            markdown(&one, cfg).lines().nth(4).unwrap_or_default()
-        );
+        let table = markdown(&one, cfg);
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {n} ")))
+            .collect();
+        eprintln!("measured: {}", rows.join("\n          "));
         report.sizes.push(size);
     }
     report.autoscaler_rpcs = autoscaler_cost(address, cfg).await;
@@ -210,7 +232,12 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         .await;
     let raw = start.elapsed();
 
-    // 2. The operator: new FeedSources until every one is Ready.
+    // 2. `sync`: the same N feeds from declarations, with the same concurrency, then again
+    //    with nothing changed.
+    let (sync_first, sync_first_rpcs, sync_rerun, sync_rerun_rpcs) =
+        sync_case(address, cfg, n).await;
+
+    // 3. The operator: new FeedSources until every one is Ready.
     let fake = Arc::new(FakeKube::default());
     let mut w = CuratorWorker::test(&ns, address);
     w.metadata.uid = Some("uid-worker".into());
@@ -245,14 +272,15 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let operator = start.elapsed();
     let converge_rpcs = delta(&rpc_counts(&metrics), &before);
 
-    // 3. A full resync of unchanged FeedSources. A real resync comes minutes later; wait until
+    // 4. A full resync of unchanged FeedSources. A real resync comes minutes later; wait until
     //    the (eventually consistent) listing shows every new schedule, as it would by then.
     let prefix = format!("op{n}/");
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
-        let listed = curator_operator::schedule::sync::list_all(&raw_api, 1000)
-            .await
-            .expect("list");
+        // A loaded dev server may time a listing out: try again.
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+            continue;
+        };
         if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
             break;
         }
@@ -276,7 +304,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         .await;
     let idle_rpcs = delta(&rpc_counts(&metrics), &before);
 
-    // 4. Edit latency with all N present: spec change → schedule updated and verified.
+    // 5. Edit latency with all N present: spec change → schedule updated and verified.
     let mut edit_latencies = Vec::new();
     for k in 0..cfg.edits.min(n) {
         let name = &names[(k * 7919) % n];
@@ -310,7 +338,97 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         converge_rpcs,
         idle_rpcs,
         edit_latencies,
+        sync_first,
+        sync_first_rpcs,
+        sync_rerun,
+        sync_rerun_rpcs,
     }
+}
+
+type Rpcs = BTreeMap<String, u64>;
+
+/// `sync` of `n` new feeds, then an unchanged re-run (once the listing shows them all, as it
+/// would by the next CI run): times and RPCs of each.
+async fn sync_case(address: &str, cfg: &Config, n: usize) -> (Duration, Rpcs, Duration, Rpcs) {
+    let ns = format!("sync-{n}");
+    let docs = Documents {
+        feeds: (0..n)
+            .map(|i| FeedSource::test(&ns, &format!("feed-{i}")).unsaved())
+            .collect(),
+        workers: vec![CuratorWorker::test(&ns, address).unsaved()],
+        errors: Vec::new(),
+    };
+    let opts = sync_cli::Options {
+        mode: Mode {
+            dry_run: false,
+            verify: false,
+            retry: Retry::within(Duration::from_secs(120)),
+        },
+        prune: false,
+        concurrency: cfg.concurrency,
+        build: opts(&format!("sync{n}")),
+    };
+    let prepared = inputs::prepare(&docs, &opts.build, None).expect("valid declarations");
+    let metrics = Arc::new(Metrics::default());
+    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
+    let connect = |address: String, namespace: String| {
+        let pool = pool.clone();
+        async move {
+            pool.schedules(&address, &namespace, &Credentials::default())
+                .await
+        }
+    };
+    let before = rpc_counts(&metrics);
+    let start = Instant::now();
+    let first = sync_cli::sync_all(&prepared, &opts, connect, None).await;
+    let first_time = start.elapsed();
+    let failed: Vec<_> = first
+        .iter()
+        .filter(|o| o.action != Action::Create)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "sync of new feeds: {:?}",
+        &failed[..failed.len().min(3)]
+    );
+    let first_rpcs = delta(&rpc_counts(&metrics), &before);
+
+    let prefix = format!("sync{n}/");
+    let raw_api = common::schedules(address).await;
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(120) {
+        // A loaded dev server may time a listing out: try again.
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+            continue;
+        };
+        let stamped = listed
+            .values()
+            .filter(|l| l.id.starts_with(&prefix) && stamp::fingerprint(&l.notes).is_some())
+            .count();
+        if stamped >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = rpc_counts(&metrics);
+    let start = Instant::now();
+    let again = sync_cli::sync_all(&prepared, &opts, connect, None).await;
+    let rerun_time = start.elapsed();
+    let changed: Vec<_> = again
+        .iter()
+        .filter(|o| o.action != Action::Unchanged)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "unchanged re-run: {:?}",
+        &changed[..changed.len().min(3)]
+    );
+    (
+        first_time,
+        first_rpcs,
+        rerun_time,
+        delta(&rpc_counts(&metrics), &before),
+    )
 }
 
 async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
@@ -427,6 +545,20 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
             s.idle_writes(),
             s.edit_percentile(0.5).as_secs_f64() * 1e3,
             s.edit_percentile(0.99).as_secs_f64() * 1e3
+        ));
+    }
+    out.push_str("\n| feeds | raw CreateSchedule loop | sync, new feeds | ratio | RPCs | sync, unchanged re-run | re-run / first run | re-run RPCs |\n|---|---|---|---|---|---|---|---|\n");
+    for s in &r.sizes {
+        out.push_str(&format!(
+            "| {} | {:.2} s | {:.2} s | {:.2} | {:?} | {:.2} s | {:.1}% | {:?} |\n",
+            s.n,
+            s.raw.as_secs_f64(),
+            s.sync_first.as_secs_f64(),
+            s.sync_ratio(),
+            s.sync_first_rpcs,
+            s.sync_rerun.as_secs_f64(),
+            s.rerun_share() * 100.0,
+            s.sync_rerun_rpcs,
         ));
     }
     out.push_str(&format!(

@@ -3,10 +3,12 @@
 //!
 //! - [`desired`]: the schedule a FeedSource asks for, with its [`input`] and [`fingerprint`];
 //! - [`plan`]: what to write, given what Temporal holds;
+//! - [`canonical`]: the form the server gives a spec (for `sync`, which has no status);
 //! - [`listing`]: the cheap resync, from a schedule listing instead of a describe;
 //! - [`delete`]: the schedule's end with its FeedSource (deleted or orphaned);
 //! - [`status`]: the FeedSource status a reconcile leaves.
 
+pub mod canonical;
 pub mod delete;
 pub mod desired;
 pub mod fingerprint;

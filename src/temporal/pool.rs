@@ -238,6 +238,20 @@ impl Pool {
         let fut = Connection::connect(opts);
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(c)) => Ok(c),
+            // A refused credential is permanent: reported as the RPC's own code, not as an
+            // unreachable server to retry.
+            Ok(Err(temporalio_client::errors::ClientConnectError::SystemInfoCallError(status)))
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+            {
+                Err(TemporalError::Rpc {
+                    method: "GetSystemInfo",
+                    code: status.code(),
+                    message: status.message().to_owned(),
+                })
+            }
             Ok(Err(e)) => Err(TemporalError::Connect {
                 address: address.to_owned(),
                 message: e.to_string(),

@@ -35,9 +35,10 @@ pub const RESERVED_ENV: &[&str] = &[
     "MAX_CONCURRENT_ACTIVITIES",
     "MAX_CONCURRENT_WORKFLOW_TASKS",
     "MAX_CONCURRENT_LOCAL_ACTIVITIES",
-    "TEMPORAL_TLS_CERT",
-    "TEMPORAL_TLS_KEY",
-    "TEMPORAL_TLS_CA",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
     "TEMPORAL_TLS_SERVER_NAME",
     "TEMPORAL_API_KEY",
 ];
@@ -167,10 +168,24 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
             }
         }
     }
+    // The `temporal` CLI's and the SDKs' environment names, so a worker that learns TLS reads
+    // what every Temporal tool reads. An API key implies TLS.
+    if t.tls.is_some() || t.api_key_secret_ref.is_some() {
+        out.push(env("TEMPORAL_TLS", "true"));
+    }
     if let Some(tls) = &t.tls {
-        out.push(env("TEMPORAL_TLS_CERT", format!("{TLS_MOUNT}/tls.crt")));
-        out.push(env("TEMPORAL_TLS_KEY", format!("{TLS_MOUNT}/tls.key")));
-        out.push(env("TEMPORAL_TLS_CA", format!("{TLS_MOUNT}/ca.crt")));
+        out.push(env(
+            "TEMPORAL_TLS_CLIENT_CERT_PATH",
+            format!("{TLS_MOUNT}/tls.crt"),
+        ));
+        out.push(env(
+            "TEMPORAL_TLS_CLIENT_KEY_PATH",
+            format!("{TLS_MOUNT}/tls.key"),
+        ));
+        out.push(env(
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+            format!("{TLS_MOUNT}/ca.crt"),
+        ));
         if let Some(sn) = &tls.server_name {
             out.push(env("TEMPORAL_TLS_SERVER_NAME", sn));
         }

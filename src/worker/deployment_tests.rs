@@ -92,15 +92,23 @@ fn tls_and_api_key_are_references_never_values() {
     assert_eq!(c["volumeMounts"][0]["readOnly"], true);
     let env = c["env"].as_array().expect("env");
     let get = |n: &str| env.iter().find(|e| e["name"] == n).cloned().expect(n);
+    // The names of the `temporal` CLI (`temporal options`) and the SDKs' env config.
+    assert_eq!(get("TEMPORAL_TLS")["value"], "true");
     assert_eq!(
-        get("TEMPORAL_TLS_CERT")["value"],
+        get("TEMPORAL_TLS_CLIENT_CERT_PATH")["value"],
         "/etc/temporal/tls/tls.crt"
     );
     assert_eq!(
-        get("TEMPORAL_TLS_KEY")["value"],
+        get("TEMPORAL_TLS_CLIENT_KEY_PATH")["value"],
         "/etc/temporal/tls/tls.key"
     );
-    assert_eq!(get("TEMPORAL_TLS_CA")["value"], "/etc/temporal/tls/ca.crt");
+    assert_eq!(
+        get("TEMPORAL_TLS_SERVER_CA_CERT_PATH")["value"],
+        "/etc/temporal/tls/ca.crt"
+    );
+    for old in ["TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA"] {
+        assert!(env.iter().all(|e| e["name"] != old), "{old} is gone");
+    }
     assert_eq!(
         get("TEMPORAL_TLS_SERVER_NAME")["value"],
         "temporal.example.com"
@@ -111,6 +119,24 @@ fn tls_and_api_key_are_references_never_values() {
         key["valueFrom"]["secretKeyRef"],
         json!({"name": "temporal-cloud", "key": "api-key", "optional": false})
     );
+}
+
+#[test]
+fn an_api_key_alone_turns_tls_on_without_certificate_paths() {
+    let w = worker_with(json!({"spec": {"temporal": {
+        "apiKeySecretRef": {"name": "temporal-cloud", "key": "api-key"},
+    }}}));
+    let d = build(&w, Replicas::Set(1));
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    let names: Vec<&str> = env.iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(names.contains(&"TEMPORAL_TLS") && names.contains(&"TEMPORAL_API_KEY"));
+    assert!(!names.iter().any(|n| n.ends_with("_PATH")), "{names:?}");
+    let plain = build(&worker_with(json!({})), Replicas::Set(1));
+    let plain_env = plain["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(!plain_env.contains("TEMPORAL_TLS"), "{plain_env}");
 }
 
 #[test]
