@@ -86,3 +86,14 @@ PY
 fi
 .tools/bin/helm version
 .tools/bin/kubectl version --client
+
+# cargo-deny (licenses, bans, sources; see deny.toml), built from crates.io once per machine.
+CARGO_DENY_VERSION=0.20.2
+if [[ "$(.tools/bin/cargo-deny --version 2>/dev/null)" != "cargo-deny ${CARGO_DENY_VERSION}" ]]; then
+  deny_build=$(mktemp -d)
+  CARGO_TARGET_DIR="${deny_build}" cargo install --quiet --locked --root "${deny_build}/root" \
+    cargo-deny --version "${CARGO_DENY_VERSION}"
+  install -m 0755 "${deny_build}/root/bin/cargo-deny" .tools/bin/cargo-deny
+  rm -rf "${deny_build}"
+fi
+.tools/bin/cargo-deny --version

@@ -34,6 +34,8 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo clippy --lib --bins -- -D warnings (the shipped crate, without test support)"
 cargo clippy --lib --bins --locked -- -D warnings
+echo "== cargo deny check bans licenses sources (advisories need the RustSec database: run them where it can be fetched)"
+.tools/bin/cargo-deny --offline check bans licenses sources
 echo "== cargo test"
 # Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
 # run is tests/bench_smoke.rs).
