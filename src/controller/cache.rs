@@ -148,8 +148,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
             k == key
                 || Arc::strong_count(s) > 1
                 || s.try_lock().map_or(true, |g| {
-                    g.as_ref()
-                        .is_some_and(|(at, _)| at.elapsed() < keep_for)
+                    g.as_ref().is_some_and(|(at, _)| at.elapsed() < keep_for)
                 })
         });
         slots.entry(key.clone()).or_default().clone()
@@ -199,7 +198,10 @@ mod tests {
             })
         };
         for q in ["gone-1", "gone-2", "kept"] {
-            cache.get(&key(q), Duration::from_secs(60), fetch).await.ok();
+            cache
+                .get(&key(q), Duration::from_secs(60), fetch)
+                .await
+                .ok();
         }
         assert_eq!(cache.len(), 3);
         tokio::time::sleep(Duration::from_millis(80)).await;
