@@ -14,10 +14,7 @@ use curator_operator::{
     crd::{CuratorWorker, FeedSource},
     temporal::ScheduleApi,
 };
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Namespace, Secret},
-};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Secret};
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -289,37 +286,8 @@ async fn deleting_the_namespace_finishes_and_removes_the_schedules() {
     for n in names {
         env.wait_ready(n).await;
     }
-    let api = common::schedules(&env.temporal.address).await;
-    for n in names {
-        assert!(
-            api.describe(&env.schedule_id(n))
-                .await
-                .expect("describe")
-                .is_some()
-        );
-    }
-    let started = std::time::Instant::now();
-    let namespaces: Api<Namespace> = Api::all(env.client.clone());
-    namespaces
-        .delete(&env.ns, &DeleteParams::default())
-        .await
-        .expect("delete namespace");
-    eventually(
-        "the namespace to be gone",
-        Duration::from_secs(120),
-        || async { namespaces.get_opt(&env.ns).await.ok().flatten().is_none() },
-    )
-    .await;
-    println!("namespace deleted in {:?}", started.elapsed());
-    for n in names {
-        assert!(
-            api.describe(&env.schedule_id(n))
-                .await
-                .expect("describe")
-                .is_none(),
-            "schedule {n} left in Temporal"
-        );
-    }
+    let took = env.delete_namespace_removes_schedules(&names).await;
+    println!("namespace deleted in {took:?}");
     env.stop().await;
 }
 

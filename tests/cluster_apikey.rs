@@ -8,21 +8,10 @@ mod common;
 #[path = "support/tls_proxy.rs"]
 mod tls_proxy;
 
-use std::time::Duration;
-
-use common::{cluster::eventually, env::ClusterEnv};
-use curator_operator::{
-    crd::curatorworker::{SecretKeyRef, TemporalTls},
-    temporal::ScheduleApi,
-};
-use k8s_openapi::{
-    ByteString,
-    api::core::v1::{Namespace, Secret},
-};
-use kube::{
-    Api,
-    api::{DeleteParams, PostParams},
-};
+use common::env::ClusterEnv;
+use curator_operator::crd::curatorworker::{SecretKeyRef, TemporalTls};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{Api, api::PostParams};
 
 const KEY: &str = "tk-cluster-9b1e44d07c";
 
@@ -75,40 +64,8 @@ async fn deleting_a_namespace_whose_worker_uses_an_api_key_removes_every_schedul
     for n in names {
         env.wait_ready(n).await;
     }
-    // Made through the proxy, so with the key; seen directly on the dev server.
-    let api = common::schedules(&env.temporal.address).await;
-    for n in names {
-        assert!(
-            api.describe(&env.schedule_id(n))
-                .await
-                .expect("describe")
-                .is_some()
-        );
-    }
-    let started = std::time::Instant::now();
-    let namespaces: Api<Namespace> = Api::all(env.client.clone());
-    namespaces
-        .delete(&env.ns, &DeleteParams::default())
-        .await
-        .expect("delete namespace");
-    eventually(
-        "the namespace to be gone",
-        Duration::from_secs(120),
-        || async { namespaces.get_opt(&env.ns).await.ok().flatten().is_none() },
-    )
-    .await;
-    println!(
-        "FIGURES namespace with an API-key worker deleted in {:?}",
-        started.elapsed()
-    );
-    for n in names {
-        assert!(
-            api.describe(&env.schedule_id(n))
-                .await
-                .expect("describe")
-                .is_none(),
-            "schedule {n} left in Temporal"
-        );
-    }
+    // Made through the proxy, so with the key; checked directly on the dev server.
+    let took = env.delete_namespace_removes_schedules(&names).await;
+    println!("FIGURES namespace with an API-key worker deleted in {took:?}");
     env.stop().await;
 }

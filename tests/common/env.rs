@@ -107,6 +107,37 @@ impl ClusterEnv {
         feeds.get(name).await.expect("get")
     }
 
+    /// Checks that the schedules of the FeedSources `names` exist, deletes the namespace,
+    /// waits until it is gone and checks that no schedule is left; returns how long the
+    /// deletion took.
+    pub async fn delete_namespace_removes_schedules(&self, names: &[&str]) -> Duration {
+        use curator_operator::temporal::ScheduleApi;
+        use k8s_openapi::api::core::v1::Namespace;
+        let api = super::schedules(&self.temporal.address).await;
+        for n in names {
+            let found = api.describe(&self.schedule_id(n)).await.expect("describe");
+            assert!(found.is_some(), "schedule {n} before the deletion");
+        }
+        let started = std::time::Instant::now();
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .delete(&self.ns, &kube::api::DeleteParams::default())
+            .await
+            .expect("delete namespace");
+        eventually(
+            "the namespace to be gone",
+            Duration::from_secs(120),
+            || async { namespaces.get_opt(&self.ns).await.ok().flatten().is_none() },
+        )
+        .await;
+        let took = started.elapsed();
+        for n in names {
+            let left = api.describe(&self.schedule_id(n)).await.expect("describe");
+            assert!(left.is_none(), "schedule {n} left in Temporal");
+        }
+        took
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.run.await;
