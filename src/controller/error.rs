@@ -73,6 +73,18 @@ impl From<TemporalError> for Error {
     }
 }
 
+impl From<kube::runtime::finalizer::Error<Error>> for Error {
+    /// A reconcile's own error as it was; a failure of the finalizer bookkeeping itself as
+    /// [`Error::Finalizer`].
+    fn from(e: kube::runtime::finalizer::Error<Error>) -> Self {
+        use kube::runtime::finalizer::Error as F;
+        match e {
+            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// Whether only a change (of the resource, or of what it references) can fix this.
     pub fn is_permanent(&self) -> bool {

@@ -109,10 +109,7 @@ pub async fn reconcile(w: Arc<CuratorWorker>, ctx: Arc<WorkerContext>) -> Result
     })
     .instrument(span)
     .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    });
+    .map_err(Error::from);
     status::finished(&ctx.shared, &*obj, started, &result);
     result
 }
