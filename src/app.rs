@@ -153,6 +153,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         },
         concurrency: args.concurrency,
         drain: args.temporal.temporal_timeout,
+        stall: args.stall_timeout,
     };
     let (leader_rx, election, _always) = if args.leader_election {
         let cfg = leader::LeaseConfig {

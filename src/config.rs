@@ -45,7 +45,7 @@ pub struct TemporalArgs {
     #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
     pub identity: String,
     /// Most calls per second to one Temporal namespace (burst of the same size); halved
-    /// whenever Temporal answers ResourceExhausted, then recovered over 10 s. The default is
+    /// whenever Temporal answers ResourceExhausted, then recovered over 30 s. The default is
     /// Temporal Cloud's default limit for schedule calls per namespace; a self-hosted server
     /// usually takes far more. 0 leaves the calls unpaced.
     #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 10)]
@@ -93,6 +93,12 @@ pub struct RunArgs {
     /// FeedSources reconciled at the same time.
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running
+    /// this long: every call a reconcile makes is bounded (`--temporal-timeout`, the API
+    /// server's timeouts), so only a wedged process gets there. Unreachable dependencies never
+    /// fail `/livez`; a restart would not bring them back.
+    #[arg(long, env = "CURATOR_STALL_TIMEOUT", default_value = "5m", value_parser = parse_duration_arg)]
+    pub stall_timeout: Duration,
     /// Address of the HTTP server for `/livez`, `/readyz` and `/metrics`.
     #[arg(long, env = "CURATOR_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: std::net::SocketAddr,

@@ -20,6 +20,12 @@ pub struct ControllerReport {
     pub notes: Vec<String>,
 }
 
+/// What `/livez` asks the controllers: whether work has stopped moving.
+pub trait Progress: Send + Sync {
+    /// `Some(why)` when a piece of work has run for longer than `limit`.
+    fn stalled(&self, limit: std::time::Duration) -> Option<String>;
+}
+
 /// Process health, shared with the controllers.
 #[derive(Default)]
 pub struct Health {
@@ -28,6 +34,8 @@ pub struct Health {
     /// SIGTERM arrived: the process is on its way out.
     pub stopping: AtomicBool,
     report: Mutex<ControllerReport>,
+    /// The reconciles in flight, and how long one may run (`--stall-timeout`).
+    progress: Mutex<Option<(Arc<dyn Progress>, std::time::Duration)>>,
 }
 
 impl Health {
@@ -67,6 +75,26 @@ impl Health {
         (report.synced, body)
     }
 
+    /// Lets `/livez` fail when `progress` reports work running for longer than `limit`.
+    pub fn watch_progress(&self, progress: Arc<dyn Progress>, limit: std::time::Duration) {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = Some((progress, limit));
+    }
+
+    /// Whether the process is alive, and the `/livez` body. Only a wedged process fails: a
+    /// reconcile running for longer than the stall limit, although each of its calls is
+    /// bounded. A missing CRD, an unreachable API server or Temporal never fail it.
+    pub fn liveness(&self) -> (bool, String) {
+        let progress = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match progress.and_then(|(p, limit)| p.stalled(limit)) {
+            Some(why) => (false, format!("stalled: {why}")),
+            None => (true, "ok".into()),
+        }
+    }
+
     /// Ready (see [`Health::readiness`]).
     pub fn ready(&self) -> bool {
         self.readiness().0
@@ -82,8 +110,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-async fn livez() -> &'static str {
-    "ok"
+async fn livez(State(s): State<AppState>) -> impl IntoResponse {
+    let (alive, body) = s.health.liveness();
+    if !alive {
+        tracing::error!(%body, "liveness failing");
+    }
+    let code = if alive {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body + "\n")
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -160,5 +197,33 @@ mod tests {
         );
         h.stopping.store(true, Ordering::SeqCst);
         assert_eq!(h.readiness(), (false, "shutting down".into()));
+    }
+
+    struct Stuck(std::time::Duration);
+
+    impl Progress for Stuck {
+        fn stalled(&self, limit: std::time::Duration) -> Option<String> {
+            (self.0 > limit).then(|| format!("running for {:?}", self.0))
+        }
+    }
+
+    #[test]
+    fn liveness_fails_only_on_stalled_work() {
+        let h = Health::default();
+        assert_eq!(h.liveness(), (true, "ok".into()), "nothing watched yet");
+        h.stopping.store(true, Ordering::SeqCst);
+        h.report(ControllerReport {
+            synced: false,
+            notes: vec!["CRD feedsources.curator.buun.dev is not installed".into()],
+        });
+        assert!(
+            h.liveness().0,
+            "readiness problems are not liveness problems"
+        );
+        let limit = std::time::Duration::from_secs(300);
+        h.watch_progress(Arc::new(Stuck(std::time::Duration::from_secs(10))), limit);
+        assert!(h.liveness().0);
+        h.watch_progress(Arc::new(Stuck(std::time::Duration::from_secs(301))), limit);
+        assert_eq!(h.liveness(), (false, "stalled: running for 301s".into()));
     }
 }

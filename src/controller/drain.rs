@@ -6,23 +6,31 @@
 //! simply wait for the controllers: it waits until nothing is in flight, then drops them.
 
 use std::{
+    collections::HashMap,
     future::Future,
     sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use kube::runtime::controller::Action;
-use tokio::sync::watch;
+use tokio::{sync::watch, time::Instant};
 
-use crate::metrics::{Kind, Metrics};
+use crate::{
+    http::Progress,
+    metrics::{Kind, Metrics},
+};
 
 /// Reconciles in flight, and whether new ones may start.
 pub struct Drain {
     stopping: AtomicBool,
     in_flight: watch::Sender<usize>,
     metrics: Arc<Metrics>,
+    /// When each reconcile in flight started, and of what (for `/livez`).
+    started: Mutex<HashMap<u64, (Instant, &'static str, String)>>,
+    next_id: AtomicU64,
 }
 
 impl Drain {
@@ -32,21 +40,25 @@ impl Drain {
             stopping: AtomicBool::new(false),
             in_flight: watch::Sender::new(0),
             metrics,
+            started: Mutex::default(),
+            next_id: AtomicU64::new(0),
         })
     }
 
-    /// Wraps one reconcile of a `kind`: counted from now until it ends or is dropped; once
-    /// stopping, it does nothing and asks for nothing more.
+    /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from now until it
+    /// ends or is dropped; once stopping, it does nothing and asks for nothing more.
     pub fn reconcile<F, E>(
         self: &Arc<Self>,
         kind: &'static str,
+        object: String,
         reconcile: F,
     ) -> impl Future<Output = Result<Action, E>> + Send + 'static + use<F, E>
     where
         F: Future<Output = Result<Action, E>> + Send + 'static,
         E: Send + 'static,
     {
-        let guard = (!self.stopping.load(Ordering::Acquire)).then(|| InFlight::enter(self, kind));
+        let guard =
+            (!self.stopping.load(Ordering::Acquire)).then(|| InFlight::enter(self, kind, object));
         async move {
             match guard {
                 Some(_guard) => reconcile.await,
@@ -65,6 +77,15 @@ impl Drain {
         *self.in_flight.borrow()
     }
 
+    /// The reconcile that has been running longest: how long, its kind and object.
+    pub fn oldest(&self) -> Option<(Duration, &'static str, String)> {
+        let started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        started
+            .values()
+            .min_by_key(|(at, _, _)| *at)
+            .map(|(at, kind, object)| (at.elapsed(), *kind, object.clone()))
+    }
+
     /// Resolves when no reconcile is running.
     pub async fn idle(&self) {
         let mut rx = self.in_flight.subscribe();
@@ -76,17 +97,36 @@ impl Drain {
 struct InFlight {
     drain: Arc<Drain>,
     kind: Kind,
+    id: u64,
 }
 
 impl InFlight {
-    fn enter(drain: &Arc<Drain>, kind: &'static str) -> Self {
+    fn enter(drain: &Arc<Drain>, kind: &'static str, object: String) -> Self {
         drain.in_flight.send_modify(|n| *n += 1);
+        let id = drain.next_id.fetch_add(1, Ordering::Relaxed);
+        drain
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (Instant::now(), kind, object));
         let kind = Kind { kind: kind.into() };
         drain.metrics.in_flight.get_or_create(&kind).inc();
         Self {
             drain: drain.clone(),
             kind,
+            id,
         }
+    }
+}
+
+impl Progress for Drain {
+    fn stalled(&self, limit: Duration) -> Option<String> {
+        let (took, kind, object) = self.oldest().filter(|(took, _, _)| *took > limit)?;
+        Some(format!(
+            "the reconcile of {kind} {object} has been running for {:.1}s (limit {}s)",
+            took.as_secs_f64(),
+            limit.as_secs_f64()
+        ))
     }
 }
 
@@ -95,6 +135,11 @@ impl Drop for InFlight {
         self.drain
             .in_flight
             .send_modify(|n| *n = n.saturating_sub(1));
+        self.drain
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
         self.drain.metrics.in_flight.get_or_create(&self.kind).dec();
     }
 }
@@ -109,7 +154,7 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let drain = Drain::new(metrics.clone());
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(drain.reconcile("FeedSource", async {
+        let running = tokio::spawn(drain.reconcile("FeedSource", "ns/a".into(), async {
             let _ = released.await;
             Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
         }));
@@ -121,7 +166,7 @@ mod tests {
         );
         drain.stop();
         let skipped = drain
-            .reconcile("FeedSource", async {
+            .reconcile("FeedSource", "ns/b".into(), async {
                 panic!("a reconcile ran after stop");
                 #[allow(unreachable_code)]
                 Ok::<_, std::convert::Infallible>(Action::await_change())
@@ -147,11 +192,34 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_reconcile_is_counted_out() {
         let drain = Drain::new(Arc::default());
-        let pending = drain.reconcile("CuratorWorker", async {
+        let pending = drain.reconcile("CuratorWorker", "ns/w".into(), async {
             std::future::pending::<Result<Action, std::convert::Infallible>>().await
         });
         assert_eq!(drain.in_flight(), 1);
         drop(pending);
         assert_eq!(drain.in_flight(), 0);
+        assert!(drain.oldest().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reconcile_running_past_the_limit_is_a_stall() {
+        let drain = Drain::new(Arc::default());
+        let limit = Duration::from_secs(300);
+        assert_eq!(drain.stalled(limit), None, "nothing in flight");
+        let _stuck = drain.reconcile("FeedSource", "news/hn".into(), async {
+            std::future::pending::<Result<Action, std::convert::Infallible>>().await
+        });
+        tokio::time::advance(Duration::from_secs(200)).await;
+        let _young = drain.reconcile("FeedSource", "news/lobsters".into(), async {
+            std::future::pending::<Result<Action, std::convert::Infallible>>().await
+        });
+        assert_eq!(drain.stalled(limit), None, "200 s is within the limit");
+        tokio::time::advance(Duration::from_secs(101)).await;
+        assert_eq!(
+            drain.stalled(limit).as_deref(),
+            Some("the reconcile of FeedSource news/hn has been running for 301.0s (limit 300s)")
+        );
+        drop(_stuck);
+        assert_eq!(drain.stalled(limit), None, "the stuck one ended");
     }
 }

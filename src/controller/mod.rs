@@ -26,7 +26,7 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use futures::{FutureExt, StreamExt, future::join_all};
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{
-    Api, Client, CustomResourceExt,
+    Api, Client, CustomResourceExt, ResourceExt,
     core::PartialObjectMeta,
     runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
 };
@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// as a crash: every reconcile is idempotent). `--temporal-timeout`, the limit of one
     /// Temporal call.
     pub drain: Duration,
+    /// How long one reconcile may run before `/livez` fails (`--stall-timeout`).
+    pub stall: Duration,
 }
 
 /// What stops the controllers of one run; each controller gets its own receiver.
@@ -70,6 +72,7 @@ pub async fn run(
     let shared = feeds.shared.clone();
     let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
     let drain = Drain::new(shared.metrics.clone());
+    shared.health.watch_progress(drain.clone(), opts.stall);
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut controllers: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     for scope in opts.scopes {
@@ -198,7 +201,10 @@ async fn feed_controller(
         })
         .graceful_shutdown_on(shutdown)
         .run(
-            move |fs, ctx| drain.reconcile("FeedSource", feedsource::reconcile(fs, ctx)),
+            move |fs, ctx| {
+                let object = format!("{}/{}", fs.namespace().unwrap_or_default(), fs.name_any());
+                drain.reconcile("FeedSource", object, feedsource::reconcile(fs, ctx))
+            },
             feedsource::error_policy,
             ctx,
         )
@@ -259,7 +265,10 @@ async fn worker_controller(
         .with_config(controller::Config::default().concurrency(parts.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(
-            move |w, ctx| drain.reconcile("CuratorWorker", curatorworker::reconcile(w, ctx)),
+            move |w, ctx| {
+                let object = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
+                drain.reconcile("CuratorWorker", object, curatorworker::reconcile(w, ctx))
+            },
             curatorworker::error_policy,
             ctx,
         )

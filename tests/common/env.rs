@@ -47,6 +47,7 @@ impl ClusterEnv {
             scopes: vec![Some(ns.clone())],
             concurrency: 4,
             drain: Duration::from_secs(10),
+            stall: Duration::from_secs(300),
         };
         let run = tokio::spawn(controller::run(ctx, opts, async {
             let _ = stopped.await;
