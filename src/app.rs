@@ -6,7 +6,6 @@ use std::{
     time::Duration,
 };
 
-use kube::Client;
 use tokio::sync::watch;
 
 use crate::{
@@ -99,8 +98,8 @@ pub enum RunError {
 /// one way out, bounded in every state: the controllers stop (reconciles in flight get at most
 /// `--temporal-timeout`), the Lease is given up (at most 1 s), the endpoints close.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
-    let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
+    let client = crate::kube_client::client(metrics.clone()).await?;
     let health = Arc::new(Health::default());
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await

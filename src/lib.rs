@@ -8,7 +8,8 @@
 //! controller             the I/O shell: one file per kind
 //! schedule, worker       FeedSource → Temporal Schedule, CuratorWorker → Deployment (pure)
 //! feed                   FeedSource → its feed in buun-curator (pure)
-//! temporal, curator_api  the clients of Temporal and buun-curator's API
+//! temporal, curator_api, kube_client
+//!                        the clients of Temporal, buun-curator's API and Kubernetes
 //! crd                    the API types
 //! metrics, http, leader  process plumbing
 //! ```
@@ -21,6 +22,7 @@ pub mod crd;
 pub mod curator_api;
 pub mod feed;
 pub mod http;
+pub mod kube_client;
 pub mod leader;
 pub mod metrics;
 pub mod schedule;

@@ -70,6 +70,15 @@ pub struct Crd {
     pub crd: String,
 }
 
+/// A request to the Kubernetes API server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubeRequest {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch` or `delete`.
+    pub verb: String,
+    /// The resource, with its subresource: `feedsources`, `feedsources/status`, `events`, ….
+    pub resource: String,
+}
+
 /// `namespace` and `name` of a CuratorWorker.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Worker {
@@ -114,6 +123,8 @@ pub struct Metrics {
     pub crd_installed: Family<Crd, Gauge>,
     /// `curator_watch_errors_total{kind,reason}`.
     pub watch_errors: Family<KindReason, Counter>,
+    /// `curator_kube_requests_total{verb,resource}`: requests to the Kubernetes API server.
+    pub kube_requests: Family<KubeRequest, Counter>,
     managed: Mutex<HashSet<String>>,
 }
 
@@ -142,6 +153,7 @@ impl Default for Metrics {
             in_flight: Family::default(),
             crd_installed: Family::default(),
             watch_errors: Family::default(),
+            kube_requests: Family::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
         };
@@ -219,6 +231,11 @@ impl Default for Metrics {
             "watch_errors",
             "Failed lists and watches of the controllers, by kind and reason",
             m.watch_errors.clone(),
+        );
+        registry.register(
+            "kube_requests",
+            "Requests to the Kubernetes API server by verb and resource",
+            m.kube_requests.clone(),
         );
         Self { registry, ..m }
     }

@@ -36,6 +36,41 @@ async fn reconcile(
     (result, fake.seen_since(0))
 }
 
+/// Reconciles a new `feed` with one context, as the controller does, until its status is
+/// written: the create, then the follow-ups until a listing shows the schedule. Returns the
+/// requests of each reconcile and the status written.
+async fn converge(
+    feed: &FeedSource,
+    worker: &CuratorWorker,
+) -> (
+    Vec<Vec<Seen>>,
+    serde_json::Value,
+    Arc<FeedContext>,
+    Arc<FakeKube>,
+) {
+    let fake = Arc::new(FakeKube::default());
+    fake.put_object(feed);
+    fake.put_object(worker);
+    let ctx = Arc::new(FeedContext::test(fake.client(), "mock"));
+    let mut rounds = Vec::new();
+    for _ in 0..30 {
+        let from = fake.seen_count();
+        let result = feedsource::reconcile(Arc::new(feed.clone()), ctx.clone()).await;
+        let seen = fake.seen_since(from);
+        let status = seen
+            .iter()
+            .find(|s| s.path.ends_with("/status"))
+            .map(|s| s.body["status"].clone());
+        rounds.push(seen);
+        if let Some(status) = status {
+            return (rounds, status, ctx, fake);
+        }
+        assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(2))));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no status after 30 reconciles: {rounds:?}");
+}
+
 #[tokio::test]
 async fn the_finalizer_is_added_before_any_temporal_call() {
     let feed = FeedSource::test("news", "first");
@@ -84,19 +119,17 @@ async fn create_writes_status_once_then_nothing() {
     let server = common::shared();
     let feed = FeedSource::test("news", "quiet").with_finalizer();
     let worker = CuratorWorker::test("news", &server.address);
-    // 1. A new resource: one CreateSchedule; the status says where the schedule is.
-    let (result, seen) = reconcile(&feed, Some(worker.clone())).await;
-    assert_eq!(
-        result,
-        Ok(Action::requeue(Duration::from_secs(2))),
-        "comes back in a moment to read the server's form from a listing"
+    // 1. A new resource: one CreateSchedule and no status yet; the follow-ups (every 2 s) wait
+    //    for a listing to show the schedule, then write the status once, complete.
+    let (rounds, status, ctx, fake) = converge(&feed, &worker).await;
+    let all: Vec<&Seen> = rounds.iter().flatten().collect();
+    let writes: Vec<_> = all.iter().filter(|s| s.method != Method::GET).collect();
+    assert_eq!(writes.len(), 2, "one event and one status write: {writes:?}");
+    assert!(
+        !rounds[0].iter().any(|s| s.path.ends_with("/status")),
+        "the create's status waits for the listing"
     );
-    let patches: Vec<_> = seen
-        .iter()
-        .filter(|s| s.path.ends_with("/status"))
-        .collect();
-    assert_eq!(patches.len(), 1, "{seen:?}");
-    let status = &patches[0].body["status"];
+    let status = &status;
     assert_eq!(status["scheduleId"], "mock/news/quiet");
     assert_eq!(status["temporalAddress"], server.address);
     assert_eq!(status["temporalNamespace"], "default");
@@ -105,7 +138,9 @@ async fn create_writes_status_once_then_nothing() {
     assert_eq!(status["paused"], false);
     assert_eq!(status["conditions"][0]["reason"], "Synced");
     assert_eq!(status["conditions"][1]["type"], "TemporalReachable");
-    let created = seen
+    assert_eq!(status["nextRuns"].as_array().map(Vec::len), Some(3));
+    assert!(status["observedSpecFingerprint"].is_string());
+    let created = rounds[0]
         .iter()
         .find(|s| s.path.contains("/events"))
         .expect("event");
@@ -118,10 +153,18 @@ async fn create_writes_status_once_then_nothing() {
             .is_some()
     );
 
-    // 2. The follow-up records the server's form and the next runs.
+    // 2. The same process: the schedule is settled; back at the resync interval, nothing
+    //    written (the follow-ups end once the listing showed it).
     let mut stored = feed.clone();
     stored.status =
         Some(serde_json::from_value::<FeedSourceStatus>(status.clone()).expect("status"));
+    let from = fake.seen_count();
+    let result = feedsource::reconcile(Arc::new(stored.clone()), ctx).await;
+    assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(300))));
+    let seen = fake.seen_since(from);
+    assert!(seen.iter().all(|s| s.method == Method::GET), "{seen:?}");
+
+    // 3. After a restart (a new context): one describe records the server's whole form.
     let (result, seen) = reconcile(&stored, Some(worker.clone())).await;
     assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
     let status = seen
@@ -130,12 +173,11 @@ async fn create_writes_status_once_then_nothing() {
         .expect("status")
         .body["status"]
         .clone();
-    assert_eq!(status["nextRuns"].as_array().map(Vec::len), Some(3));
     assert!(
         status["observedSpecFingerprint"].is_string() && status["observedFingerprint"].is_string()
     );
 
-    // 3. The API server now holds that status: the next reconcile changes nothing anywhere.
+    // 4. The API server now holds that status: the next reconcile changes nothing anywhere.
     stored.status = Some(serde_json::from_value::<FeedSourceStatus>(status).expect("status"));
     let (result, seen) = reconcile(&stored, Some(worker)).await;
     assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
@@ -148,13 +190,7 @@ async fn deletion_removes_the_schedule_then_the_finalizer() {
     let server = common::shared();
     let worker = CuratorWorker::test("news", &server.address);
     let feed = FeedSource::test("news", "bye").with_finalizer();
-    let (_, seen) = reconcile(&feed, Some(worker.clone())).await;
-    let status = seen
-        .iter()
-        .find(|s| s.path.ends_with("/status"))
-        .expect("status")
-        .body["status"]
-        .clone();
+    let (_, status, _, _) = converge(&feed, &worker).await;
     let deleting = feed
         .clone()
         .with_status(serde_json::from_value(status).expect("status"))

@@ -8,7 +8,8 @@
 //! config controller        (controller: the I/O shell)
 //! schedule worker          the pure concerns
 //! feed                     the FeedSource's feed in buun-curator (pure)
-//! temporal curator_api http  the clients of Temporal and buun-curator, the endpoints
+//! temporal curator_api http kube_client
+//!                          the clients of Temporal, buun-curator and Kubernetes, the endpoints
 //! crd metrics              the API types, the metric registry
 //! ```
 //! `testing` (test support) may use anything; nothing else may use it.
@@ -26,7 +27,7 @@ fn layer(module: &str) -> Option<u8> {
         "config" | "controller" => 2,
         "schedule" | "worker" => 3,
         "feed" => 4,
-        "temporal" | "curator_api" | "http" => 5,
+        "temporal" | "curator_api" | "http" | "kube_client" => 5,
         "crd" | "metrics" => 6,
         _ => return None,
     })

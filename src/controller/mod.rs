@@ -166,7 +166,7 @@ async fn feed_controller(
     let client = ctx.shared.client.clone();
     let feeds: Api<FeedSource> = parts.api(client.clone());
     let workers: Api<CuratorWorker> = parts.api(client);
-    let watched = watcher(feeds, watcher::Config::default().any_semantic());
+    let watched = watcher(feeds, watcher::Config::default().any_semantic()).modify(watch::slim);
     let trigger = parts
         .watches
         .watch(
@@ -176,15 +176,23 @@ async fn feed_controller(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(watch::feed_predicate, Default::default());
-    let worker_events = watcher(workers, watcher::Config::default().any_semantic());
-    let worker_changes = watch::spec_changes_and_deletions(parts.watches.watch(
-        parts.spec(
-            "CuratorWorker",
-            Some(CuratorWorker::crd_name().into()),
-            false,
-        ),
-        worker_events,
-    ));
+    let worker_events =
+        watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
+    let (worker_cache, worker_cache_writer) = reflector::store();
+    ctx.add_worker_cache(worker_cache);
+    let worker_changes = watch::spec_changes_and_deletions(
+        parts
+            .watches
+            .watch(
+                parts.spec(
+                    "CuratorWorker",
+                    Some(CuratorWorker::crd_name().into()),
+                    false,
+                ),
+                worker_events,
+            )
+            .reflect(worker_cache_writer),
+    );
     let store = reader.clone();
     let drain = parts.drain.clone();
     Controller::for_stream(trigger, reader)
@@ -230,7 +238,7 @@ async fn worker_controller(
     let pdbs: Api<PartialObjectMeta<PodDisruptionBudget>> = parts.api(client);
     let (reader, writer) = reflector::store();
     // Spec, deletion and finalizers: the controller's own status writes do not trigger it again.
-    let watched = watcher(workers, watcher::Config::default().any_semantic());
+    let watched = watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
     let trigger = parts
         .watches
         .watch(

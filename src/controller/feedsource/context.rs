@@ -1,12 +1,15 @@
 //! The FeedSource controller's context, and what it remembers between reconciles.
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::{
     controller::{
         cache::{FeedCache, KeyedLocks, ListCache},
         shared::Shared,
     },
+    crd::{CuratorWorker, FeedSourceStatus},
     schedule::BuildOptions,
 };
 
@@ -41,7 +44,13 @@ pub struct FeedContext {
     /// When each FeedSource's schedule was last fully described (by UID).
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     /// When the schedules created with one call, and not yet seen in a listing, were created.
-    created: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    created: std::sync::Mutex<HashMap<String, Instant>>,
+    /// The status of each schedule created with one call, held until the listing completes it
+    /// (next runs, the server's form): one status write per new FeedSource, not two.
+    held: std::sync::Mutex<HashMap<String, FeedSourceStatus>>,
+    /// The CuratorWorker caches of the watched scopes: a reconcile reads its worker there, and
+    /// asks the API server only when the cache does not have it (yet).
+    workers: std::sync::RwLock<Vec<Store<CuratorWorker>>>,
 }
 
 impl FeedContext {
@@ -57,6 +66,8 @@ impl FeedContext {
             full_verify: std::time::Duration::from_secs(3600),
             verified: Default::default(),
             created: Default::default(),
+            held: Default::default(),
+            workers: Default::default(),
         }
     }
 
@@ -100,23 +111,58 @@ impl FeedContext {
         }
     }
 
+    /// Reads CuratorWorkers from `store` (one per watched scope).
+    pub fn add_worker_cache(&self, store: Store<CuratorWorker>) {
+        self.workers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(store);
+    }
+
+    /// The CuratorWorker `namespace/name` from the caches, if one has it.
+    pub(super) fn cached_worker(&self, namespace: &str, name: &str) -> Option<Arc<CuratorWorker>> {
+        let key = ObjectRef::new(name).within(namespace);
+        let stores = self.workers.read().unwrap_or_else(|p| p.into_inner());
+        stores.iter().find_map(|s| s.get(&key))
+    }
+
+    /// Holds the status of `uid`'s just-created schedule until the listing completes it.
+    pub(super) fn hold_status(&self, uid: &str, status: FeedSourceStatus) {
+        let mut m = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(uid.to_owned(), status);
+    }
+
+    /// The status held for `uid`, if any.
+    pub(super) fn held_status(&self, uid: &str) -> Option<FeedSourceStatus> {
+        let m = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(uid).cloned()
+    }
+
+    /// Drops the status held for `uid` (it was written, or is no longer needed).
+    pub(super) fn release_status(&self, uid: &str) {
+        let mut m = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(uid);
+    }
+
     /// Forgets everything remembered about FeedSource `uid` (it is gone).
     pub(super) fn forget(&self, uid: &str) {
-        let lock = |m: &'_ std::sync::Mutex<std::collections::HashMap<String, Instant>>| {
+        let lock = |m: &'_ std::sync::Mutex<HashMap<String, Instant>>| {
             m.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
         };
         lock(&self.verified);
         lock(&self.created);
+        self.release_status(uid);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
     }
 
     /// How many FeedSources this context remembers something about.
     pub fn remembered(&self) -> usize {
-        let len = |m: &std::sync::Mutex<std::collections::HashMap<String, Instant>>| {
+        let len = |m: &std::sync::Mutex<HashMap<String, Instant>>| {
             m.lock().unwrap_or_else(|p| p.into_inner()).len()
         };
-        len(&self.verified) + len(&self.created)
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).len();
+        len(&self.verified) + len(&self.created) + held
     }
 
     pub(super) fn created_at(&self, uid: &str) -> Option<Instant> {

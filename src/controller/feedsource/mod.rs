@@ -35,7 +35,7 @@ use crate::{
     schedule::{
         DesiredSchedule, desired,
         status::{Outcome, compute},
-        sync::{self, Recorded, Synced},
+        sync::{self, Recorded, Seen, Synced},
     },
 };
 use cleanup::{cleanup, move_away_from_old_place};
@@ -101,24 +101,51 @@ enum Step {
 }
 
 async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
-    let step = reconcile_children(fs, ctx).await?;
-    if let Some(status) = status_of(fs, &step) {
-        publish(&ctx.shared, fs, &status).await?;
+    let uid = fs.uid().unwrap_or_default();
+    // A schedule created moments ago: decide from the status held since, not the stored one.
+    let held = ctx.held_status(&uid).map(|status| FeedSource {
+        status: Some(status),
+        ..fs.clone()
+    });
+    let view = held.as_ref().unwrap_or(fs);
+    let step = reconcile_children(view, ctx).await?;
+    if let Some(status) = status_of(view, &step) {
+        if created(&step) {
+            // Written once the listing adds the next runs and the server's form, moments later
+            // (or after a describe, if the process restarts meanwhile).
+            ctx.hold_status(&uid, status);
+        } else {
+            publish(&ctx.shared, fs, &status).await?;
+            ctx.release_status(&uid);
+        }
     }
     report(ctx, fs, &step).await;
     next(ctx, fs, step)
+}
+
+/// PURE: whether the step created the schedule with one call (nothing read back yet) and its
+/// status may wait for the listing. A run started for the run-now annotation is recorded at
+/// once, so that a restart in between cannot start it twice.
+fn created(step: &Step) -> bool {
+    matches!(step, Step::Synced { synced, .. }
+        if matches!(synced.seen, Seen::Created) && !synced.triggered)
 }
 
 /// Observe, then settle the feed in buun-curator, then the schedule.
 async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error> {
     let ns = fs.namespace().unwrap_or_default();
     let worker_name = &fs.spec.worker_ref.name;
-    let Some(worker) = ctx
-        .shared
-        .api::<CuratorWorker>(&ns)
-        .get_opt(worker_name)
-        .await?
-    else {
+    let cached = ctx.cached_worker(&ns, worker_name);
+    let worker = match cached {
+        Some(w) => Some(w),
+        None => ctx
+            .shared
+            .api::<CuratorWorker>(&ns)
+            .get_opt(worker_name)
+            .await?
+            .map(Arc::new),
+    };
+    let Some(worker) = worker else {
         return Ok(Step::WorkerNotFound(worker_name.clone()));
     };
     let registration = match (&worker.spec.curator_api, &fs.spec.feed.id) {
@@ -293,11 +320,11 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         // needs a spec change.
         Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
         Step::Pending => Ok(Action::requeue(FOLLOW_UP)),
-        Step::Synced { synced, .. } => {
+        Step::Synced { ref synced, .. } => {
             ctx.shared.metrics.set_managed(&uid, true);
             // Created with one call: come back in a moment, when a listing shows it, to record
             // the server's form and the next runs.
-            let created = synced.server_fingerprint.is_none();
+            let created = matches!(synced.seen, Seen::Created);
             ctx.awaiting_listing(&uid, created);
             Ok(Action::requeue(if created {
                 FOLLOW_UP
