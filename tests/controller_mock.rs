@@ -124,7 +124,11 @@ async fn create_writes_status_once_then_nothing() {
     let (rounds, status, ctx, fake) = converge(&feed, &worker).await;
     let all: Vec<&Seen> = rounds.iter().flatten().collect();
     let writes: Vec<_> = all.iter().filter(|s| s.method != Method::GET).collect();
-    assert_eq!(writes.len(), 2, "one event and one status write: {writes:?}");
+    assert_eq!(
+        writes.len(),
+        2,
+        "one event and one status write: {writes:?}"
+    );
     assert!(
         !rounds[0].iter().any(|s| s.path.ends_with("/status")),
         "the create's status waits for the listing"

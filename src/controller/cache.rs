@@ -105,6 +105,9 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     /// The value for `key` as fetched at or after `since` (a fetch that started later), or
     /// `None` when there is none yet and the last fetch started less than `min_interval` ago:
     /// many callers waiting for news share one fetch per `min_interval`, whatever their `since`.
+    /// Never waits for another caller's fetch: `None` at once while one is in flight, so that
+    /// callers who can come back later (a reconcile requeued in a moment) do not hold their
+    /// place meanwhile; only the caller that fetches waits.
     pub async fn get_since<F, Fut>(
         &self,
         key: &K,
@@ -117,7 +120,9 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
-        let mut guard = slot.lock().await;
+        let Ok(mut guard) = slot.try_lock() else {
+            return None;
+        };
         match guard.as_ref() {
             Some((at, result)) if *at >= since => return Some(result.clone()),
             Some((at, _)) if at.elapsed() < min_interval => return None,
@@ -282,5 +287,41 @@ mod tests {
             .await;
         assert_eq!(fresh.map(|r| r.expect("load").backlog), Some(1));
         assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn waiters_for_news_do_not_wait_for_a_fetch_in_flight() {
+        let cache = Arc::new(LoadCache::default());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let slow = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                cache
+                    .get(&key("a"), Duration::ZERO, || async {
+                        let _ = released.await;
+                        Ok(QueueLoad {
+                            backlog: 7,
+                            running: 0,
+                        })
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let since = Instant::now();
+        let asked = tokio::time::timeout(
+            Duration::from_secs(1),
+            cache.get_since(&key("a"), since, Duration::ZERO, || async {
+                panic!("a second fetch while one is in flight")
+            }),
+        )
+        .await
+        .expect("answers at once");
+        assert!(
+            asked.is_none(),
+            "not yet: the fetch in flight answers later"
+        );
+        let _ = release.send(());
+        assert_eq!(slow.await.expect("join").expect("load").backlog, 7);
     }
 }

@@ -1,0 +1,395 @@
+//! The scale benchmark on a real API server: the operator binary as a process, a control plane
+//! from `../shared/k8s` (or the user's own), a Temporal dev server; N FeedSources and W
+//! CuratorWorkers applied server-side like `kubectl apply --server-side`, then:
+//!
+//! 1. the raw loop: the same schedules created with `CreateSchedule`, with the same
+//!    concurrency, on the same machine, the API server and etcd holding the same objects;
+//! 2. the operator starts and converges: the time until every FeedSource is Ready, counted
+//!    from a watch;
+//! 3. it idles: RSS, CPU seconds and the requests to the API server and Temporal, read from
+//!    /proc and from the operator's own metrics.
+//!
+//! Shared by `cargo bench --bench cluster` and the smoke test in CI.
+#![allow(dead_code)]
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use crate::common::{
+    self,
+    cluster::{self, TestCluster},
+    operator::{Operator, Options},
+};
+use curator_operator::{
+    crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
+    schedule::{BuildOptions, desired::build},
+    temporal::{ScheduleApi, memo},
+};
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{WatchStreamExt, watcher},
+};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// FeedSources.
+    pub feeds: usize,
+    /// CuratorWorkers (spread over `namespaces`, the FeedSources over them).
+    pub workers: usize,
+    /// Namespaces.
+    pub namespaces: usize,
+    /// Reconciles (operator) and calls (raw loop) at once.
+    pub concurrency: usize,
+    /// How long the operator idles after converging.
+    pub idle: Duration,
+    /// The operator's `--resync-interval`.
+    pub resync: Duration,
+}
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Applying the objects (server-side apply, 32 at a time).
+    pub apply: Duration,
+    /// The raw `CreateSchedule` loop.
+    pub raw: Duration,
+    /// From the operator's start to every FeedSource Ready.
+    pub converge: Duration,
+    /// Temporal calls during convergence, by method.
+    pub converge_temporal: BTreeMap<String, u64>,
+    /// Requests to the API server during convergence, by `verb resource`.
+    pub converge_kube: BTreeMap<String, u64>,
+    /// Operator CPU seconds to converge.
+    pub converge_cpu: f64,
+    /// RSS right after converging, and its peak so far (bytes).
+    pub rss_converged: u64,
+    /// Peak RSS (VmHWM).
+    pub rss_peak: u64,
+    /// RSS at the end of the idle period.
+    pub rss_idle: u64,
+    /// CPU seconds while idle.
+    pub idle_cpu: f64,
+    /// Idle period.
+    pub idle: Duration,
+    /// Temporal calls while idle, by method.
+    pub idle_temporal: BTreeMap<String, u64>,
+    /// Requests to the API server while idle, by `verb resource` (watches excluded: they stay
+    /// open).
+    pub idle_kube: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// Convergence time over the raw loop's.
+    pub fn ratio(&self) -> f64 {
+        self.converge.as_secs_f64() / self.raw.as_secs_f64()
+    }
+}
+
+/// Series of a counter family as `label values → value`, from a `/metrics` body.
+fn counters(body: &str, family: &str) -> BTreeMap<String, u64> {
+    let prefix = format!("{family}{{");
+    body.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ")?;
+            let key = labels
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .filter(|(k, _)| *k != "outcome")
+                .map(|(_, v)| v.trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some((key, value.trim().parse::<f64>().ok()? as u64))
+        })
+        .fold(BTreeMap::new(), |mut m, (k, v)| {
+            *m.entry(k).or_insert(0) += v;
+            m
+        })
+}
+
+fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// `(temporal, kube)` request counters of the operator.
+async fn requests(op: &Operator) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let (_, body) = op.get("/metrics").await;
+    (
+        counters(&body, "curator_temporal_requests_total"),
+        counters(&body, "curator_kube_requests_total"),
+    )
+}
+
+/// `(VmRSS, VmHWM)` of process `pid`, in bytes.
+pub fn rss(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU seconds (user + system) of process `pid` so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from field 3 on.
+    let rest = s.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state (field 3).
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn namespaces(run: &str, cfg: &Config) -> Vec<String> {
+    (0..cfg.namespaces).map(|i| format!("{run}-{i}")).collect()
+}
+
+/// Worker `w` lives in namespace `w % namespaces`; feed `i` uses worker `i % workers`.
+fn worker_of(i: usize, cfg: &Config) -> (usize, String) {
+    let w = i % cfg.workers;
+    (w % cfg.namespaces, format!("worker-{w}"))
+}
+
+fn feed(ns: &str, i: usize, worker: &str) -> FeedSource {
+    let mut f = FeedSource::test(ns, &format!("feed-{i:05}")).unsaved();
+    f.spec.worker_ref.name = worker.into();
+    f.metadata.managed_fields = None;
+    f
+}
+
+/// Applies the workers and feeds server-side, 32 at a time, as `kubectl apply --server-side`.
+async fn apply_all(client: &Client, run: &str, cfg: &Config, temporal: &str) -> Duration {
+    let nss = namespaces(run, cfg);
+    for ns in &nss {
+        let mut n = k8s_openapi::api::core::v1::Namespace::default();
+        n.metadata.name = Some(ns.clone());
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .create(&Default::default(), &n)
+            .await
+            .expect("namespace");
+    }
+    let pp = PatchParams::apply("kubectl").force();
+    let started = Instant::now();
+    for w in 0..cfg.workers {
+        let ns = &nss[w % cfg.namespaces];
+        let mut worker = CuratorWorker::test(ns, temporal).unsaved();
+        worker.metadata.name = Some(format!("worker-{w}"));
+        Api::<CuratorWorker>::namespaced(client.clone(), ns)
+            .patch(&worker.name_any(), &pp, &Patch::Apply(&worker))
+            .await
+            .expect("apply worker");
+    }
+    stream::iter(0..cfg.feeds)
+        .map(|i| {
+            let (n, worker) = worker_of(i, cfg);
+            let ns = nss[n].clone();
+            let (client, pp) = (client.clone(), pp.clone());
+            async move {
+                let f = feed(&ns, i, &worker);
+                Api::<FeedSource>::namespaced(client, &ns)
+                    .patch(&f.name_any(), &pp, &Patch::Apply(&f))
+                    .await
+                    .expect("apply feed");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    started.elapsed()
+}
+
+/// The raw loop: the operator's requests for the same feeds, under another ID prefix.
+async fn raw_loop(temporal: &str, run: &str, cfg: &Config) -> Duration {
+    let api = common::schedules(temporal).await;
+    let conn = TemporalConnection::test(temporal);
+    let opts = BuildOptions::new("raw", "bench");
+    let nss = namespaces(run, cfg);
+    let requests: Vec<_> = (0..cfg.feeds)
+        .map(|i| {
+            let (n, worker) = worker_of(i, cfg);
+            let f = feed(&nss[n], i, &worker);
+            build(
+                &nss[n],
+                &f.name_any(),
+                &format!("uid-{i}"),
+                &f.spec,
+                &conn,
+                &opts,
+            )
+            .expect("valid")
+        })
+        .collect();
+    let started = Instant::now();
+    stream::iter(requests)
+        .map(|d| {
+            let api = api.clone();
+            async move {
+                api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner))
+                    .await
+                    .expect("raw create")
+            }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    started.elapsed()
+}
+
+fn ready(f: &FeedSource) -> bool {
+    f.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// Waits until every FeedSource of the run's namespaces is Ready, from a watch.
+async fn all_ready(client: &Client, run: &str, cfg: &Config, limit: Duration) {
+    let nss: HashSet<String> = namespaces(run, cfg).into_iter().collect();
+    let api: Api<FeedSource> = Api::all(client.clone());
+    let mut ready_set = HashSet::new();
+    let stream = watcher(api, watcher::Config::default())
+        .applied_objects()
+        .try_filter(|f| futures::future::ready(nss.contains(&f.namespace().unwrap_or_default())));
+    let mut stream = std::pin::pin!(stream);
+    let wait = async {
+        while let Some(f) = stream.try_next().await.expect("watch") {
+            let key = (f.namespace().unwrap_or_default(), f.name_any());
+            if ready(&f) {
+                ready_set.insert(key);
+            } else {
+                ready_set.remove(&key);
+            }
+            if ready_set.len() == cfg.feeds {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .unwrap_or_else(|_| panic!("not every FeedSource Ready within {limit:?}"));
+}
+
+/// One run on `cluster` and the Temporal dev server at `temporal`.
+pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report {
+    let client = cluster.client().await;
+    cluster::install_crds(&client).await;
+    let run = cluster::unique("scale");
+    let mut r = Report {
+        apply: apply_all(&client, &run, cfg, temporal).await,
+        ..Default::default()
+    };
+    println!("applied {} FeedSources in {:?}", cfg.feeds, r.apply);
+    r.raw = raw_loop(temporal, &run, cfg).await;
+    println!("raw loop: {:?}", r.raw);
+    let op = Operator::start(Options {
+        kubeconfig: &cluster.kubeconfig,
+        pod_name: "bench",
+        lease: None,
+        args: vec![
+            "--temporal-rps".into(),
+            "0".into(),
+            "--temporal-timeout".into(),
+            "30s".into(),
+            "--concurrency".into(),
+            cfg.concurrency.to_string(),
+            "--schedule-id-prefix".into(),
+            "op".into(),
+            "--resync-interval".into(),
+            format!("{}s", cfg.resync.as_secs()),
+            "--log-level".into(),
+            "warn".into(),
+        ],
+    });
+    let pid = op.pid();
+    let started = Instant::now();
+    all_ready(&client, &run, cfg, Duration::from_secs(3600)).await;
+    r.converge = started.elapsed();
+    r.converge_cpu = cpu_seconds(pid);
+    let (temporal_c, kube_c) = requests(&op).await;
+    (r.rss_converged, _) = rss(pid);
+    println!(
+        "converged in {:?} (ratio {:.2}), RSS {} MiB",
+        r.converge,
+        r.ratio(),
+        r.rss_converged >> 20
+    );
+    r.converge_temporal = temporal_c.clone();
+    r.converge_kube = kube_c.clone();
+    r.idle = cfg.idle;
+    tokio::time::sleep(cfg.idle).await;
+    let (temporal_i, kube_i) = requests(&op).await;
+    r.idle_temporal = delta(&temporal_i, &temporal_c);
+    r.idle_kube = delta(&kube_i, &kube_c);
+    r.idle_kube.retain(|k, _| !k.starts_with("watch "));
+    r.idle_cpu = cpu_seconds(pid) - r.converge_cpu;
+    (r.rss_idle, r.rss_peak) = rss(pid);
+    let _ = op.terminate().await;
+    r
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+fn calls(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report, cfg: &Config) -> String {
+    format!(
+        "| feeds | workers | apply | raw `CreateSchedule` loop | operator | ratio | RSS converged | RSS peak | RSS after {idle}s idle | CPU to converge | CPU idle {idle}s |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {n} | {w} | {apply:.1} s | {raw:.1} s | {op:.1} s | **{ratio:.2}** | {rc} | {rp} | {ri} | {cc:.1} s | {ci:.2} s |\n\n\
+         - convergence, Temporal: {ct}\n\
+         - convergence, API server: {ck}\n\
+         - idle {idle}s (resync every {resync}s), Temporal: {it}\n\
+         - idle {idle}s, API server (watches excluded): {ik}\n",
+        n = cfg.feeds,
+        w = cfg.workers,
+        apply = r.apply.as_secs_f64(),
+        raw = r.raw.as_secs_f64(),
+        op = r.converge.as_secs_f64(),
+        ratio = r.ratio(),
+        rc = mib(r.rss_converged),
+        rp = mib(r.rss_peak),
+        ri = mib(r.rss_idle),
+        cc = r.converge_cpu,
+        ci = r.idle_cpu,
+        idle = r.idle.as_secs(),
+        resync = cfg.resync.as_secs(),
+        ct = calls(&r.converge_temporal),
+        ck = calls(&r.converge_kube),
+        it = calls(&r.idle_temporal),
+        ik = calls(&r.idle_kube),
+    )
+}

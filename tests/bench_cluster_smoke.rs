@@ -1,0 +1,84 @@
+//! The real-API-server benchmark at N = 1,000 (`cargo bench --bench cluster` runs 10,000): the
+//! operator binary converges 1,000 FeedSources applied server-side, with one CreateSchedule,
+//! one finalizer patch, one status write and one event each, reads its CuratorWorkers from its
+//! cache, and writes nothing while idle. The figures are printed, not asserted.
+
+#[path = "../benches/support/cluster_run.rs"]
+mod cluster_run;
+mod common;
+
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_thousand_feedsources_on_a_real_api_server() {
+    let Some(cluster) = common::cluster::private() else {
+        return;
+    };
+    let temporal = common::TemporalServer::start();
+    let cfg = cluster_run::Config {
+        feeds: 1_000,
+        workers: 10,
+        namespaces: 5,
+        concurrency: 16,
+        idle: Duration::from_secs(25),
+        resync: Duration::from_secs(20),
+    };
+    let hour = || jiff::Timestamp::now().as_second() / 3600;
+    let first_hour = hour();
+    let r = cluster_run::run(&cluster, &temporal.address, &cfg).await;
+    println!("{}", cluster_run::markdown(&r, &cfg));
+    let n = cfg.feeds as u64;
+    let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        get(&r.converge_temporal, "CreateSchedule"),
+        n,
+        "{:?}",
+        r.converge_temporal
+    );
+    assert!(
+        get(&r.converge_temporal, "DescribeSchedule") <= 2 * cfg.workers as u64,
+        "no describe per feed (the workers describe buun-curator's global schedule): {:?}",
+        r.converge_temporal
+    );
+    let kube = &r.converge_kube;
+    assert_eq!(
+        get(kube, "patch feedsources/status"),
+        n,
+        "one status write each: {kube:?}"
+    );
+    assert_eq!(
+        get(kube, "patch feedsources"),
+        n,
+        "one finalizer patch each: {kube:?}"
+    );
+    assert_eq!(
+        get(kube, "create events"),
+        n,
+        "one ScheduleCreated event each: {kube:?}"
+    );
+    assert!(
+        get(kube, "get curatorworkers") <= cfg.workers as u64,
+        "the workers come from the cache (a GET only before it has them): {kube:?}"
+    );
+    // Every schedule runs hourly: when an hour begins during the run, its next runs move and
+    // the resync records them, which is a legitimate write.
+    if hour() == first_hour {
+        let writes: Vec<_> = r
+            .idle_kube
+            .iter()
+            .filter(|(k, _)| !k.starts_with("get ") && !k.starts_with("list "))
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "an idle resync writes nothing: {writes:?}"
+        );
+        assert_eq!(
+            r.idle_temporal.keys().collect::<Vec<_>>(),
+            ["ListSchedules"],
+            "an idle resync reads the listing only: {:?}",
+            r.idle_temporal
+        );
+    } else {
+        println!("an hour began during the run: the idle-write check is skipped");
+    }
+}
