@@ -5,6 +5,32 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use curator_operator::{app, config::Cli};
 
+/// With `--features heap-profile`: dhat's allocator records every allocation (slow: for
+/// measurements only, see BENCHMARKS.md).
+#[cfg(feature = "heap-profile")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// With `--features heap-profile`: profiles the heap from the start and writes what is live
+/// at the first SIGUSR2 (or at the exit) to `$CURATOR_HEAP_PROFILE` (default
+/// `dhat-heap.json`), for `dh_view.html` or `scripts/heap-by-structure.py`.
+#[cfg(feature = "heap-profile")]
+fn profile_heap(runtime: &tokio::runtime::Runtime) {
+    let file =
+        std::env::var("CURATOR_HEAP_PROFILE").unwrap_or_else(|_| "dhat-heap.json".to_owned());
+    let profiler = dhat::Profiler::builder()
+        .file_name(file)
+        .trim_backtraces(Some(40))
+        .build();
+    runtime.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut usr2) = signal(SignalKind::user_defined2()) {
+            usr2.recv().await;
+        }
+        drop(profiler);
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -14,6 +40,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "heap-profile")]
+    profile_heap(&runtime);
     let code = runtime.block_on(app::main(cli));
     // A blocking task still running (a DNS lookup that hangs) never holds the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));

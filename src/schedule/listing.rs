@@ -14,6 +14,29 @@ use crate::{
     temporal::{Listed, proto::ScheduleState},
 };
 
+/// PURE: a listing entry as the controller caches it, `None` for a schedule under another ID
+/// prefix (not the operator's: no FeedSource asks for it). Of the next runs, the status records
+/// three; of the recent runs, the latest.
+pub fn compact(id_prefix: &str, mut listed: Listed) -> Option<Listed> {
+    if !id_prefix.is_empty() && !listed.id.strip_prefix(id_prefix)?.starts_with('/') {
+        return None;
+    }
+    listed.future_action_times.truncate(3);
+    let latest = listed
+        .recent_actions
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, a)| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
+        .map(|(i, _)| i);
+    if let Some(i) = latest {
+        listed.recent_actions.swap(0, i);
+        listed.recent_actions.truncate(1);
+    }
+    listed.recent_actions.shrink_to_fit();
+    listed.future_action_times.shrink_to_fit();
+    Some(listed)
+}
+
 /// PURE: whether the cheap schedule listing shows the schedule as the operator left it, so that
 /// no describe is needed. Returns the spec fingerprint to record (the listed one), or `None` when
 /// a full describe must decide.
@@ -105,6 +128,38 @@ mod tests {
             notes: state.notes,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_operators_schedules_and_what_the_status_reads() {
+        let at = |s| prost_wkt_types::Timestamp {
+            seconds: s,
+            nanos: 0,
+        };
+        let run = |s| crate::temporal::proto::ScheduleActionResult {
+            schedule_time: Some(at(s)),
+            ..Default::default()
+        };
+        let l = Listed {
+            id: "curator/news/hn".into(),
+            future_action_times: (1..=10).map(at).collect(),
+            recent_actions: vec![run(5), run(9), run(7)],
+            ..Default::default()
+        };
+        let kept = compact("curator", l.clone()).expect("ours");
+        assert_eq!(kept.future_action_times, vec![at(1), at(2), at(3)]);
+        assert_eq!(kept.recent_actions, vec![run(9)], "the latest run");
+        assert_eq!(kept.id, l.id);
+        let foreign = |id: &str| Listed {
+            id: id.into(),
+            ..Default::default()
+        };
+        assert!(compact("curator", foreign("raw/news/hn")).is_none());
+        assert!(compact("curator", foreign("curator-2/news/hn")).is_none());
+        assert!(
+            compact("", foreign("raw/news/hn")).is_some(),
+            "no prefix: every ID"
+        );
     }
 
     #[test]

@@ -389,11 +389,26 @@ pub async fn list_all<A: ScheduleApi>(
     api: &A,
     page_size: i32,
 ) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
+    list_kept(api, page_size, Some).await
+}
+
+/// Like [`list_all`], keeping of each page only what `keep` returns (a cache keeps the
+/// operator's own schedules, trimmed to what its decisions read).
+pub async fn list_kept<A: ScheduleApi>(
+    api: &A,
+    page_size: i32,
+    keep: impl Fn(crate::temporal::Listed) -> Option<crate::temporal::Listed>,
+) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
     let mut out = std::collections::HashMap::new();
     let mut token = Vec::new();
     for _ in 0..MAX_LIST_PAGES {
         let page = api.list(page_size, token).await?;
-        out.extend(page.schedules.into_iter().map(|l| (l.id.clone(), l)));
+        out.extend(
+            page.schedules
+                .into_iter()
+                .filter_map(&keep)
+                .map(|l| (l.id.clone(), l)),
+        );
         if page.next_page_token.is_empty() {
             return Ok(out);
         }

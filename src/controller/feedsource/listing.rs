@@ -52,7 +52,12 @@ pub(super) async fn listed<A: ScheduleApi>(
         desired.namespace.clone(),
         creds.tag(),
     );
-    let fetch = || async { sync::list_all(api, LIST_PAGE).await.map(Arc::new) };
+    let prefix = ctx.build.id_prefix.as_str();
+    let fetch = || async {
+        sync::list_kept(api, LIST_PAGE, |l| listing::compact(prefix, l))
+            .await
+            .map(Arc::new)
+    };
     let created = ctx.created_at(&uid);
     let listing = match created {
         Some(at) => ctx
