@@ -64,6 +64,10 @@ pub struct Report {
     pub converge_temporal: BTreeMap<String, u64>,
     /// Requests to the API server during convergence, by `verb resource`.
     pub converge_kube: BTreeMap<String, u64>,
+    /// Reconciles during convergence by kind, with their mean duration (seconds).
+    pub converge_reconciles: BTreeMap<String, (u64, f64)>,
+    /// Mean latency of each Temporal method during convergence (seconds).
+    pub temporal_latency: BTreeMap<String, f64>,
     /// Operator CPU seconds to converge.
     pub converge_cpu: f64,
     /// RSS right after converging, and its peak so far (bytes).
@@ -117,6 +121,35 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
         .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// `label values → (count, mean)` of a histogram family, from a `/metrics` body.
+fn means(body: &str, family: &str) -> BTreeMap<String, (u64, f64)> {
+    let sums = counters_f(body, &format!("{family}_sum"));
+    counters_f(body, &format!("{family}_count"))
+        .into_iter()
+        .map(|(k, n)| {
+            let mean = sums.get(&k).copied().unwrap_or(0.0) / n.max(1.0);
+            (k, (n as u64, mean))
+        })
+        .collect()
+}
+
+fn counters_f(body: &str, family: &str) -> BTreeMap<String, f64> {
+    let prefix = format!("{family}{{");
+    body.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ")?;
+            let key = labels
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(_, v)| v.trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some((key, value.trim().parse::<f64>().ok()?))
+        })
         .collect()
 }
 
@@ -336,6 +369,12 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
         r.ratio(),
         r.rss_converged >> 20
     );
+    let (_, body) = op.get("/metrics").await;
+    r.converge_reconciles = means(&body, "curator_reconcile_duration_seconds");
+    r.temporal_latency = means(&body, "curator_temporal_request_duration_seconds")
+        .into_iter()
+        .map(|(k, (_, mean))| (k, mean))
+        .collect();
     r.converge_temporal = temporal_c.clone();
     r.converge_kube = kube_c.clone();
     r.idle = cfg.idle;
@@ -372,6 +411,8 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          | {n} | {w} | {apply:.1} s | {raw:.1} s | {op:.1} s | **{ratio:.2}** | {rc} | {rp} | {ri} | {cc:.1} s | {ci:.2} s |\n\n\
          - convergence, Temporal: {ct}\n\
          - convergence, API server: {ck}\n\
+         - convergence, reconciles (count, mean duration): {cr}\n\
+         - convergence, mean Temporal latency: {tl}\n\
          - idle {idle}s (resync every {resync}s), Temporal: {it}\n\
          - idle {idle}s, API server (watches excluded): {ik}\n",
         n = cfg.feeds,
@@ -389,6 +430,18 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         resync = cfg.resync.as_secs(),
         ct = calls(&r.converge_temporal),
         ck = calls(&r.converge_kube),
+        cr = r
+            .converge_reconciles
+            .iter()
+            .map(|(k, (n, mean))| format!("{k} {n} ({:.0} ms)", mean * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        tl = r
+            .temporal_latency
+            .iter()
+            .map(|(k, mean)| format!("{k} {:.0} ms", mean * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", "),
         it = calls(&r.idle_temporal),
         ik = calls(&r.idle_kube),
     )

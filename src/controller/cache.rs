@@ -102,36 +102,39 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         result
     }
 
-    /// The value for `key` as fetched at or after `since` (a fetch that started later), or
-    /// `None` when there is none yet and the last fetch started less than `min_interval` ago:
-    /// many callers waiting for news share one fetch per `min_interval`, whatever their `since`.
-    /// Never waits for another caller's fetch: `None` at once while one is in flight, so that
-    /// callers who can come back later (a reconcile requeued in a moment) do not hold their
-    /// place meanwhile; only the caller that fetches waits.
+    /// The value for `key` as fetched at or after `since` (a fetch that started later); many
+    /// callers waiting for news share one fetch per `min_interval`, whatever their `since`.
+    /// Never waits for another caller's fetch ([`News::InFlight`] at once), so that callers who
+    /// can come back later (a reconcile requeued) do not hold their place meanwhile; only the
+    /// caller that fetches waits.
     pub async fn get_since<F, Fut>(
         &self,
         key: &K,
         since: Instant,
         min_interval: Duration,
         fetch: F,
-    ) -> Option<Result<V, E>>
+    ) -> News<Result<V, E>>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
         let Ok(mut guard) = slot.try_lock() else {
-            return None;
+            return News::InFlight;
         };
         match guard.as_ref() {
-            Some((at, result)) if *at >= since => return Some(result.clone()),
-            Some((at, _)) if at.elapsed() < min_interval => return None,
+            Some((at, result)) if *at >= since => return News::Fresh(result.clone()),
+            Some((at, _)) if at.elapsed() < min_interval => return News::TooSoon,
             _ => {}
         }
         let started = Instant::now();
         let result = fetch().await;
         *guard = Some((started, result.clone()));
-        (started >= since).then_some(result)
+        if started >= since {
+            News::Fresh(result)
+        } else {
+            News::TooSoon
+        }
     }
 
     /// Changes a cached value in place (after a write the cache should reflect); nothing when
@@ -158,6 +161,17 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         });
         slots.entry(key.clone()).or_default().clone()
     }
+}
+
+/// What [`TtlCache::get_since`] has for a caller waiting for news.
+#[derive(Debug, PartialEq)]
+pub enum News<T> {
+    /// A result fetched after the caller's `since`.
+    Fresh(T),
+    /// Another caller is fetching now: its result comes later.
+    InFlight,
+    /// Nothing new, and the last fetch is too recent for another: ask again shortly.
+    TooSoon,
 }
 
 /// One async lock per key, so that work on one key (say, a feed URL) never runs twice at once.
@@ -266,26 +280,32 @@ mod tests {
         let first = cache
             .get_since(&key("a"), before, Duration::from_secs(60), fetch)
             .await;
-        assert_eq!(first.map(|r| r.expect("load").backlog), Some(0));
+        let backlog = |n: News<Result<QueueLoad, TemporalError>>| match n {
+            News::Fresh(r) => Some(r.expect("load").backlog),
+            _ => None,
+        };
+        assert_eq!(backlog(first), Some(0));
         // Already fetched after `before`: served without a fetch.
         let again = cache
             .get_since(&key("a"), before, Duration::from_secs(60), fetch)
             .await;
-        assert_eq!(again.map(|r| r.expect("load").backlog), Some(0));
+        assert_eq!(backlog(again), Some(0));
         // News after the last fetch: not yet, within the interval.
         let later = Instant::now();
-        assert!(
-            cache
-                .get_since(&key("a"), later, Duration::from_secs(60), fetch)
-                .await
-                .is_none()
+        assert_eq!(
+            backlog(
+                cache
+                    .get_since(&key("a"), later, Duration::from_secs(60), fetch)
+                    .await
+            ),
+            None
         );
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         // Once the interval has passed, one fetch serves it.
         let fresh = cache
             .get_since(&key("a"), later, Duration::ZERO, fetch)
             .await;
-        assert_eq!(fresh.map(|r| r.expect("load").backlog), Some(1));
+        assert_eq!(backlog(fresh), Some(1));
         assert_eq!(polls.load(Ordering::SeqCst), 2);
     }
 
@@ -318,7 +338,7 @@ mod tests {
         .await
         .expect("answers at once");
         assert!(
-            asked.is_none(),
+            matches!(asked, News::InFlight),
             "not yet: the fetch in flight answers later"
         );
         let _ = release.send(());

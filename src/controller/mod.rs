@@ -195,8 +195,10 @@ async fn feed_controller(
     );
     let store = reader.clone();
     let drain = parts.drain.clone();
+    let news = ctx.listing_news();
     Controller::for_stream(trigger, reader)
         .with_config(controller::Config::default().concurrency(parts.concurrency))
+        .reconcile_on(news)
         .watches_stream(worker_changes, move |w: CuratorWorker| {
             let ns = w.metadata.namespace.clone();
             let name = w.metadata.name.clone().unwrap_or_default();

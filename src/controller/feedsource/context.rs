@@ -9,7 +9,7 @@ use crate::{
         cache::{FeedCache, KeyedLocks, ListCache},
         shared::Shared,
     },
-    crd::{CuratorWorker, FeedSourceStatus},
+    crd::{CuratorWorker, FeedSource, FeedSourceStatus},
     schedule::BuildOptions,
 };
 
@@ -20,6 +20,9 @@ pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs
 /// Fewest seconds between two listings fetched for schedules created since the last one: every
 /// FeedSource created before a listing starts is served by it.
 pub(super) const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// When a new schedule whose listing is being fetched is looked at again if the listing's
+/// arrival has not brought it back before (it does, unless the process is very busy).
+pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long a new schedule may be missing from the listing (visibility lags a little behind)
 /// before it is described instead.
 pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -43,8 +46,12 @@ pub struct FeedContext {
     pub full_verify: std::time::Duration,
     /// When each FeedSource's schedule was last fully described (by UID).
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
-    /// When the schedules created with one call, and not yet seen in a listing, were created.
-    created: std::sync::Mutex<HashMap<String, Instant>>,
+    /// When the schedules created with one call, and not yet seen in a listing, were created,
+    /// and their FeedSources.
+    created: std::sync::Mutex<HashMap<String, (Instant, ObjectRef<FeedSource>)>>,
+    /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
+    /// controller (watched scope).
+    news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
     /// The status of each schedule created with one call, held until the listing completes it
     /// (next runs, the server's form): one status write per new FeedSource, not two.
     held: std::sync::Mutex<HashMap<String, FeedSourceStatus>>,
@@ -68,6 +75,7 @@ impl FeedContext {
             created: Default::default(),
             held: Default::default(),
             workers: Default::default(),
+            news: Default::default(),
         }
     }
 
@@ -100,14 +108,41 @@ impl FeedContext {
         m.get(uid).is_some_and(|t| t.elapsed() < every)
     }
 
-    /// Records that `uid`'s schedule was just created and waits for a listing (`true`), or no
-    /// longer waits (`false`).
-    pub(super) fn awaiting_listing(&self, uid: &str, created: bool) {
+    /// Records that `uid`'s schedule was just created and that FeedSource `obj` waits for a
+    /// listing (`Some`), or no longer waits (`None`).
+    pub(super) fn awaiting_listing(&self, uid: &str, obj: Option<ObjectRef<FeedSource>>) {
         let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        if created {
-            m.insert(uid.to_owned(), Instant::now());
-        } else {
-            m.remove(uid);
+        match obj {
+            Some(obj) => {
+                m.insert(uid.to_owned(), (Instant::now(), obj));
+            }
+            None => {
+                m.remove(uid);
+            }
+        }
+    }
+
+    /// The FeedSources a listing's arrival brings back (for `Controller::reconcile_on`).
+    pub fn listing_news(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<FeedSource>> + Send + 'static + use<> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        self.news.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// A listing arrived: every FeedSource waiting for one comes back.
+    pub(super) fn listing_arrived(&self) {
+        let waiting: Vec<ObjectRef<FeedSource>> = {
+            let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+            m.values().map(|(_, obj)| obj.clone()).collect()
+        };
+        let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
+        news.retain(|tx| !tx.is_closed());
+        for tx in news.iter() {
+            for obj in &waiting {
+                let _ = tx.unbounded_send(obj.clone());
+            }
         }
     }
 
@@ -146,11 +181,11 @@ impl FeedContext {
 
     /// Forgets everything remembered about FeedSource `uid` (it is gone).
     pub(super) fn forget(&self, uid: &str) {
-        let lock = |m: &'_ std::sync::Mutex<HashMap<String, Instant>>| {
-            m.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
-        };
-        lock(&self.verified);
-        lock(&self.created);
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        self.awaiting_listing(uid, None);
         self.release_status(uid);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
@@ -158,16 +193,19 @@ impl FeedContext {
 
     /// How many FeedSources this context remembers something about.
     pub fn remembered(&self) -> usize {
-        let len = |m: &std::sync::Mutex<HashMap<String, Instant>>| {
-            m.lock().unwrap_or_else(|p| p.into_inner()).len()
-        };
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).len();
-        len(&self.verified) + len(&self.created) + held
+        verified + created + held
     }
 
     pub(super) fn created_at(&self, uid: &str) -> Option<Instant> {
         let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).copied()
+        m.get(uid).map(|(at, _)| *at)
     }
 
     /// How long a schedule listing is reused.

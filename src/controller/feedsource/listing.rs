@@ -6,6 +6,7 @@ use kube::ResourceExt;
 
 use super::context::{FeedContext, LIST_PAGE, NEWS_INTERVAL, VISIBILITY_GRACE};
 use crate::{
+    controller::cache::News,
     crd::FeedSource,
     schedule::{
         DesiredSchedule, listing,
@@ -20,6 +21,9 @@ pub(super) enum Listed {
     InSync(Box<Synced>),
     /// Created moments ago and not in a listing yet: look again shortly.
     NotYet,
+    /// Created moments ago; the listing that will show it is being fetched, and its arrival
+    /// brings this FeedSource back (`FeedContext::listing_news`).
+    Awaiting,
     /// In doubt: the full reconcile (describe) decides.
     Describe,
 }
@@ -53,24 +57,31 @@ pub(super) async fn listed<A: ScheduleApi>(
         creds.tag(),
     );
     let prefix = ctx.build.id_prefix.as_str();
+    let fetched = std::sync::atomic::AtomicBool::new(false);
     let fetch = || async {
+        fetched.store(true, std::sync::atomic::Ordering::Relaxed);
         sync::list_kept(api, LIST_PAGE, |l| listing::compact(prefix, l))
             .await
             .map(Arc::new)
     };
     let created = ctx.created_at(&uid);
     let listing = match created {
-        Some(at) => ctx
-            .list_cache
-            .get_since(&key, at, NEWS_INTERVAL, fetch)
-            .await
-            .map(|r| r.ok()),
-        None => Some(ctx.list_cache.get(&key, ctx.list_ttl(), fetch).await.ok()),
+        Some(at) => {
+            ctx.list_cache
+                .get_since(&key, at, NEWS_INTERVAL, fetch)
+                .await
+        }
+        None => News::Fresh(ctx.list_cache.get(&key, ctx.list_ttl(), fetch).await),
     };
+    if fetched.load(std::sync::atomic::Ordering::Relaxed) {
+        // The FeedSources waiting for news come back now, not at their next poll.
+        ctx.listing_arrived();
+    }
     let listing = match listing {
-        None => return Listed::NotYet,
-        Some(None) => return Listed::Describe,
-        Some(Some(l)) => l,
+        News::InFlight => return Listed::Awaiting,
+        News::TooSoon => return Listed::NotYet,
+        News::Fresh(Err(_)) => return Listed::Describe,
+        News::Fresh(Ok(l)) => l,
     };
     let Some(entry) = listing.get(&desired.id) else {
         // Visibility lags a little behind a create; after that, describe.

@@ -13,6 +13,7 @@ use kube::{
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalizer},
+        reflector::ObjectRef,
     },
 };
 use tracing::Instrument;
@@ -39,7 +40,7 @@ use crate::{
     },
 };
 use cleanup::{cleanup, move_away_from_old_place};
-use context::FOLLOW_UP;
+use context::{AWAIT_FALLBACK, FOLLOW_UP};
 use listing::{Listed, listed};
 use register::register;
 
@@ -71,6 +72,15 @@ pub fn error_policy(fs: Arc<FeedSource>, err: &Error, ctx: Arc<FeedContext>) -> 
     status::error_policy(fs, err, &ctx.shared)
 }
 
+/// How a new schedule waits for the listing that shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// Looks again shortly.
+    Polling,
+    /// The listing is being fetched; its arrival brings the FeedSource back.
+    Notified,
+}
+
 /// What the stages found and did; the status and the next action follow from it.
 enum Step {
     /// The referenced CuratorWorker does not exist: no call was made.
@@ -91,7 +101,7 @@ enum Step {
         registration: Registration,
     },
     /// Created moments ago and not in a listing yet: nothing new to record.
-    Pending,
+    Pending(Waiting),
     /// Temporal or a Secret failed.
     Failed {
         desired: Box<DesiredSchedule>,
@@ -216,24 +226,25 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             .schedules(&desired.address, &desired.namespace, &creds)
             .await?;
         match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
-            Listed::InSync(synced) => return Ok(Some(*synced)),
-            Listed::NotYet => return Ok(None),
+            Listed::InSync(synced) => return Ok(Ok(*synced)),
+            Listed::NotYet => return Ok(Err(Waiting::Polling)),
+            Listed::Awaiting => return Ok(Err(Waiting::Notified)),
             Listed::Describe => {}
         }
         let synced = sync::sync(&api, &desired, &recorded).await?;
         ctx.mark_verified(&uid);
-        Ok::<_, Error>(Some(synced))
+        Ok::<_, Error>(Ok(synced))
     }
     .await;
     let desired = Box::new(desired);
     Ok(match written {
-        Ok(Some(synced)) => Step::Synced {
+        Ok(Ok(synced)) => Step::Synced {
             desired,
             synced: Box::new(synced),
             run_now: recorded.run_now,
             registration,
         },
-        Ok(None) => Step::Pending,
+        Ok(Err(waiting)) => Step::Pending(waiting),
         Err(error) => Step::Failed {
             desired,
             error,
@@ -245,7 +256,7 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
 /// PURE: the status the step leaves (`None`: unchanged).
 fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
     let (desired, outcome, registration) = match step {
-        Step::Pending => return None,
+        Step::Pending(_) => return None,
         Step::WorkerNotFound(name) => (None, Outcome::WorkerNotFound(name), None),
         Step::InvalidSpec(m) => (None, Outcome::InvalidSpec(m.clone()), None),
         Step::Held { registration, .. } => (None, Outcome::Untouched, Some(registration)),
@@ -319,13 +330,14 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         // The worker watch brings the resource back when the worker appears; a spec problem
         // needs a spec change.
         Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
-        Step::Pending => Ok(Action::requeue(FOLLOW_UP)),
+        Step::Pending(Waiting::Polling) => Ok(Action::requeue(FOLLOW_UP)),
+        Step::Pending(Waiting::Notified) => Ok(Action::requeue(AWAIT_FALLBACK)),
         Step::Synced { ref synced, .. } => {
             ctx.shared.metrics.set_managed(&uid, true);
             // Created with one call: come back in a moment, when a listing shows it, to record
             // the server's form and the next runs.
             let created = matches!(synced.seen, Seen::Created);
-            ctx.awaiting_listing(&uid, created);
+            ctx.awaiting_listing(&uid, created.then(|| ObjectRef::from_obj(fs)));
             Ok(Action::requeue(if created {
                 FOLLOW_UP
             } else {
