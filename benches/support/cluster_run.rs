@@ -385,6 +385,20 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.idle_kube.retain(|k, _| !k.starts_with("watch "));
     r.idle_cpu = cpu_seconds(pid) - r.converge_cpu;
     (r.rss_idle, r.rss_peak) = rss(pid);
+    if let Some(path) = std::env::var_os("CURATOR_HEAP_PROFILE") {
+        // A binary built with `--features heap-profile` writes what is live now.
+        let _ = std::process::Command::new("kill")
+            .args(["-USR2", &pid.to_string()])
+            .status();
+        for _ in 0..600 {
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        println!("heap profile: {}", path.to_string_lossy());
+    }
     let _ = op.terminate().await;
     r
 }

@@ -80,6 +80,8 @@ impl Operator {
             .env("KUBECONFIG", o.kubeconfig)
             .env("POD_NAME", o.pod_name)
             .env("RUST_LOG", "info")
+            // A heap profile (a binary built with `--features heap-profile`), where asked.
+            .envs(std::env::var_os("CURATOR_HEAP_PROFILE").map(|p| ("CURATOR_HEAP_PROFILE", p)))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(
