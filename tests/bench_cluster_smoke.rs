@@ -29,21 +29,25 @@ async fn one_thousand_feedsources_on_a_real_api_server() {
     println!("{}", cluster_run::markdown(&r, &cfg));
     let n = cfg.feeds as u64;
     let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-    assert_eq!(
-        get(&r.converge_temporal, "CreateSchedule"),
-        n,
-        "{:?}",
+    // A Temporal call the loaded dev server cancels is retried; the failure may be reported
+    // (a status write, a Warning event) before the retry succeeds.
+    let failed = r.temporal_failures;
+    println!("Temporal calls failed during convergence: {failed}");
+    let creates = get(&r.converge_temporal, "CreateSchedule");
+    assert!(
+        (n..=n + failed).contains(&creates),
+        "one CreateSchedule each: {:?}",
         r.converge_temporal
     );
     assert!(
-        get(&r.converge_temporal, "DescribeSchedule") <= 2 * cfg.workers as u64,
+        get(&r.converge_temporal, "DescribeSchedule") <= 2 * cfg.workers as u64 + failed,
         "no describe per feed (the workers describe buun-curator's global schedule): {:?}",
         r.converge_temporal
     );
     let kube = &r.converge_kube;
-    assert_eq!(
-        get(kube, "patch feedsources/status"),
-        n,
+    let status_writes = get(kube, "patch feedsources/status");
+    assert!(
+        (n..=n + 2 * failed).contains(&status_writes),
         "one status write each: {kube:?}"
     );
     assert_eq!(
@@ -51,9 +55,9 @@ async fn one_thousand_feedsources_on_a_real_api_server() {
         n,
         "one finalizer patch each: {kube:?}"
     );
-    assert_eq!(
-        get(kube, "create events"),
-        n,
+    let events = get(kube, "create events");
+    assert!(
+        (n..=n + 2 * failed).contains(&events),
         "one ScheduleCreated event each: {kube:?}"
     );
     assert!(

@@ -68,6 +68,9 @@ pub struct Report {
     pub converge_reconciles: BTreeMap<String, (u64, f64)>,
     /// Mean latency of each Temporal method during convergence (seconds).
     pub temporal_latency: BTreeMap<String, f64>,
+    /// Temporal calls that failed during convergence (a loaded dev server cancels some); each
+    /// costs a retry, and may cost a status write and a Warning event.
+    pub temporal_failures: u64,
     /// Operator CPU seconds to converge.
     pub converge_cpu: f64,
     /// RSS right after converging, and its peak so far (bytes).
@@ -279,9 +282,18 @@ async fn raw_loop(temporal: &str, run: &str, cfg: &Config) -> Duration {
         .map(|d| {
             let api = api.clone();
             async move {
-                api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner))
-                    .await
-                    .expect("raw create")
+                // A loaded dev server cancels a call now and then: retried, as any client would.
+                for attempt in 1.. {
+                    let memo = memo::schedule_memo(&d.owner);
+                    match api.create(&d.id, d.schedule.clone(), memo).await {
+                        Ok(_) => return,
+                        Err(e) if attempt < 10 => {
+                            eprintln!("raw create of {} retried: {e}", d.id);
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        Err(e) => panic!("raw create of {}: {e}", d.id),
+                    }
+                }
             }
         })
         .buffer_unordered(cfg.concurrency)
@@ -370,6 +382,12 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
         r.rss_converged >> 20
     );
     let (_, body) = op.get("/metrics").await;
+    r.temporal_failures = body
+        .lines()
+        .filter(|l| l.starts_with("curator_temporal_requests_total{"))
+        .filter(|l| !l.contains("outcome=\"ok\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64;
     r.converge_reconciles = means(&body, "curator_reconcile_duration_seconds");
     r.temporal_latency = means(&body, "curator_temporal_request_duration_seconds")
         .into_iter()

@@ -153,7 +153,12 @@ fn shared(fake: &Arc<FakeKube>, metrics: &Arc<Metrics>) -> Arc<Shared> {
 }
 
 async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<FeedContext>, ns: &str, name: &str) {
-    for _ in 0..5 {
+    // The finalizer, the create, then (as the controller's follow-up) until the listing that
+    // completes the status has arrived.
+    for attempt in 0..400 {
+        if attempt >= 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let v = fake.get(&feed_path(ns, name)).expect("feed");
         let f: FeedSource = serde_json::from_value(v).expect("feed");
         let synced_gen = f.status.as_ref().and_then(|s| s.observed_generation);
