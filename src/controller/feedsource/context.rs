@@ -51,7 +51,10 @@ pub struct FeedContext {
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     /// When the schedules created with one call, and not yet seen in a listing, were created,
     /// and their FeedSources.
-    created: std::sync::Mutex<HashMap<String, (Instant, ObjectRef<FeedSource>)>>,
+    /// Each entry: the create, the time a listing must have started after to be news for it
+    /// (moved on when a listing missed it), and the FeedSource.
+    #[allow(clippy::type_complexity)]
+    created: std::sync::Mutex<HashMap<String, (Instant, Instant, ObjectRef<FeedSource>)>>,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -117,7 +120,8 @@ impl FeedContext {
         let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
         match obj {
             Some(obj) => {
-                m.insert(uid.to_owned(), (Instant::now(), obj));
+                let now = Instant::now();
+                m.insert(uid.to_owned(), (now, now, obj));
             }
             None => {
                 m.remove(uid);
@@ -138,7 +142,7 @@ impl FeedContext {
     pub(super) fn listing_arrived(&self) {
         let waiting: Vec<ObjectRef<FeedSource>> = {
             let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-            m.values().map(|(_, obj)| obj.clone()).collect()
+            m.values().map(|(_, _, obj)| obj.clone()).collect()
         };
         let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
         news.retain(|tx| !tx.is_closed());
@@ -206,9 +210,20 @@ impl FeedContext {
         verified + created + held
     }
 
-    pub(super) fn created_at(&self, uid: &str) -> Option<Instant> {
+    /// When `uid`'s schedule was created, and after when a listing must have started to be
+    /// news for it.
+    pub(super) fn created_at(&self, uid: &str) -> Option<(Instant, Instant)> {
         let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).map(|(at, _)| *at)
+        m.get(uid).map(|(at, since, _)| (*at, *since))
+    }
+
+    /// A listing that started after `uid`'s create does not show it yet (visibility lags): only
+    /// a listing started from now on is news for it.
+    pub(super) fn missed_in_listing(&self, uid: &str) {
+        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, since, _)) = m.get_mut(uid) {
+            *since = Instant::now();
+        }
     }
 
     /// How long a schedule listing is reused.

@@ -66,9 +66,9 @@ pub(super) async fn listed<A: ScheduleApi>(
     };
     let created = ctx.created_at(&uid);
     let listing = match created {
-        Some(at) => {
+        Some((_, since)) => {
             ctx.list_cache
-                .get_since(&key, at, NEWS_INTERVAL, fetch)
+                .get_since(&key, since, NEWS_INTERVAL, fetch)
                 .await
         }
         None => News::Fresh(ctx.list_cache.get(&key, ctx.list_ttl(), fetch).await),
@@ -86,7 +86,10 @@ pub(super) async fn listed<A: ScheduleApi>(
     let Some(entry) = listing.get(&desired.id) else {
         // Visibility lags a little behind a create; after that, describe.
         return match created {
-            Some(at) if at.elapsed() < VISIBILITY_GRACE => Listed::NotYet,
+            Some((at, _)) if at.elapsed() < VISIBILITY_GRACE => {
+                ctx.missed_in_listing(&uid);
+                Listed::NotYet
+            }
             _ => Listed::Describe,
         };
     };
