@@ -10,6 +10,14 @@
 
 ARG RUST_VERSION=1.95
 
+# Base images are referenced by tag: they are NOT pinned by digest yet (the machine this was
+# written on could not reach a registry to read the digests). To pin them, write each FROM as
+# `image:tag@sha256:<digest>`, with the digest read from the registry:
+#   docker buildx imagetools inspect gcr.io/distroless/static-debian12:nonroot --format '{{json .Manifest.Digest}}'
+#   docker buildx imagetools inspect rust:1.95-bookworm --format '{{json .Manifest.Digest}}'
+# (or `crane digest IMAGE`). Update by reading them again when the tag moves (a bot such as
+# Renovate's Dockerfile manager keeps pinned digests current).
+
 FROM rust:${RUST_VERSION}-bookworm AS builder
 # Set by BuildKit from --platform; the builder runs on the target platform, so musl-gcc
 # compiles for it natively (amd64 when built without BuildKit).
