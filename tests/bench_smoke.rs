@@ -38,10 +38,11 @@ async fn scale_benchmark_smoke() {
         "no describe per feed: {:?}",
         s.idle_rpcs
     );
-    assert_eq!(
-        s.idle_rpcs.get("ListSchedules"),
-        Some(&1),
-        "one page for 40 schedules: {:?}",
+    assert!(
+        s.idle_rpcs.keys().all(|k| k == "ListSchedules")
+            && s.idle_rpcs.get("ListSchedules").copied().unwrap_or(0) <= 1,
+        "at most one page for 40 schedules (none while the listing the follow-ups fetched is \
+         younger than a quarter of the resync interval): {:?}",
         s.idle_rpcs
     );
     assert_eq!(s.edit_latencies.len(), 10);
