@@ -26,6 +26,7 @@ use curator_operator::{
     temporal::{ScheduleApi, pool::Pool},
 };
 use http::{Method, StatusCode};
+use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 const NS: &str = "faults";
@@ -112,6 +113,15 @@ impl Driver {
             *self.attempts.entry(name.clone()).or_default() += 1;
             let uid = f.metadata.uid.clone().unwrap_or_default();
             match feedsource::reconcile(Arc::new(f), self.ctx.clone()).await {
+                // A new schedule waiting for its listing: the controller comes back in 2 s
+                // (or when the listing arrives); here at once.
+                Ok(a)
+                    if a == Action::requeue(Duration::from_secs(2))
+                        || a == Action::requeue(Duration::from_secs(15)) =>
+                {
+                    self.due
+                        .insert(name.clone(), Instant::now() + Duration::from_millis(100));
+                }
                 Ok(_) => {
                     self.due.remove(name);
                 }
