@@ -11,10 +11,7 @@
 mod common;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
@@ -396,22 +393,6 @@ async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
         .await;
 }
 
-/// A Temporal "frontend" that accepts connections and never answers.
-async fn black_hole() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("addr").to_string();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((conn, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            open.push(conn);
-        }
-    });
-    (address, accepted)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporal_that_never_answers_holds_the_exit_no_longer_than_the_temporal_timeout() {
     let Some(c) = cluster::shared() else {
@@ -420,7 +401,7 @@ async fn temporal_that_never_answers_holds_the_exit_no_longer_than_the_temporal_
     let client = c.client().await;
     cluster::install_crds(&client).await;
     let ns = cluster::namespace(&client, "lc-blackhole").await;
-    let (address, accepted) = black_hole().await;
+    let (address, accepted) = common::black_hole().await;
     create_worker(&client, &ns, &address).await;
     for name in ["a", "b", "c"] {
         create_feed(&client, &ns, name).await;

@@ -19,21 +19,6 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A Temporal "frontend" that accepts connections and never answers.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("addr").to_string();
-    tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((conn, _)) = listener.accept().await {
-            open.push(conn);
-        }
-    });
-    address
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn livez_fails_while_a_reconcile_runs_past_the_stall_limit() {
     let Some(c) = cluster::shared() else {
@@ -65,7 +50,7 @@ async fn livez_fails_while_a_reconcile_runs_past_the_stall_limit() {
         "alive with nothing to do"
     );
 
-    let address = black_hole().await;
+    let (address, _) = common::black_hole().await;
     Api::<CuratorWorker>::namespaced(client.clone(), &ns)
         .create(
             &PostParams::default(),

@@ -97,8 +97,9 @@ impl Report {
     }
 }
 
-/// Series of a counter family as `label values → value`, from a `/metrics` body.
-fn counters(body: &str, family: &str) -> BTreeMap<String, u64> {
+/// Series of `family` as `label values → value`, from a `/metrics` body; the labels in `skip`
+/// are left out of the key, and the series that then share a key are summed.
+fn series(body: &str, family: &str, skip: &[&str]) -> BTreeMap<String, f64> {
     let prefix = format!("{family}{{");
     body.lines()
         .filter_map(|l| l.strip_prefix(&prefix))
@@ -107,16 +108,24 @@ fn counters(body: &str, family: &str) -> BTreeMap<String, u64> {
             let key = labels
                 .split(',')
                 .filter_map(|kv| kv.split_once('='))
-                .filter(|(k, _)| *k != "outcome")
+                .filter(|(k, _)| !skip.contains(k))
                 .map(|(_, v)| v.trim_matches('"'))
                 .collect::<Vec<_>>()
                 .join(" ");
-            Some((key, value.trim().parse::<f64>().ok()? as u64))
+            Some((key, value.trim().parse::<f64>().ok()?))
         })
         .fold(BTreeMap::new(), |mut m, (k, v)| {
-            *m.entry(k).or_insert(0) += v;
+            *m.entry(k).or_insert(0.0) += v;
             m
         })
+}
+
+/// A counter family by label values, its outcomes summed.
+fn counters(body: &str, family: &str) -> BTreeMap<String, u64> {
+    series(body, family, &["outcome"])
+        .into_iter()
+        .map(|(k, v)| (k, v as u64))
+        .collect()
 }
 
 fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -129,29 +138,12 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
 
 /// `label values → (count, mean)` of a histogram family, from a `/metrics` body.
 fn means(body: &str, family: &str) -> BTreeMap<String, (u64, f64)> {
-    let sums = counters_f(body, &format!("{family}_sum"));
-    counters_f(body, &format!("{family}_count"))
+    let sums = series(body, &format!("{family}_sum"), &[]);
+    series(body, &format!("{family}_count"), &[])
         .into_iter()
         .map(|(k, n)| {
             let mean = sums.get(&k).copied().unwrap_or(0.0) / n.max(1.0);
             (k, (n as u64, mean))
-        })
-        .collect()
-}
-
-fn counters_f(body: &str, family: &str) -> BTreeMap<String, f64> {
-    let prefix = format!("{family}{{");
-    body.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .filter_map(|rest| {
-            let (labels, value) = rest.rsplit_once("} ")?;
-            let key = labels
-                .split(',')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(_, v)| v.trim_matches('"'))
-                .collect::<Vec<_>>()
-                .join(" ");
-            Some((key, value.trim().parse::<f64>().ok()?))
         })
         .collect()
 }
