@@ -36,9 +36,10 @@ async fn reconcile(
     (result, fake.seen_since(0))
 }
 
-/// Reconciles a new `feed` with one context, as the controller does, until its status is
-/// written: the create, then the follow-ups until a listing shows the schedule. Returns the
-/// requests of each reconcile and the status written.
+/// Reconciles a new `feed` with one context, as the controller does (each reconcile sees the
+/// status the previous one wrote), until its status is complete: the create (Ready at once),
+/// then the follow-ups until a listing shows the schedule and its next runs are recorded.
+/// Returns the requests of each reconcile and the last status written.
 async fn converge(
     feed: &FeedSource,
     worker: &CuratorWorker,
@@ -53,22 +54,26 @@ async fn converge(
     fake.put_object(worker);
     let ctx = Arc::new(FeedContext::test(fake.client(), "mock"));
     let mut rounds = Vec::new();
+    let mut current = feed.clone();
+    let mut last = serde_json::Value::Null;
     for _ in 0..30 {
         let from = fake.seen_count();
-        let result = feedsource::reconcile(Arc::new(feed.clone()), ctx.clone()).await;
+        let result = feedsource::reconcile(Arc::new(current.clone()), ctx.clone()).await;
         let seen = fake.seen_since(from);
-        let status = seen
-            .iter()
-            .find(|s| s.path.ends_with("/status"))
-            .map(|s| s.body["status"].clone());
+        if let Some(s) = seen.iter().find(|s| s.path.ends_with("/status")) {
+            last = s.body["status"].clone();
+            current.status = Some(serde_json::from_value(last.clone()).expect("status"));
+        }
         rounds.push(seen);
-        if let Some(status) = status {
-            return (rounds, status, ctx, fake);
+        let complete = last["nextRuns"].as_array().is_some_and(|r| !r.is_empty());
+        if complete {
+            assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(300))));
+            return (rounds, last, ctx, fake);
         }
         assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(2))));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    panic!("no status after 30 reconciles: {rounds:?}");
+    panic!("no complete status after 30 reconciles: {rounds:?}");
 }
 
 #[tokio::test]
@@ -115,23 +120,32 @@ async fn a_missing_worker_is_reported_without_calling_temporal() {
 }
 
 #[tokio::test]
-async fn create_writes_status_once_then_nothing() {
+async fn create_is_ready_at_once_completed_by_the_listing_then_quiet() {
     let server = common::shared();
     let feed = FeedSource::test("news", "quiet").with_finalizer();
     let worker = CuratorWorker::test("news", &server.address);
-    // 1. A new resource: one CreateSchedule and no status yet; the follow-ups (every 2 s) wait
-    //    for a listing to show the schedule, then write the status once, complete.
+    // 1. A new resource: one CreateSchedule and its status at once (Ready, no next runs yet);
+    //    the follow-ups wait for a listing to show the schedule, then record its next runs.
     let (rounds, status, ctx, fake) = converge(&feed, &worker).await;
     let all: Vec<&Seen> = rounds.iter().flatten().collect();
     let writes: Vec<_> = all.iter().filter(|s| s.method != Method::GET).collect();
     assert_eq!(
         writes.len(),
-        2,
-        "one event and one status write: {writes:?}"
+        3,
+        "one event, the status at the create, the next runs: {writes:?}"
+    );
+    let first = rounds[0]
+        .iter()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("the create's status is written at once");
+    let ready = &first.body["status"]["conditions"][0];
+    assert_eq!(
+        (&ready["type"], &ready["status"]),
+        (&"Ready".into(), &"True".into())
     );
     assert!(
-        !rounds[0].iter().any(|s| s.path.ends_with("/status")),
-        "the create's status waits for the listing"
+        first.body["status"]["nextRuns"].is_null(),
+        "no next runs yet"
     );
     let status = &status;
     assert_eq!(status["scheduleId"], "mock/news/quiet");

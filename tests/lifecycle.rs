@@ -45,6 +45,19 @@ const TEMPORAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The goal with nothing in flight.
 const QUIET_LIMIT: Duration = Duration::from_secs(2);
 
+async fn ready(feeds: &Api<FeedSource>, name: &str) -> bool {
+    feeds
+        .get(name)
+        .await
+        .ok()
+        .and_then(|f| f.status)
+        .is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
 async fn create_worker(client: &Client, ns: &str, address: &str) {
     Api::<CuratorWorker>::namespaced(client.clone(), ns)
         .create(
@@ -340,6 +353,7 @@ async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
         },
     )
     .await;
+    let generation = feeds.get("hn").await.expect("get").metadata.generation;
     // The call in flight gets its answer 1.5 s after SIGTERM.
     let held_for = Duration::from_millis(1500);
     let hold = proxy.hold.clone();
@@ -365,8 +379,16 @@ async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
         "the reconcile in flight was waited for, not cut: {:?}",
         exit.took
     );
-    // The reconcile in flight finished: its create went through. (The status of a schedule
-    // created with one call waits for the listing, so the next leader writes it.)
+    assert!(
+        ready(&feeds, "hn").await,
+        "the reconcile in flight finished"
+    );
+    let fs = feeds.get("hn").await.expect("get");
+    assert_eq!(
+        fs.status.and_then(|s| s.observed_generation),
+        generation,
+        "the status records the generation"
+    );
     let id = format!("lifecycle/{ns}/hn");
     assert!(
         common::schedules(&temporal.address)

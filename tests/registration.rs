@@ -82,8 +82,8 @@ impl Env {
 
     /// Reconciles as the controller would: once more after the finalizer is added.
     async fn reconcile(&self, name: &str) -> Result<Requeue, String> {
-        // A new schedule's status waits for the listing that shows it: come back until the
-        // status is written, as the controller's follow-up does.
+        // A new schedule's next runs wait for the listing that shows it: come back while the
+        // controller's follow-up would.
         for attempt in 0..100 {
             if attempt >= 2 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

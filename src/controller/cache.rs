@@ -32,7 +32,31 @@ pub struct QueueKey {
 /// the credentials.
 pub type NamespaceKey = (String, String, String);
 
-type Slot<V, E> = Arc<tokio::sync::Mutex<Option<(Instant, Result<V, E>)>>>;
+/// A result, when its fetch started and how long it took.
+struct Fetched<V, E> {
+    at: Instant,
+    took: Duration,
+    result: Result<V, E>,
+}
+
+type Slot<V, E> = Arc<tokio::sync::Mutex<Option<Fetched<V, E>>>>;
+
+/// A fetch for news starts no sooner than this many times the last fetch's duration after that
+/// one started: fetching takes at most a fifth of the time, however slow the source has become
+/// (a listing of thousands of schedules on a loaded server takes minutes, and competes with
+/// the creates it reports on).
+pub const NEWS_PACE: u32 = 5;
+/// The longest wait [`NEWS_PACE`] imposes between two fetches for news.
+pub const NEWS_PACE_MAX: Duration = Duration::from_secs(300);
+
+/// PURE: how long after a fetch that started at `at` and took `took` the next fetch for news
+/// may start: `min_interval`, or [`NEWS_PACE`] times `took` (at most [`NEWS_PACE_MAX`]) when
+/// that is longer.
+pub fn news_interval(took: Duration, min_interval: Duration) -> Duration {
+    took.saturating_mul(NEWS_PACE)
+        .min(NEWS_PACE_MAX)
+        .max(min_interval)
+}
 
 /// Results nobody fetched for this long are dropped (a deleted worker's queue, a rotated
 /// credential's listing), so the cache stays as large as what is in use.
@@ -91,19 +115,25 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     {
         let slot = self.slot(key);
         let mut guard = slot.lock().await;
-        if let Some((at, result)) = guard.as_ref()
-            && at.elapsed() < max_age
+        if let Some(f) = guard.as_ref()
+            && f.at.elapsed() < max_age
         {
-            return result.clone();
+            return f.result.clone();
         }
-        let started = Instant::now();
+        let at = Instant::now();
         let result = fetch().await;
-        *guard = Some((started, result.clone()));
+        *guard = Some(Fetched {
+            at,
+            took: at.elapsed(),
+            result: result.clone(),
+        });
         result
     }
 
     /// The value for `key` as fetched at or after `since` (a fetch that started later); many
-    /// callers waiting for news share one fetch per `min_interval`, whatever their `since`.
+    /// callers waiting for news share one fetch per [`news_interval`] (at least `min_interval`,
+    /// longer when fetches are slow), whatever their `since`. Only the caller that fetched
+    /// sees a failure; the others are told to come back ([`News::TooSoon`]).
     /// Never waits for another caller's fetch ([`News::InFlight`] at once), so that callers who
     /// can come back later (a reconcile requeued) do not hold their place meanwhile; only the
     /// caller that fetches waits.
@@ -122,18 +152,28 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         let Ok(mut guard) = slot.try_lock() else {
             return News::InFlight;
         };
-        match guard.as_ref() {
-            Some((at, result)) if *at >= since => return News::Fresh(result.clone()),
-            Some((at, _)) if at.elapsed() < min_interval => return News::TooSoon,
-            _ => {}
+        if let Some(f) = guard.as_ref() {
+            // A failed fetch is no news; the next one, paced, may bring some.
+            if f.at >= since && f.result.is_ok() {
+                return News::Fresh(f.result.clone());
+            }
+            let wait = news_interval(f.took, min_interval).saturating_sub(f.at.elapsed());
+            if !wait.is_zero() {
+                return News::TooSoon(wait);
+            }
         }
-        let started = Instant::now();
+        let at = Instant::now();
         let result = fetch().await;
-        *guard = Some((started, result.clone()));
-        if started >= since {
+        let took = at.elapsed();
+        *guard = Some(Fetched {
+            at,
+            took,
+            result: result.clone(),
+        });
+        if at >= since {
             News::Fresh(result)
         } else {
-            News::TooSoon
+            News::TooSoon(news_interval(took, min_interval).saturating_sub(took))
         }
     }
 
@@ -142,7 +182,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     pub async fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
         let slot = self.slot(key);
         let mut guard = slot.lock().await;
-        if let Some((_, Ok(v))) = guard.as_mut() {
+        if let Some(Fetched { result: Ok(v), .. }) = guard.as_mut() {
             change(v);
         }
     }
@@ -156,7 +196,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
             k == key
                 || Arc::strong_count(s) > 1
                 || s.try_lock().map_or(true, |g| {
-                    g.as_ref().is_some_and(|(at, _)| at.elapsed() < keep_for)
+                    g.as_ref().is_some_and(|f| f.at.elapsed() < keep_for)
                 })
         });
         slots.entry(key.clone()).or_default().clone()
@@ -170,8 +210,8 @@ pub enum News<T> {
     Fresh(T),
     /// Another caller is fetching now: its result comes later.
     InFlight,
-    /// Nothing new, and the last fetch is too recent for another: ask again shortly.
-    TooSoon,
+    /// Nothing new, and the last fetch is too recent for another: ask again after this long.
+    TooSoon(Duration),
 }
 
 /// One async lock per key, so that work on one key (say, a feed URL) never runs twice at once.
@@ -302,11 +342,44 @@ mod tests {
         );
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         // Once the interval has passed, one fetch serves it.
+        assert!(matches!(
+            cache
+                .get_since(&key("a"), later, Duration::from_secs(60), fetch)
+                .await,
+            News::TooSoon(w) if w > Duration::from_secs(59) && w <= Duration::from_secs(60)
+        ));
         let fresh = cache
             .get_since(&key("a"), later, Duration::ZERO, fetch)
             .await;
         assert_eq!(backlog(fresh), Some(1));
         assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_no_news_for_the_other_waiters() {
+        let cache = LoadCache::default();
+        let since = Instant::now();
+        let failed = cache
+            .get_since(&key("a"), since, Duration::from_secs(60), || async {
+                Err(TemporalError::Timeout("ListSchedules"))
+            })
+            .await;
+        assert!(matches!(failed, News::Fresh(Err(_))), "the fetcher sees it");
+        let other = cache
+            .get_since(&key("a"), since, Duration::from_secs(60), || async {
+                panic!("paced: no second fetch within the interval")
+            })
+            .await;
+        assert!(matches!(other, News::TooSoon(_)), "{other:?}");
+    }
+
+    #[test]
+    fn slow_fetches_for_news_are_spaced_out() {
+        let s = Duration::from_secs;
+        assert_eq!(news_interval(Duration::from_millis(100), s(1)), s(1));
+        assert_eq!(news_interval(s(12), s(1)), s(60), "a fifth of the time");
+        assert_eq!(news_interval(s(150), s(1)), NEWS_PACE_MAX);
+        assert_eq!(news_interval(s(150), s(900)), s(900));
     }
 
     #[tokio::test]

@@ -9,13 +9,14 @@ use crate::{
         cache::{FeedCache, KeyedLocks, ListCache},
         shared::Shared,
     },
-    crd::{CuratorWorker, FeedSource, FeedSourceStatus},
+    crd::{CuratorWorker, FeedSource},
     schedule::BuildOptions,
 };
 
 /// Page size of schedule listings.
 pub(super) const LIST_PAGE: i32 = 1000;
-/// When a new schedule is looked for in the listing again.
+/// When a new schedule is first looked for in a listing (later ones are paced by
+/// `cache::news_interval`).
 pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// Fewest seconds between two listings fetched for schedules created since the last one: every
 /// FeedSource created before a listing starts is served by it.
@@ -58,9 +59,6 @@ pub struct FeedContext {
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
-    /// The status of each schedule created with one call, held until the listing completes it
-    /// (next runs, the server's form): one status write per new FeedSource, not two.
-    held: std::sync::Mutex<HashMap<String, FeedSourceStatus>>,
     /// The CuratorWorker caches of the watched scopes: a reconcile reads its worker there, and
     /// asks the API server only when the cache does not have it (yet).
     workers: std::sync::RwLock<Vec<Store<CuratorWorker>>>,
@@ -79,7 +77,6 @@ impl FeedContext {
             full_verify: std::time::Duration::from_secs(3600),
             verified: Default::default(),
             created: Default::default(),
-            held: Default::default(),
             workers: Default::default(),
             news: Default::default(),
         }
@@ -168,24 +165,6 @@ impl FeedContext {
         stores.iter().find_map(|s| s.get(&key))
     }
 
-    /// Holds the status of `uid`'s just-created schedule until the listing completes it.
-    pub(super) fn hold_status(&self, uid: &str, status: FeedSourceStatus) {
-        let mut m = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert(uid.to_owned(), status);
-    }
-
-    /// The status held for `uid`, if any.
-    pub(super) fn held_status(&self, uid: &str) -> Option<FeedSourceStatus> {
-        let m = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).cloned()
-    }
-
-    /// Drops the status held for `uid` (it was written, or is no longer needed).
-    pub(super) fn release_status(&self, uid: &str) {
-        let mut m = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(uid);
-    }
-
     /// Forgets everything remembered about FeedSource `uid` (it is gone).
     pub(super) fn forget(&self, uid: &str) {
         self.verified
@@ -193,7 +172,6 @@ impl FeedContext {
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
         self.awaiting_listing(uid, None);
-        self.release_status(uid);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
     }
@@ -206,8 +184,7 @@ impl FeedContext {
             .unwrap_or_else(|p| p.into_inner())
             .len();
         let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).len();
-        verified + created + held
+        verified + created
     }
 
     /// When `uid`'s schedule was created, and after when a listing must have started to be

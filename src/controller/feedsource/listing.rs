@@ -19,8 +19,9 @@ use crate::{
 pub(super) enum Listed {
     /// As the operator left it: nothing to write.
     InSync(Box<Synced>),
-    /// Created moments ago and not in a listing yet: look again shortly.
-    NotYet,
+    /// Created moments ago and not in a listing yet: look again after this long (when the
+    /// next listing may start).
+    NotYet(std::time::Duration),
     /// Created moments ago; the listing that will show it is being fetched, and its arrival
     /// brings this FeedSource back (`FeedContext::listing_news`).
     Awaiting,
@@ -79,7 +80,10 @@ pub(super) async fn listed<A: ScheduleApi>(
     }
     let listing = match listing {
         News::InFlight => return Listed::Awaiting,
-        News::TooSoon => return Listed::NotYet,
+        News::TooSoon(wait) => return Listed::NotYet(wait),
+        // A new schedule's status is written: it waits for a later listing rather than add a
+        // describe to a server that is already failing listings (usually from load).
+        News::Fresh(Err(_)) if created.is_some() => return Listed::NotYet(NEWS_INTERVAL),
         News::Fresh(Err(_)) => return Listed::Describe,
         News::Fresh(Ok(l)) => l,
     };
@@ -88,7 +92,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         return match created {
             Some((at, _)) if at.elapsed() < VISIBILITY_GRACE => {
                 ctx.missed_in_listing(&uid);
-                Listed::NotYet
+                Listed::NotYet(NEWS_INTERVAL)
             }
             _ => Listed::Describe,
         };

@@ -75,8 +75,8 @@ pub fn error_policy(fs: Arc<FeedSource>, err: &Error, ctx: Arc<FeedContext>) -> 
 /// How a new schedule waits for the listing that shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Waiting {
-    /// Looks again shortly.
-    Polling,
+    /// Looks again after this long (at least `FOLLOW_UP`).
+    Polling(std::time::Duration),
     /// The listing is being fetched; its arrival brings the FeedSource back.
     Notified,
 }
@@ -100,7 +100,8 @@ enum Step {
         run_now: Option<String>,
         registration: Registration,
     },
-    /// Created moments ago and not in a listing yet: nothing new to record.
+    /// Created moments ago, its status written, and not in a listing yet: the next runs and
+    /// the server's form are still to record.
     Pending(Waiting),
     /// Temporal or a Secret failed.
     Failed {
@@ -111,34 +112,15 @@ enum Step {
 }
 
 async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
-    let uid = fs.uid().unwrap_or_default();
-    // A schedule created moments ago: decide from the status held since, not the stored one.
-    let held = ctx.held_status(&uid).map(|status| FeedSource {
-        status: Some(status),
-        ..fs.clone()
-    });
-    let view = held.as_ref().unwrap_or(fs);
-    let step = reconcile_children(view, ctx).await?;
-    if let Some(status) = status_of(view, &step) {
-        if created(&step) {
-            // Written once the listing adds the next runs and the server's form, moments later
-            // (or after a describe, if the process restarts meanwhile).
-            ctx.hold_status(&uid, status);
-        } else {
-            publish(&ctx.shared, fs, &status).await?;
-            ctx.release_status(&uid);
-        }
+    let step = reconcile_children(fs, ctx).await?;
+    // A new schedule is Ready as soon as it is created (one status write, on the path of
+    // convergence); its next runs and the server's form come with a later listing, paced so
+    // that listings never crowd out the creates of a mass creation.
+    if let Some(status) = status_of(fs, &step) {
+        publish(&ctx.shared, fs, &status).await?;
     }
     report(ctx, fs, &step).await;
     next(ctx, fs, step)
-}
-
-/// PURE: whether the step created the schedule with one call (nothing read back yet) and its
-/// status may wait for the listing. A run started for the run-now annotation is recorded at
-/// once, so that a restart in between cannot start it twice.
-fn created(step: &Step) -> bool {
-    matches!(step, Step::Synced { synced, .. }
-        if matches!(synced.seen, Seen::Created) && !synced.triggered)
 }
 
 /// Observe, then settle the feed in buun-curator, then the schedule.
@@ -227,7 +209,7 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             .await?;
         match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
             Listed::InSync(synced) => return Ok(Ok(*synced)),
-            Listed::NotYet => return Ok(Err(Waiting::Polling)),
+            Listed::NotYet(wait) => return Ok(Err(Waiting::Polling(wait))),
             Listed::Awaiting => return Ok(Err(Waiting::Notified)),
             Listed::Describe => {}
         }
@@ -330,7 +312,7 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         // The worker watch brings the resource back when the worker appears; a spec problem
         // needs a spec change.
         Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
-        Step::Pending(Waiting::Polling) => Ok(Action::requeue(FOLLOW_UP)),
+        Step::Pending(Waiting::Polling(wait)) => Ok(Action::requeue(wait.max(FOLLOW_UP))),
         Step::Pending(Waiting::Notified) => Ok(Action::requeue(AWAIT_FALLBACK)),
         Step::Synced { ref synced, .. } => {
             ctx.shared.metrics.set_managed(&uid, true);
