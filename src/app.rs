@@ -135,6 +135,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_metrics(metrics.clone())
         .with_rps(args.temporal.temporal_rps)
+        .with_max_in_flight(args.temporal.temporal_max_in_flight)
         .with_allowed_addresses(args.allowed_temporal_addresses.clone());
     let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())

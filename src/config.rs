@@ -50,6 +50,10 @@ pub struct TemporalArgs {
     /// usually takes far more. 0 leaves the calls unpaced.
     #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 10)]
     pub temporal_rps: u32,
+    /// Most calls in flight at once to one Temporal namespace, whatever `--concurrency` is: a
+    /// reconcile waiting on the API server holds no place. 0 leaves them unlimited.
+    #[arg(long, env = "CURATOR_TEMPORAL_MAX_IN_FLIGHT", default_value_t = 16)]
+    pub temporal_max_in_flight: usize,
     /// Timeout of a single Temporal call.
     #[arg(long, env = "CURATOR_TEMPORAL_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
     pub temporal_timeout: Duration,
@@ -90,8 +94,10 @@ pub struct RunArgs {
     /// Longest delay between retries of a failing resource (exponential from 1s, ±20% jitter).
     #[arg(long, env = "CURATOR_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration_arg)]
     pub max_backoff: Duration,
-    /// FeedSources reconciled at the same time.
-    #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 16)]
+    /// Resources reconciled at the same time, per kind. Their calls to Temporal are limited
+    /// separately (`--temporal-max-in-flight`), so a reconcile busy with the API server does
+    /// not keep another from calling Temporal.
+    #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running
     /// this long: every call a reconcile makes is bounded (`--temporal-timeout`, the API

@@ -438,8 +438,9 @@ fn default_env_configures_the_binary() {
         ("CURATOR_SCHEDULE_ID_PREFIX", "curator"),
         ("CURATOR_TEMPORAL_TIMEOUT", "10s"),
         ("CURATOR_RESYNC_INTERVAL", "5m"),
-        ("CURATOR_CONCURRENCY", "16"),
+        ("CURATOR_CONCURRENCY", "64"),
         ("CURATOR_TEMPORAL_RPS", "10"),
+        ("CURATOR_TEMPORAL_MAX_IN_FLIGHT", "16"),
         ("CURATOR_LEADER_ELECTION", "true"),
         ("CURATOR_LEASE_NAME", "curator-operator"),
         ("CURATOR_LEASE_NAMESPACE", NAMESPACE),
@@ -459,6 +460,8 @@ fn default_env_configures_the_binary() {
         panic!("run")
     };
     assert_eq!(run.temporal.temporal_rps.to_string(), "10");
+    assert_eq!(run.temporal.temporal_max_in_flight.to_string(), "16");
+    assert_eq!(run.concurrency.to_string(), "64");
 }
 
 #[test]

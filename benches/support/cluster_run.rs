@@ -43,7 +43,8 @@ pub struct Config {
     pub workers: usize,
     /// Namespaces.
     pub namespaces: usize,
-    /// Reconciles (operator) and calls (raw loop) at once.
+    /// Temporal calls in flight at once, the operator's (`--temporal-max-in-flight`; its
+    /// reconciles run at the default `--concurrency`) as the raw loop's.
     pub concurrency: usize,
     /// How long the operator idles after converging.
     pub idle: Duration,
@@ -350,7 +351,8 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
             "0".into(),
             "--temporal-timeout".into(),
             "30s".into(),
-            "--concurrency".into(),
+            // The raw loop's calls in flight; the reconciles themselves at the default.
+            "--temporal-max-in-flight".into(),
             cfg.concurrency.to_string(),
             "--schedule-id-prefix".into(),
             "op".into(),

@@ -222,7 +222,8 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         build,
     };
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
-        .with_rps(args.temporal.temporal_rps);
+        .with_rps(args.temporal.temporal_rps)
+        .with_max_in_flight(args.temporal.temporal_max_in_flight);
     let mut apis = HashMap::new();
     for url in prepared.pending.iter().map(|p| &p.api) {
         if let (false, Some(token)) = (apis.contains_key(url), &token) {

@@ -26,6 +26,7 @@ pub struct GrpcSchedules {
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
     limiter: Option<Arc<Pace>>,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
     address: String,
 }
 
@@ -39,6 +40,7 @@ impl GrpcSchedules {
             timeout,
             metrics: None,
             limiter: None,
+            in_flight: None,
             address: String::new(),
         }
     }
@@ -48,6 +50,13 @@ impl GrpcSchedules {
     pub fn with_limiter(mut self, pace: Option<Arc<Pace>>, address: &str) -> Self {
         self.limiter = pace;
         self.address = address.to_owned();
+        self
+    }
+
+    /// Holds a permit of `slots` (shared by the namespace's callers) for the whole of every
+    /// call; the wait for one is not part of the call's timeout.
+    pub fn with_in_flight(mut self, slots: Option<Arc<tokio::sync::Semaphore>>) -> Self {
+        self.in_flight = slots;
         self
     }
 
@@ -72,6 +81,11 @@ impl GrpcSchedules {
         method: &'static str,
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, TemporalError> {
+        // Never closed, so acquiring fails only if it were: then the call goes unlimited.
+        let _slot = match &self.in_flight {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         if let Some(l) = &self.limiter {
             l.wait().await;
         }

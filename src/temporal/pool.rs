@@ -81,11 +81,16 @@ pub struct Pool {
     metrics: Option<Arc<Metrics>>,
     rps: u32,
     limiters: Arc<std::sync::Mutex<Limiters>>,
+    max_in_flight: usize,
+    in_flight: Arc<std::sync::Mutex<InFlight>>,
     allowed: Arc<Vec<String>>,
 }
 
 /// One limiter per (frontend address, Temporal namespace).
 type Limiters = HashMap<(String, String), Arc<Pace>>;
+
+/// The calls in flight per (frontend address, Temporal namespace).
+type InFlight = HashMap<(String, String), Arc<tokio::sync::Semaphore>>;
 
 impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.
@@ -97,6 +102,8 @@ impl Pool {
             metrics: None,
             rps: 0,
             limiters: Arc::default(),
+            max_in_flight: 0,
+            in_flight: Arc::default(),
             allowed: Arc::default(),
         }
     }
@@ -114,6 +121,26 @@ impl Pool {
     pub fn with_rps(mut self, rps: u32) -> Self {
         self.rps = rps;
         self
+    }
+
+    /// Keeps at most `max` calls to each (frontend, Temporal namespace) in flight, however
+    /// many reconciles run at once (their Kubernetes reads and writes do not hold a place);
+    /// 0 leaves them unlimited.
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max;
+        self
+    }
+
+    fn in_flight(&self, address: &str, namespace: &str) -> Option<Arc<tokio::sync::Semaphore>> {
+        if self.max_in_flight == 0 {
+            return None;
+        }
+        let mut m = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            m.entry((address.to_owned(), namespace.to_owned()))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight)))
+                .clone(),
+        )
     }
 
     fn limiter(&self, address: &str, namespace: &str) -> Option<Arc<Pace>> {
@@ -191,7 +218,8 @@ impl Pool {
         };
         drop(s);
         let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout)
-            .with_limiter(self.limiter(address, namespace), address);
+            .with_limiter(self.limiter(address, namespace), address)
+            .with_in_flight(self.in_flight(address, namespace));
         Ok(match &self.metrics {
             Some(m) => api.with_metrics(m.clone()),
             None => api,
@@ -296,5 +324,32 @@ mod tests {
         assert!(allowed(&["*"], "x:1"));
         assert!(allowed(&["a*b*c"], "aXbYbZc"));
         assert!(!allowed(&["a*b*c"], "aXbYbZ"));
+    }
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use std::{sync::Arc, time::Duration};
+
+    use super::Pool;
+
+    #[test]
+    fn one_limit_of_calls_in_flight_per_temporal_namespace() {
+        let pool = Pool::new("test", Duration::from_secs(1)).with_max_in_flight(16);
+        let a = pool.in_flight("t:7233", "news").expect("limited");
+        let again = pool.in_flight("t:7233", "news").expect("limited");
+        assert!(Arc::ptr_eq(&a, &again), "shared by the namespace's callers");
+        assert_eq!(a.available_permits(), 16);
+        let other = pool.in_flight("t:7233", "blogs").expect("limited");
+        assert!(!Arc::ptr_eq(&a, &other), "another namespace has its own");
+        let elsewhere = pool.in_flight("u:7233", "news").expect("limited");
+        assert!(!Arc::ptr_eq(&a, &elsewhere), "another frontend has its own");
+        let clone = pool.clone();
+        assert!(Arc::ptr_eq(
+            &a,
+            &clone.in_flight("t:7233", "news").expect("limited")
+        ));
+        let unlimited = Pool::new("test", Duration::from_secs(1));
+        assert!(unlimited.in_flight("t:7233", "news").is_none());
     }
 }
