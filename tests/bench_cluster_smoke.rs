@@ -45,6 +45,7 @@ async fn one_thousand_feedsources_on_a_real_api_server() {
         "no describe per feed (the workers describe buun-curator's global schedule): {:?}",
         r.converge_temporal
     );
+    assert_eq!(r.unsettled, 0, "every FeedSource's next runs are recorded");
     let kube = &r.converge_kube;
     let status_writes = get(kube, "patch feedsources/status");
     assert!(

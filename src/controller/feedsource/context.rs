@@ -31,6 +31,18 @@ pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from
 /// described (3,000 describes of 2.4 s each in the first 13 minutes of 10,000 FeedSources).
 pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// A schedule created with one call, waiting for a listing to show it.
+struct Awaiting {
+    /// When it was created.
+    at: Instant,
+    /// A listing must have started after this to be news for it (moved on when one missed it).
+    since: Instant,
+    /// Its FeedSource, brought back by a listing that shows it.
+    obj: ObjectRef<FeedSource>,
+    /// The schedule ID.
+    id: String,
+}
+
 /// What the FeedSource controller needs.
 pub struct FeedContext {
     /// What both controllers share.
@@ -50,12 +62,8 @@ pub struct FeedContext {
     pub full_verify: std::time::Duration,
     /// When each FeedSource's schedule was last fully described (by UID).
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
-    /// When the schedules created with one call, and not yet seen in a listing, were created,
-    /// and their FeedSources.
-    /// Each entry: the create, the time a listing must have started after to be news for it
-    /// (moved on when a listing missed it), and the FeedSource.
-    #[allow(clippy::type_complexity)]
-    created: std::sync::Mutex<HashMap<String, (Instant, Instant, ObjectRef<FeedSource>)>>,
+    /// The schedules created with one call and not yet seen in a listing, by UID.
+    created: std::sync::Mutex<HashMap<String, Awaiting>>,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -111,14 +119,24 @@ impl FeedContext {
         m.get(uid).is_some_and(|t| t.elapsed() < every)
     }
 
-    /// Records that `uid`'s schedule was just created and that FeedSource `obj` waits for a
-    /// listing (`Some`), or no longer waits (`None`).
-    pub(super) fn awaiting_listing(&self, uid: &str, obj: Option<ObjectRef<FeedSource>>) {
+    /// Records that `uid`'s schedule (ID and FeedSource in `waiting`) was just created and
+    /// waits for a listing (`Some`), or no longer waits (`None`).
+    pub(super) fn awaiting_listing(
+        &self,
+        uid: &str,
+        waiting: Option<(ObjectRef<FeedSource>, String)>,
+    ) {
         let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        match obj {
-            Some(obj) => {
+        match waiting {
+            Some((obj, id)) => {
                 let now = Instant::now();
-                m.insert(uid.to_owned(), (now, now, obj));
+                let entry = Awaiting {
+                    at: now,
+                    since: now,
+                    obj,
+                    id,
+                };
+                m.insert(uid.to_owned(), entry);
             }
             None => {
                 m.remove(uid);
@@ -135,12 +153,19 @@ impl FeedContext {
         rx
     }
 
-    /// A listing arrived: every FeedSource waiting for one comes back.
-    pub(super) fn listing_arrived(&self) {
+    /// `listing` arrived: the FeedSources waiting for their schedule to show come back, if it
+    /// does (the others come back when the next listing may start).
+    pub(super) fn listing_arrived(&self, listing: &HashMap<String, crate::temporal::Listed>) {
         let waiting: Vec<ObjectRef<FeedSource>> = {
             let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-            m.values().map(|(_, _, obj)| obj.clone()).collect()
+            m.values()
+                .filter(|a| listing.contains_key(&a.id))
+                .map(|a| a.obj.clone())
+                .collect()
         };
+        if waiting.is_empty() {
+            return;
+        }
         let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
         news.retain(|tx| !tx.is_closed());
         for tx in news.iter() {
@@ -191,15 +216,15 @@ impl FeedContext {
     /// news for it.
     pub(super) fn created_at(&self, uid: &str) -> Option<(Instant, Instant)> {
         let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).map(|(at, since, _)| (*at, *since))
+        m.get(uid).map(|a| (a.at, a.since))
     }
 
     /// A listing that started after `uid`'s create does not show it yet (visibility lags): only
     /// a listing started from now on is news for it.
     pub(super) fn missed_in_listing(&self, uid: &str) {
         let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, since, _)) = m.get_mut(uid) {
-            *since = Instant::now();
+        if let Some(a) = m.get_mut(uid) {
+            a.since = Instant::now();
         }
     }
 
@@ -223,5 +248,34 @@ impl FeedContext {
         );
         let shared = Shared::new(client, pool, std::time::Duration::from_secs(300));
         Self::new(Arc::new(shared), BuildOptions::test(prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::StreamExt;
+    use kube::runtime::reflector::ObjectRef;
+
+    use super::FeedContext;
+    use crate::{crd::FeedSource, temporal::Listed};
+
+    #[tokio::test]
+    async fn a_listing_brings_back_only_the_feedsources_it_shows() {
+        let fake = Arc::new(crate::testing::kube::FakeKube::default());
+        let ctx = FeedContext::test(fake.client(), "t");
+        let mut news = ctx.listing_news();
+        let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
+        ctx.awaiting_listing("u1", Some((obj("shown"), "t/news/shown".into())));
+        ctx.awaiting_listing("u2", Some((obj("lagging"), "t/news/lagging".into())));
+        let listing = [("t/news/shown".to_owned(), Listed::default())].into();
+        ctx.listing_arrived(&listing);
+        assert_eq!(news.next().await, Some(obj("shown")));
+        ctx.listing_arrived(&Default::default());
+        ctx.awaiting_listing("u1", None);
+        ctx.listing_arrived(&listing);
+        let more = tokio::time::timeout(std::time::Duration::from_millis(50), news.next()).await;
+        assert!(more.is_err(), "nobody else came back: {more:?}");
     }
 }

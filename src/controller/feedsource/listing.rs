@@ -74,9 +74,11 @@ pub(super) async fn listed<A: ScheduleApi>(
         }
         None => News::Fresh(ctx.list_cache.get(&key, ctx.list_ttl(), fetch).await),
     };
-    if fetched.load(std::sync::atomic::Ordering::Relaxed) {
-        // The FeedSources waiting for news come back now, not at their next poll.
-        ctx.listing_arrived();
+    if fetched.load(std::sync::atomic::Ordering::Relaxed)
+        && let News::Fresh(Ok(l)) = &listing
+    {
+        // The FeedSources whose schedules it shows come back now, not at their next poll.
+        ctx.listing_arrived(l);
     }
     let listing = match listing {
         News::InFlight => return Listed::Awaiting,

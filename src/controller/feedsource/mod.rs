@@ -314,12 +314,17 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
         Step::Pending(Waiting::Polling(wait)) => Ok(Action::requeue(wait.max(FOLLOW_UP))),
         Step::Pending(Waiting::Notified) => Ok(Action::requeue(AWAIT_FALLBACK)),
-        Step::Synced { ref synced, .. } => {
+        Step::Synced {
+            ref synced,
+            ref desired,
+            ..
+        } => {
             ctx.shared.metrics.set_managed(&uid, true);
             // Created with one call: come back in a moment, when a listing shows it, to record
             // the server's form and the next runs.
             let created = matches!(synced.seen, Seen::Created);
-            ctx.awaiting_listing(&uid, created.then(|| ObjectRef::from_obj(fs)));
+            let waiting = created.then(|| (ObjectRef::from_obj(fs), desired.id.clone()));
+            ctx.awaiting_listing(&uid, waiting);
             Ok(Action::requeue(if created {
                 FOLLOW_UP
             } else {
