@@ -29,8 +29,11 @@ pub struct Shared {
     pub client: Client,
     /// Temporal connections.
     pub pool: Pool,
-    /// Event recorder (one per process so that repeats aggregate).
+    /// Recorder of Warning events, one per process so that repeats aggregate into a series
+    /// (kube-runtime keeps each event for 6 minutes to count its repeats).
     pub recorder: Recorder,
+    /// Who records the events.
+    reporter: Reporter,
     /// Interval of the periodic re-check of every resource.
     pub resync: Duration,
     /// Per-object failure backoff.
@@ -53,7 +56,8 @@ impl Shared {
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             pool,
             resync,
@@ -145,7 +149,19 @@ impl Shared {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+        // Normal events report one change each (a schedule created, updated, deleted): they
+        // never repeat, so they skip the shared recorder, whose cache would hold one event per
+        // FeedSource for 6 minutes (and keep its table at that size): 2.8 MiB of a 16.3 MiB
+        // live heap at 1,000 FeedSources, growing with N.
+        let once;
+        let recorder = match type_ {
+            EventType::Warning => &self.recorder,
+            EventType::Normal => {
+                once = Recorder::new(self.client.clone(), self.reporter.clone());
+                &once
+            }
+        };
+        if let Err(e) = recorder.publish(&ev, &reference).await {
             tracing::warn!(error = %e, reason, "cannot publish event");
         }
     }
