@@ -225,17 +225,8 @@ fn chart_env(manifest: &str) -> BTreeMap<String, String> {
 }
 
 async fn wait_ready(feeds: &Api<FeedSource>, name: &str) {
-    eventually(&format!("{name} Ready=True"), WAIT, || async {
-        feeds
-            .get(name)
-            .await
-            .ok()
-            .and_then(|f| f.status)
-            .is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
+    eventually(&format!("{name} Ready=True"), WAIT, || {
+        common::cluster::feed_ready(feeds, name)
     })
     .await;
 }

@@ -45,19 +45,6 @@ const TEMPORAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The goal with nothing in flight.
 const QUIET_LIMIT: Duration = Duration::from_secs(2);
 
-async fn ready(feeds: &Api<FeedSource>, name: &str) -> bool {
-    feeds
-        .get(name)
-        .await
-        .ok()
-        .and_then(|f| f.status)
-        .is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-}
-
 async fn create_worker(client: &Client, ns: &str, address: &str) {
     Api::<CuratorWorker>::namespaced(client.clone(), ns)
         .create(
@@ -380,7 +367,7 @@ async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
         exit.took
     );
     assert!(
-        ready(&feeds, "hn").await,
+        common::cluster::feed_ready(&feeds, "hn").await,
         "the reconcile in flight finished"
     );
     let fs = feeds.get("hn").await.expect("get");

@@ -28,19 +28,6 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(60);
 const FEEDS: [&str; 3] = ["hn", "lobsters", "heise"];
 
-async fn ready(feeds: &Api<FeedSource>, name: &str) -> bool {
-    feeds
-        .get(name)
-        .await
-        .ok()
-        .and_then(|f| f.status)
-        .is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-}
-
 /// Every object the operator writes in `ns`, by kind/name, with its resourceVersion: any
 /// write (status, spec, finalizer) changes it.
 async fn versions(client: &Client, ns: &str) -> BTreeMap<String, String> {
@@ -155,7 +142,10 @@ async fn the_operator_outlives_an_api_server_restart_and_stops_promptly_without_
     let a = operator(&c, &ns, "replica-a");
     let other = operator(&c, &other_ns, "replica-c");
     for name in FEEDS {
-        eventually(&format!("{name} Ready"), WAIT, || ready(&feeds, name)).await;
+        eventually(&format!("{name} Ready"), WAIT, || {
+            common::cluster::feed_ready(&feeds, name)
+        })
+        .await;
     }
     eventually("both to lead, ready", WAIT, || async {
         a.get("/readyz").await.0 == 200
@@ -283,7 +273,10 @@ async fn the_operator_outlives_an_api_server_restart_and_stops_promptly_without_
         )
         .await
         .expect("feed");
-    eventually("after Ready", WAIT, || ready(&feeds, "after")).await;
+    eventually("after Ready", WAIT, || {
+        common::cluster::feed_ready(&feeds, "after")
+    })
+    .await;
     println!(
         "a FeedSource created after the restart is Ready in {:.1} s",
         created.elapsed().as_secs_f64()

@@ -61,19 +61,6 @@ async fn uninstall(client: &Client, name: &str) {
     .await;
 }
 
-async fn ready(feeds: &Api<FeedSource>, name: &str) -> bool {
-    feeds
-        .get(name)
-        .await
-        .ok()
-        .and_then(|f| f.status)
-        .is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-}
-
 async fn replicas(deployments: &Api<Deployment>, name: &str) -> Option<i32> {
     deployments
         .get_opt(name)
@@ -197,7 +184,10 @@ async fn a_missing_crd_is_said_once_and_its_controller_starts_when_it_appears() 
         .create(&PostParams::default(), &fs)
         .await
         .expect("feed");
-    eventually("hn Ready", WAIT, || ready(&feeds, "hn")).await;
+    eventually("hn Ready", WAIT, || {
+        common::cluster::feed_ready(&feeds, "hn")
+    })
+    .await;
     println!(
         "FeedSource CRD installed → first FeedSource Ready: {:.1} s",
         installed.elapsed().as_secs_f64()
@@ -258,7 +248,10 @@ async fn a_missing_crd_is_said_once_and_its_controller_starts_when_it_appears() 
         .create(&PostParams::default(), &fs)
         .await
         .expect("feed");
-    eventually("lobsters Ready", WAIT, || ready(&feeds, "lobsters")).await;
+    eventually("lobsters Ready", WAIT, || {
+        common::cluster::feed_ready(&feeds, "lobsters")
+    })
+    .await;
     let exit = b.terminate().await;
     assert_clean_exit("leader, both CRDs installed", &exit, Duration::from_secs(2));
     assert_eq!(lease_holder(&client, &ns, "curator-operator").await, None);

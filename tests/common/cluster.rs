@@ -324,6 +324,20 @@ pub async fn delete_namespace(client: &Client, ns: &str) {
 }
 
 /// Polls `check` every 250 ms until it holds, for at most `limit`.
+/// Whether FeedSource `name` is `Ready=True` now (false when it cannot be read).
+pub async fn feed_ready(feeds: &kube::Api<curator_operator::crd::FeedSource>, name: &str) -> bool {
+    feeds
+        .get(name)
+        .await
+        .ok()
+        .and_then(|f| f.status)
+        .is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,

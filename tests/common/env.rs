@@ -92,17 +92,8 @@ impl ClusterEnv {
 
     pub async fn wait_ready(&self, name: &str) -> FeedSource {
         let feeds: Api<FeedSource> = self.api();
-        eventually(&format!("{name} Ready=True"), WAIT, || async {
-            feeds
-                .get(name)
-                .await
-                .ok()
-                .and_then(|f| f.status)
-                .is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-                })
+        eventually(&format!("{name} Ready=True"), WAIT, || {
+            super::cluster::feed_ready(&feeds, name)
         })
         .await;
         feeds.get(name).await.expect("get")
