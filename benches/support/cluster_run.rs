@@ -422,6 +422,9 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     // not keep the idle period from being measured: it is counted instead.
     r.unsettled = all_ready(&client, &run, cfg, SETTLE_LIMIT, settled).await;
     r.settled = started.elapsed();
+    // Each worker's status shows its FeedSources' earliest next run: its next resync records
+    // the next runs just written. Part of settling, not of idling.
+    tokio::time::sleep(cfg.resync + Duration::from_secs(2)).await;
     println!(
         "next runs recorded after {:?} ({} FeedSources without them)",
         r.settled, r.unsettled
