@@ -45,18 +45,10 @@ async fn reconcile(
     name: &str,
 ) -> Result<(), String> {
     let mut last = Ok(());
-    // The finalizer, the reconcile that decides, then (for a new schedule) the follow-ups until
-    // the listing completes its status, as the controller does.
-    for attempt in 0..100 {
+    for _ in 0..2 {
         let Some(fs) = feed(kube, ns, name) else {
             return last;
         };
-        if attempt >= 2 {
-            if fs.status.is_some() || last.is_err() {
-                return last;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
         last = feedsource::reconcile(Arc::new(fs), ctx.clone())
             .await
             .map(|_| ())

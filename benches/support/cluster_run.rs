@@ -322,7 +322,7 @@ fn settled(f: &FeedSource) -> bool {
 
 /// Waits until every FeedSource of the run's namespaces is `done`, from a watch; returns how
 /// many were not when `limit` ran out.
-async fn all_ready(
+async fn all_done(
     client: &Client,
     run: &str,
     cfg: &Config,
@@ -391,7 +391,7 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     });
     let pid = op.pid();
     let started = Instant::now();
-    let not_ready = all_ready(&client, &run, cfg, Duration::from_secs(3600), ready).await;
+    let not_ready = all_done(&client, &run, cfg, Duration::from_secs(3600), ready).await;
     assert_eq!(not_ready, 0, "FeedSources not Ready within an hour");
     r.converge = started.elapsed();
     r.converge_cpu = cpu_seconds(pid);
@@ -404,11 +404,11 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
         r.rss_converged >> 20
     );
     let (_, body) = op.get("/metrics").await;
-    r.temporal_failures = body
-        .lines()
-        .filter(|l| l.starts_with("curator_temporal_requests_total{"))
-        .filter(|l| !l.contains("outcome=\"ok\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    // By outcome, the methods summed.
+    r.temporal_failures = series(&body, "curator_temporal_requests_total", &["method"])
+        .into_iter()
+        .filter(|(outcome, _)| outcome != "ok")
+        .map(|(_, n)| n)
         .sum::<f64>() as u64;
     r.converge_reconciles = means(&body, "curator_reconcile_duration_seconds");
     r.temporal_latency = means(&body, "curator_temporal_request_duration_seconds")
@@ -420,7 +420,7 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     // The next runs come with a later (paced) listing; the idle period starts after them.
     // A straggler (a create the loaded server cancelled, whose describes keep failing) must
     // not keep the idle period from being measured: it is counted instead.
-    r.unsettled = all_ready(&client, &run, cfg, SETTLE_LIMIT, settled).await;
+    r.unsettled = all_done(&client, &run, cfg, SETTLE_LIMIT, settled).await;
     r.settled = started.elapsed();
     // Each worker's status shows its FeedSources' earliest next run: its next resync records
     // the next runs just written. Part of settling, not of idling.

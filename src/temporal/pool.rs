@@ -80,17 +80,19 @@ pub struct Pool {
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
     rps: u32,
-    limiters: Arc<std::sync::Mutex<Limiters>>,
     max_in_flight: usize,
-    in_flight: Arc<std::sync::Mutex<InFlight>>,
+    limits: Arc<std::sync::Mutex<HashMap<(String, String), Limits>>>,
     allowed: Arc<Vec<String>>,
 }
 
-/// One limiter per (frontend address, Temporal namespace).
-type Limiters = HashMap<(String, String), Arc<Pace>>;
-
-/// The calls in flight per (frontend address, Temporal namespace).
-type InFlight = HashMap<(String, String), Arc<tokio::sync::Semaphore>>;
+/// What every caller of one (frontend address, Temporal namespace) shares.
+#[derive(Clone, Default)]
+struct Limits {
+    /// The pace of its calls (`with_rps`).
+    pace: Option<Arc<Pace>>,
+    /// Its calls in flight (`with_max_in_flight`).
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+}
 
 impl Pool {
     /// An empty pool whose calls identify as `identity` and time out after `timeout`.
@@ -101,9 +103,8 @@ impl Pool {
             timeout,
             metrics: None,
             rps: 0,
-            limiters: Arc::default(),
             max_in_flight: 0,
-            in_flight: Arc::default(),
+            limits: Arc::default(),
             allowed: Arc::default(),
         }
     }
@@ -131,26 +132,20 @@ impl Pool {
         self
     }
 
-    fn in_flight(&self, address: &str, namespace: &str) -> Option<Arc<tokio::sync::Semaphore>> {
-        if self.max_in_flight == 0 {
-            return None;
+    /// The pace and the places in flight of (`address`, `namespace`), made at first use.
+    fn limits(&self, address: &str, namespace: &str) -> Limits {
+        let rps = std::num::NonZeroU32::new(self.rps);
+        if rps.is_none() && self.max_in_flight == 0 {
+            return Limits::default();
         }
-        let mut m = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        Some(
-            m.entry((address.to_owned(), namespace.to_owned()))
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight)))
-                .clone(),
-        )
-    }
-
-    fn limiter(&self, address: &str, namespace: &str) -> Option<Arc<Pace>> {
-        let rps = std::num::NonZeroU32::new(self.rps)?;
-        let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        Some(
-            m.entry((address.to_owned(), namespace.to_owned()))
-                .or_insert_with(|| Arc::new(Pace::new(rps)))
-                .clone(),
-        )
+        let mut m = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((address.to_owned(), namespace.to_owned()))
+            .or_insert_with(|| Limits {
+                pace: rps.map(|rps| Arc::new(Pace::new(rps))),
+                slots: (self.max_in_flight > 0)
+                    .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
+            })
+            .clone()
     }
 
     /// Records every RPC made through this pool in `metrics`.
@@ -217,9 +212,10 @@ impl Pool {
             }
         };
         drop(s);
+        let limits = self.limits(address, namespace);
         let api = GrpcSchedules::new(conn, namespace, &self.identity, self.timeout)
-            .with_limiter(self.limiter(address, namespace), address)
-            .with_in_flight(self.in_flight(address, namespace));
+            .with_limiter(limits.pace, address)
+            .with_in_flight(limits.slots);
         Ok(match &self.metrics {
             Some(m) => api.with_metrics(m.clone()),
             None => api,
@@ -294,7 +290,9 @@ impl Pool {
 
 #[cfg(test)]
 mod tests {
-    use super::address_allowed;
+    use std::{sync::Arc, time::Duration};
+
+    use super::{Pool, address_allowed};
 
     fn allowed(patterns: &[&str], address: &str) -> bool {
         let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
@@ -325,31 +323,25 @@ mod tests {
         assert!(allowed(&["a*b*c"], "aXbYbZc"));
         assert!(!allowed(&["a*b*c"], "aXbYbZ"));
     }
-}
-
-#[cfg(test)]
-mod in_flight_tests {
-    use std::{sync::Arc, time::Duration};
-
-    use super::Pool;
 
     #[test]
     fn one_limit_of_calls_in_flight_per_temporal_namespace() {
         let pool = Pool::new("test", Duration::from_secs(1)).with_max_in_flight(16);
-        let a = pool.in_flight("t:7233", "news").expect("limited");
-        let again = pool.in_flight("t:7233", "news").expect("limited");
+        let slots = |p: &Pool, address: &str, namespace: &str| p.limits(address, namespace).slots;
+        let a = slots(&pool, "t:7233", "news").expect("limited");
+        let again = slots(&pool, "t:7233", "news").expect("limited");
         assert!(Arc::ptr_eq(&a, &again), "shared by the namespace's callers");
         assert_eq!(a.available_permits(), 16);
-        let other = pool.in_flight("t:7233", "blogs").expect("limited");
+        let other = slots(&pool, "t:7233", "blogs").expect("limited");
         assert!(!Arc::ptr_eq(&a, &other), "another namespace has its own");
-        let elsewhere = pool.in_flight("u:7233", "news").expect("limited");
+        let elsewhere = slots(&pool, "u:7233", "news").expect("limited");
         assert!(!Arc::ptr_eq(&a, &elsewhere), "another frontend has its own");
         let clone = pool.clone();
         assert!(Arc::ptr_eq(
             &a,
-            &clone.in_flight("t:7233", "news").expect("limited")
+            &slots(&clone, "t:7233", "news").expect("limited")
         ));
         let unlimited = Pool::new("test", Duration::from_secs(1));
-        assert!(unlimited.in_flight("t:7233", "news").is_none());
+        assert!(slots(&unlimited, "t:7233", "news").is_none());
     }
 }
