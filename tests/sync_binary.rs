@@ -67,7 +67,7 @@ async fn settle(prefix: &str, n: usize) {
     let api = common::schedules(&common::shared().address).await;
     let start = Instant::now();
     loop {
-        let l = list_all(&api, 1000).await.expect("list");
+        let l = list_all(&api, "", 1000).await.expect("list");
         let stamped = l
             .values()
             .filter(|s| s.id.starts_with(prefix) && stamp::fingerprint(&s.notes).is_some())
@@ -85,7 +85,7 @@ async fn settle(prefix: &str, n: usize) {
 
 async fn listed(prefix: &str) -> usize {
     let api = common::schedules(&common::shared().address).await;
-    let l = list_all(&api, 1000).await.expect("list");
+    let l = list_all(&api, "", 1000).await.expect("list");
     l.keys().filter(|id| id.starts_with(prefix)).count()
 }
 

@@ -81,7 +81,7 @@ async fn until_listed(id: &str, ok: impl Fn(Option<&Listed>) -> bool) {
     let api = common::schedules(&common::shared().address).await;
     let start = Instant::now();
     loop {
-        let l = list_all(&api, 1000).await.expect("list");
+        let l = list_all(&api, "", 1000).await.expect("list");
         if ok(l.get(id)) {
             return;
         }
@@ -382,7 +382,7 @@ async fn the_server_form_of_every_kind_of_spec_is_predicted() {
     assert!(out.iter().all(|o| o.action == Action::Create), "{out:?}");
     settle(&docs).await;
     let raw = common::schedules(&common::shared().address).await;
-    let listing = list_all(&raw, 1000).await.expect("list");
+    let listing = list_all(&raw, "", 1000).await.expect("list");
     for f in &p.feeds {
         let (whole, spec) = f.expected.clone().expect("predicted");
         let d = raw

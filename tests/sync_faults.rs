@@ -109,8 +109,8 @@ impl ScheduleApi for Flaky {
         self.call("PatchSchedule", self.0.fake.patch(id, p, r))
             .await
     }
-    async fn list(&self, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
-        self.call("ListSchedules", self.0.fake.list(n, t)).await
+    async fn list(&self, p: &str, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
+        self.call("ListSchedules", self.0.fake.list(p, n, t)).await
     }
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
         self.call("DeleteSchedule", self.0.fake.delete(id)).await

@@ -399,3 +399,44 @@ async fn calls_to_a_namespace_are_paced() {
         "60 calls at 20/s after a burst of 20 took {took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_listing_returns_only_the_schedules_under_its_prefix() {
+    let server = common::shared();
+    let api = api().await;
+    let ids = ["listq-a/ns/one", "listq-a/ns/two", "listq-b/ns/one"];
+    for id in ids {
+        common::cli(
+            &server.address,
+            &[
+                "schedule",
+                "create",
+                "--schedule-id",
+                id,
+                "--interval",
+                "1h",
+                "--task-queue",
+                "q",
+                "--type",
+                "W",
+            ],
+        );
+    }
+    // Visibility lags a create a little.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let everything = loop {
+        let all = sync::list_all(&api, "", 1000).await.expect("list");
+        if ids.iter().all(|id| all.contains_key(*id)) || std::time::Instant::now() > deadline {
+            break all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(ids.iter().all(|id| everything.contains_key(*id)));
+    // The server itself filters: the page holds nothing outside the prefix.
+    let page = api.list("listq-a/", 1000, Vec::new()).await.expect("page");
+    let mut listed: Vec<&str> = page.schedules.iter().map(|l| l.id.as_str()).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["listq-a/ns/one", "listq-a/ns/two"]);
+    let kept = sync::list_all(&api, "listq-b/", 1000).await.expect("list");
+    assert_eq!(kept.keys().collect::<Vec<_>>(), ["listq-b/ns/one"]);
+}

@@ -283,7 +283,8 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
         // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
+        else {
             continue;
         };
         if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
@@ -403,7 +404,8 @@ async fn sync_case(address: &str, cfg: &Config, n: usize) -> (Duration, Rpcs, Du
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(120) {
         // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, 1000).await else {
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
+        else {
             continue;
         };
         let stamped = listed

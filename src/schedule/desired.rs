@@ -113,6 +113,16 @@ pub fn is_operator_pause(note: &str) -> bool {
     note == SUSPEND_NOTE || note == FEED_NOT_FOUND_NOTE
 }
 
+/// What every schedule ID under `prefix` starts with (empty, so everything, for no prefix): a
+/// listing asks Temporal for these alone rather than for the whole namespace.
+pub fn listing_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
 /// The schedule ID of FeedSource `namespace/name`: `<prefix>/<namespace>/<name>`.
 ///
 /// Namespaces cannot contain `/`, so distinct resources never share an ID under one prefix, and

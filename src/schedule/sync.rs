@@ -383,26 +383,31 @@ mod tests;
 /// server that keeps answering with a next-page token cannot keep the caller listing forever.
 pub const MAX_LIST_PAGES: usize = 1000;
 
-/// Every schedule of the namespace, by ID, read page by page (one RPC per `page_size`, at most
-/// [`MAX_LIST_PAGES`] RPCs).
+/// Every schedule of the namespace whose ID starts with `id_prefix` (all for an empty one), by
+/// ID, read page by page (one RPC per `page_size`, at most [`MAX_LIST_PAGES`] RPCs).
 pub async fn list_all<A: ScheduleApi>(
     api: &A,
+    id_prefix: &str,
     page_size: i32,
 ) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
-    list_kept(api, page_size, Some).await
+    list_kept(api, id_prefix, page_size, |l| {
+        l.id.starts_with(id_prefix).then_some(l)
+    })
+    .await
 }
 
 /// Like [`list_all`], keeping of each page only what `keep` returns (a cache keeps the
 /// operator's own schedules, trimmed to what its decisions read).
 pub async fn list_kept<A: ScheduleApi>(
     api: &A,
+    id_prefix: &str,
     page_size: i32,
     keep: impl Fn(crate::temporal::Listed) -> Option<crate::temporal::Listed>,
 ) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
     let mut out = std::collections::HashMap::new();
     let mut token = Vec::new();
     for _ in 0..MAX_LIST_PAGES {
-        let page = api.list(page_size, token).await?;
+        let page = api.list(id_prefix, page_size, token).await?;
         out.extend(
             page.schedules
                 .into_iter()

@@ -260,8 +260,13 @@ impl ScheduleApi for Racing {
     async fn patch(&self, id: &str, p: SchedulePatch, r: String) -> Result<(), TemporalError> {
         self.0.patch(id, p, r).await
     }
-    async fn list(&self, n: i32, t: Vec<u8>) -> Result<crate::temporal::ListPage, TemporalError> {
-        self.0.list(n, t).await
+    async fn list(
+        &self,
+        p: &str,
+        n: i32,
+        t: Vec<u8>,
+    ) -> Result<crate::temporal::ListPage, TemporalError> {
+        self.0.list(p, n, t).await
     }
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
         self.0.delete(id).await
@@ -429,7 +434,12 @@ impl ScheduleApi for EndlessListing {
     async fn patch(&self, _: &str, _: SchedulePatch, _: String) -> Result<(), TemporalError> {
         Ok(())
     }
-    async fn list(&self, _: i32, _: Vec<u8>) -> Result<crate::temporal::ListPage, TemporalError> {
+    async fn list(
+        &self,
+        _: &str,
+        _: i32,
+        _: Vec<u8>,
+    ) -> Result<crate::temporal::ListPage, TemporalError> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(crate::temporal::ListPage {
             schedules: Vec::new(),
@@ -444,7 +454,7 @@ impl ScheduleApi for EndlessListing {
 #[tokio::test]
 async fn an_endless_listing_is_abandoned_after_the_page_cap() {
     let api = EndlessListing(Default::default());
-    let err = list_all(&api, 10).await.expect_err("abandoned");
+    let err = list_all(&api, "", 10).await.expect_err("abandoned");
     assert!(matches!(err, TemporalError::ListingTooLong(MAX_LIST_PAGES)));
     assert_eq!(
         api.0.load(std::sync::atomic::Ordering::Relaxed),

@@ -41,7 +41,7 @@ pub use documents::{Documents, parse_documents, read_documents};
 use crate::{
     config::{SyncArgs, SyncOutput},
     curator_api::{FeedApi, http::HttpFeedApi},
-    schedule::{BuildOptions, sync::list_all},
+    schedule::{BuildOptions, desired, sync::list_all},
     temporal::{Listed, ScheduleApi, TemporalError, pool::Pool},
 };
 use feed::{Feed, Mode};
@@ -91,7 +91,8 @@ where
             .retry
             .run(|| async {
                 let api = connect(loc.0.clone(), loc.1.clone()).await?;
-                let listing = list_all(&api, LIST_PAGE).await?;
+                let prefix = desired::listing_prefix(&opts.build.id_prefix);
+                let listing = list_all(&api, &prefix, LIST_PAGE).await?;
                 Ok::<_, TemporalError>(Located { api, listing })
             })
             .await;

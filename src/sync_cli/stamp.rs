@@ -118,8 +118,8 @@ impl<A: ScheduleApi> ScheduleApi for Stamped<'_, A> {
         self.inner.patch(id, p, request_id("patch")).await
     }
 
-    async fn list(&self, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
-        self.inner.list(n, t).await
+    async fn list(&self, p: &str, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
+        self.inner.list(p, n, t).await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {

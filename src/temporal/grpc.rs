@@ -239,17 +239,35 @@ impl ScheduleApi for GrpcSchedules {
             .map(|_| ())
     }
 
-    async fn list(&self, page_size: i32, page_token: Vec<u8>) -> Result<ListPage, TemporalError> {
+    async fn list(
+        &self,
+        id_prefix: &str,
+        page_size: i32,
+        page_token: Vec<u8>,
+    ) -> Result<ListPage, TemporalError> {
         let mut svc = self.conn.workflow_service();
-        let req = ListSchedulesRequest {
+        let mut req = ListSchedulesRequest {
             namespace: self.namespace.clone(),
             maximum_page_size: page_size,
             next_page_token: page_token,
-            query: String::new(),
+            query: prefix_query(id_prefix),
         };
-        let r = self
-            .call("ListSchedules", svc.list_schedules(req.into_request()))
-            .await?;
+        let first = self
+            .call(
+                "ListSchedules",
+                svc.list_schedules(req.clone().into_request()),
+            )
+            .await;
+        let r = match first {
+            // A server without schedule queries (before 1.24 or so) rejects the filter: the
+            // whole namespace is listed, and the caller keeps its own IDs.
+            Err(e) if !req.query.is_empty() && e.code() == Some(Code::InvalidArgument) => {
+                req.query.clear();
+                self.call("ListSchedules", svc.list_schedules(req.into_request()))
+                    .await?
+            }
+            other => other?,
+        };
         Ok(ListPage {
             schedules: r
                 .schedules
@@ -289,10 +307,39 @@ impl ScheduleApi for GrpcSchedules {
     }
 }
 
+/// PURE: the visibility query for schedule IDs starting with `prefix`; empty (no filter) for no
+/// prefix, or one that a query literal could not hold as it is.
+pub fn prefix_query(prefix: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/-_.:@+=".contains(c);
+    if prefix.is_empty() || !prefix.chars().all(plain) {
+        String::new()
+    } else {
+        format!("ScheduleId STARTS_WITH '{prefix}'")
+    }
+}
+
 /// `NotFound` also answers for an unknown namespace; only a missing schedule means "absent".
 fn is_missing_schedule(e: &TemporalError) -> bool {
     match e {
         TemporalError::Rpc { message, .. } => !message.to_lowercase().contains("namespace"),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_query;
+
+    #[test]
+    fn a_listing_asks_for_the_prefix_alone_when_a_literal_can_hold_it() {
+        assert_eq!(
+            prefix_query("curator/"),
+            "ScheduleId STARTS_WITH 'curator/'"
+        );
+        assert_eq!(prefix_query(""), "");
+        // Quotes or backslashes could end the literal: the whole namespace is listed instead.
+        assert_eq!(prefix_query("it's/"), "");
+        assert_eq!(prefix_query("a\\b/"), "");
+        assert_eq!(prefix_query("a b/"), "");
     }
 }

@@ -102,9 +102,12 @@ pub trait ScheduleApi: Send + Sync {
         request_id: String,
     ) -> impl Future<Output = Result<(), TemporalError>> + Send;
 
-    /// Lists one page of schedules (`page_size` at most), starting at `page_token`.
+    /// Lists one page of schedules (`page_size` at most), starting at `page_token`: those whose
+    /// ID starts with `id_prefix` (all for an empty one). A server too old to filter on the ID
+    /// may also return others, so callers still check each ID.
     fn list(
         &self,
+        id_prefix: &str,
         page_size: i32,
         page_token: Vec<u8>,
     ) -> impl Future<Output = Result<ListPage, TemporalError>> + Send;

@@ -79,9 +79,9 @@ impl<A: ScheduleApi> ScheduleApi for Counting<A> {
         self.bump("PatchSchedule");
         self.inner.patch(id, p, r).await
     }
-    async fn list(&self, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
+    async fn list(&self, p: &str, n: i32, t: Vec<u8>) -> Result<ListPage, TemporalError> {
         self.bump("ListSchedules");
-        self.inner.list(n, t).await
+        self.inner.list(p, n, t).await
     }
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
         self.bump("DeleteSchedule");

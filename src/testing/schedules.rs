@@ -194,22 +194,30 @@ impl ScheduleApi for FakeSchedules {
         Ok(())
     }
 
-    async fn list(&self, page_size: i32, page_token: Vec<u8>) -> Result<ListPage, TemporalError> {
+    async fn list(
+        &self,
+        id_prefix: &str,
+        page_size: i32,
+        page_token: Vec<u8>,
+    ) -> Result<ListPage, TemporalError> {
         self.count("ListSchedules")?;
         let start = String::from_utf8(page_token).unwrap_or_default();
         let m = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
         let size = usize::try_from(page_size.max(1)).unwrap_or(1);
-        let mut items = m.range(start..).map(|(id, s)| {
-            let state = s.schedule.state.clone().unwrap_or_default();
-            Listed {
-                id: id.clone(),
-                memo_info: memo::parse(Some(&s.memo), None),
-                spec: s.schedule.spec.clone(),
-                paused: state.paused,
-                notes: state.notes,
-                ..Default::default()
-            }
-        });
+        let mut items = m
+            .range(start..)
+            .filter(|(id, _)| id.starts_with(id_prefix))
+            .map(|(id, s)| {
+                let state = s.schedule.state.clone().unwrap_or_default();
+                Listed {
+                    id: id.clone(),
+                    memo_info: memo::parse(Some(&s.memo), None),
+                    spec: s.schedule.spec.clone(),
+                    paused: state.paused,
+                    notes: state.notes,
+                    ..Default::default()
+                }
+            });
         let schedules: Vec<Listed> = items.by_ref().take(size).collect();
         let next_page_token = items.next().map(|l| l.id.into_bytes()).unwrap_or_default();
         Ok(ListPage {

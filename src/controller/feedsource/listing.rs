@@ -9,7 +9,7 @@ use crate::{
     controller::cache::News,
     crd::FeedSource,
     schedule::{
-        DesiredSchedule, listing,
+        DesiredSchedule, desired, listing,
         sync::{self, Recorded, Synced},
     },
     temporal::{ScheduleApi, pool::Credentials},
@@ -61,7 +61,8 @@ pub(super) async fn listed<A: ScheduleApi>(
     let fetched = std::sync::atomic::AtomicBool::new(false);
     let fetch = || async {
         fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        sync::list_kept(api, LIST_PAGE, |l| listing::compact(prefix, l))
+        let wanted = desired::listing_prefix(prefix);
+        sync::list_kept(api, &wanted, LIST_PAGE, |l| listing::compact(prefix, l))
             .await
             .map(Arc::new)
     };
