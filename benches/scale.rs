@@ -5,6 +5,8 @@
 mod common;
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/sync_case.rs"]
+mod sync_case;
 
 fn main() {
     // `cargo test --all-targets` runs harness-less benches too; only `cargo bench` passes --bench.
@@ -35,6 +37,7 @@ fn main() {
         edits: 200,
         workers: 100,
         queues: 10,
+        settle_limit: Some(std::time::Duration::from_secs(600)),
     };
     // Memory: a fresh process holding 10,000 FeedSources and 100 CuratorWorkers.
     let exe = std::env::current_exe().expect("exe");

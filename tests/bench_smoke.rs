@@ -5,6 +5,8 @@
 mod common;
 #[path = "../benches/support/harness.rs"]
 mod harness;
+#[path = "../benches/support/sync_case.rs"]
+mod sync_case;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_benchmark_smoke() {
@@ -15,6 +17,7 @@ async fn scale_benchmark_smoke() {
         edits: 10,
         workers: 20,
         queues: 4,
+        settle_limit: None,
     };
     let report = harness::run(&server.address, &cfg).await;
     println!("{}", harness::markdown(&report, &cfg));
@@ -47,15 +50,15 @@ async fn scale_benchmark_smoke() {
     );
     assert_eq!(s.edit_latencies.len(), 10);
     assert_eq!(
-        s.sync_first_rpcs.get("CreateSchedule"),
+        s.sync.first_rpcs.get("CreateSchedule"),
         Some(&40),
         "{:?}",
-        s.sync_first_rpcs
+        s.sync.first_rpcs
     );
-    assert_eq!(s.sync_first_rpcs.get("DescribeSchedule"), None);
-    assert_eq!(s.sync_first_rpcs.get("ListSchedules"), Some(&1));
+    assert_eq!(s.sync.first_rpcs.get("DescribeSchedule"), None);
+    assert_eq!(s.sync.first_rpcs.get("ListSchedules"), Some(&1));
     assert_eq!(
-        s.sync_rerun_rpcs.clone().into_iter().collect::<Vec<_>>(),
+        s.sync.rerun_rpcs.clone().into_iter().collect::<Vec<_>>(),
         vec![("ListSchedules".to_owned(), 1)],
         "an unchanged sync re-run is one listing"
     );

@@ -25,7 +25,6 @@ use crate::common::{
 use curator_operator::{
     crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
     schedule::{BuildOptions, desired::build},
-    temporal::{ScheduleApi, memo},
 };
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
@@ -283,20 +282,7 @@ async fn raw_loop(temporal: &str, run: &str, cfg: &Config) -> Duration {
     stream::iter(requests)
         .map(|d| {
             let api = api.clone();
-            async move {
-                // A loaded dev server cancels a call now and then: retried, as any client would.
-                for attempt in 1.. {
-                    let memo = memo::schedule_memo(&d.owner);
-                    match api.create(&d.id, d.schedule.clone(), memo).await {
-                        Ok(_) => return,
-                        Err(e) if attempt < 10 => {
-                            eprintln!("raw create of {} retried: {e}", d.id);
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        Err(e) => panic!("raw create of {}: {e}", d.id),
-                    }
-                }
-            }
+            async move { common::raw_create(&api, &d).await }
         })
         .buffer_unordered(cfg.concurrency)
         .collect::<Vec<_>>()

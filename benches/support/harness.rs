@@ -20,11 +20,7 @@ use curator_operator::{
     crd::{CuratorWorker, FeedSource, curatorworker::TemporalConnection},
     metrics::Metrics,
     schedule::{BuildOptions, desired::build},
-    sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, retry::Retry, stamp},
-    temporal::{
-        ScheduleApi, memo,
-        pool::{Credentials, Pool},
-    },
+    temporal::pool::Pool,
     testing::kube::{FakeKube, feed_path, worker_path},
 };
 use futures::{StreamExt, stream};
@@ -44,6 +40,9 @@ pub struct Config {
     pub workers: usize,
     /// Distinct task queues among them.
     pub queues: usize,
+    /// At most how long to wait for an idle machine before a last unchanged `sync` re-run;
+    /// `None`: no such re-run (a shared machine is never idle).
+    pub settle_limit: Option<Duration>,
 }
 
 /// Figures for one size.
@@ -61,14 +60,8 @@ pub struct SizeReport {
     pub idle_rpcs: BTreeMap<String, u64>,
     /// Edit → schedule updated latencies, sorted.
     pub edit_latencies: Vec<Duration>,
-    /// `sync` of N new feeds.
-    pub sync_first: Duration,
-    /// Its RPCs by method.
-    pub sync_first_rpcs: BTreeMap<String, u64>,
-    /// `sync` again, nothing changed.
-    pub sync_rerun: Duration,
-    /// Its RPCs by method.
-    pub sync_rerun_rpcs: BTreeMap<String, u64>,
+    /// The `sync` case.
+    pub sync: crate::sync_case::SyncFigures,
 }
 
 impl SizeReport {
@@ -78,11 +71,11 @@ impl SizeReport {
     }
     /// sync's first run / raw.
     pub fn sync_ratio(&self) -> f64 {
-        self.sync_first.as_secs_f64() / self.raw.as_secs_f64().max(1e-9)
+        self.sync.first.as_secs_f64() / self.raw.as_secs_f64().max(1e-9)
     }
-    /// sync's unchanged re-run / its first run.
-    pub fn rerun_share(&self) -> f64 {
-        self.sync_rerun.as_secs_f64() / self.sync_first.as_secs_f64().max(1e-9)
+    /// A sync re-run's time / its first run's.
+    pub fn rerun_share(&self, rerun: Duration) -> f64 {
+        rerun.as_secs_f64() / self.sync.first.as_secs_f64().max(1e-9)
     }
     /// Writes in the idle resync.
     pub fn idle_writes(&self) -> u64 {
@@ -132,7 +125,10 @@ pub fn rpc_counts(m: &Metrics) -> BTreeMap<String, u64> {
     out
 }
 
-fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub fn delta(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or_default()))
@@ -140,7 +136,7 @@ fn delta(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
         .collect()
 }
 
-fn opts(prefix: &str) -> BuildOptions {
+pub fn opts(prefix: &str) -> BuildOptions {
     BuildOptions::new(prefix, "bench")
 }
 
@@ -226,11 +222,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     stream::iter(requests)
         .map(|d| {
             let api = raw_api.clone();
-            async move {
-                api.create(&d.id, d.schedule, memo::schedule_memo(&d.owner))
-                    .await
-                    .expect("raw create")
-            }
+            async move { common::raw_create(&api, &d).await }
         })
         .buffer_unordered(cfg.concurrency)
         .collect::<Vec<_>>()
@@ -239,8 +231,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
 
     // 2. `sync`: the same N feeds from declarations, with the same concurrency, then again
     //    with nothing changed.
-    let (sync_first, sync_first_rpcs, sync_rerun, sync_rerun_rpcs) =
-        sync_case(address, cfg, n).await;
+    let sync = crate::sync_case::sync_case(address, cfg, n).await;
 
     // 3. The operator: new FeedSources until every one is Ready.
     let fake = Arc::new(FakeKube::default());
@@ -344,98 +335,8 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
         converge_rpcs,
         idle_rpcs,
         edit_latencies,
-        sync_first,
-        sync_first_rpcs,
-        sync_rerun,
-        sync_rerun_rpcs,
+        sync,
     }
-}
-
-type Rpcs = BTreeMap<String, u64>;
-
-/// `sync` of `n` new feeds, then an unchanged re-run (once the listing shows them all, as it
-/// would by the next CI run): times and RPCs of each.
-async fn sync_case(address: &str, cfg: &Config, n: usize) -> (Duration, Rpcs, Duration, Rpcs) {
-    let ns = format!("sync-{n}");
-    let docs = Documents {
-        feeds: (0..n)
-            .map(|i| FeedSource::test(&ns, &format!("feed-{i}")).unsaved())
-            .collect(),
-        workers: vec![CuratorWorker::test(&ns, address).unsaved()],
-        errors: Vec::new(),
-    };
-    let opts = sync_cli::Options {
-        mode: Mode {
-            dry_run: false,
-            verify: false,
-            retry: Retry::within(Duration::from_secs(120)),
-        },
-        prune: false,
-        concurrency: cfg.concurrency,
-        build: opts(&format!("sync{n}")),
-    };
-    let prepared = inputs::prepare(&docs, &opts.build, None).expect("valid declarations");
-    let metrics = Arc::new(Metrics::default());
-    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
-    let connect = |address: String, namespace: String| {
-        let pool = pool.clone();
-        async move {
-            pool.schedules(&address, &namespace, &Credentials::default())
-                .await
-        }
-    };
-    let before = rpc_counts(&metrics);
-    let start = Instant::now();
-    let first = sync_cli::sync_all(&prepared, &opts, connect, None).await;
-    let first_time = start.elapsed();
-    let failed: Vec<_> = first
-        .iter()
-        .filter(|o| o.action != Action::Create)
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "sync of new feeds: {:?}",
-        &failed[..failed.len().min(3)]
-    );
-    let first_rpcs = delta(&rpc_counts(&metrics), &before);
-
-    let prefix = format!("sync{n}/");
-    let raw_api = common::schedules(address).await;
-    let settle = Instant::now();
-    while settle.elapsed() < Duration::from_secs(120) {
-        // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
-        else {
-            continue;
-        };
-        let stamped = listed
-            .values()
-            .filter(|l| l.id.starts_with(&prefix) && stamp::fingerprint(&l.notes).is_some())
-            .count();
-        if stamped >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let before = rpc_counts(&metrics);
-    let start = Instant::now();
-    let again = sync_cli::sync_all(&prepared, &opts, connect, None).await;
-    let rerun_time = start.elapsed();
-    let changed: Vec<_> = again
-        .iter()
-        .filter(|o| o.action != Action::Unchanged)
-        .collect();
-    assert!(
-        changed.is_empty(),
-        "unchanged re-run: {:?}",
-        &changed[..changed.len().min(3)]
-    );
-    (
-        first_time,
-        first_rpcs,
-        rerun_time,
-        delta(&rpc_counts(&metrics), &before),
-    )
 }
 
 async fn autoscaler_cost(address: &str, cfg: &Config) -> BTreeMap<String, u64> {
@@ -554,18 +455,21 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
             s.edit_percentile(0.99).as_secs_f64() * 1e3
         ));
     }
-    out.push_str("\n| feeds | raw CreateSchedule loop | sync, new feeds | ratio | RPCs | sync, unchanged re-run | re-run / first run | re-run RPCs |\n|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n| feeds | raw CreateSchedule loop | sync, new feeds | ratio | RPCs | unchanged re-run, at once | share | re-run RPCs | machine idle after | unchanged re-run, server settled | share |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &r.sizes {
         out.push_str(&format!(
-            "| {} | {:.2} s | {:.2} s | {:.2} | {:?} | {:.2} s | {:.1}% | {:?} |\n",
+            "| {} | {:.2} s | {:.2} s | {:.2} | {:?} | {:.2} s | {:.1}% | {:?} | {:.0} s | {:.2} s | {:.1}% |\n",
             s.n,
             s.raw.as_secs_f64(),
-            s.sync_first.as_secs_f64(),
+            s.sync.first.as_secs_f64(),
             s.sync_ratio(),
-            s.sync_first_rpcs,
-            s.sync_rerun.as_secs_f64(),
-            s.rerun_share() * 100.0,
-            s.sync_rerun_rpcs,
+            s.sync.first_rpcs,
+            s.sync.rerun.as_secs_f64(),
+            s.rerun_share(s.sync.rerun) * 100.0,
+            s.sync.rerun_rpcs,
+            s.sync.settled.map_or(0.0, |x| x.0.as_secs_f64()),
+            s.sync.settled.map_or(0.0, |x| x.1.as_secs_f64()),
+            s.sync.settled.map_or(0.0, |x| s.rerun_share(x.1) * 100.0),
         ));
     }
     out.push_str(&format!(

@@ -178,6 +178,22 @@ pub async fn schedules(address: &str) -> GrpcSchedules {
         .expect("connect")
 }
 
+/// The raw loop's create of `d` (benchmarks): a loaded dev server cancels a call now and then,
+/// so it is retried, as any client would, up to 10 times.
+pub async fn raw_create(api: &GrpcSchedules, d: &curator_operator::schedule::DesiredSchedule) {
+    for attempt in 1.. {
+        let memo = curator_operator::temporal::memo::schedule_memo(&d.owner);
+        match api.create(&d.id, d.schedule.clone(), memo).await {
+            Ok(_) => return,
+            Err(e) if attempt < 10 => {
+                eprintln!("raw create of {} retried: {e}", d.id);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("raw create of {}: {e}", d.id),
+        }
+    }
+}
+
 /// Runs `temporal` CLI arguments against `address` and returns stdout.
 pub fn cli(address: &str, args: &[&str]) -> String {
     let out = Command::new(temporal_cli())

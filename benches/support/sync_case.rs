@@ -1,0 +1,166 @@
+//! The `sync` case of the scale benchmark: N new feeds, then unchanged re-runs.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    common,
+    harness::{Config, delta, opts, rpc_counts},
+};
+use curator_operator::{
+    crd::{CuratorWorker, FeedSource},
+    metrics::Metrics,
+    sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, retry::Retry, stamp},
+    temporal::pool::{Credentials, Pool},
+};
+
+type Rpcs = BTreeMap<String, u64>;
+
+/// Figures of the `sync` case.
+#[derive(Clone, Debug, Default)]
+pub struct SyncFigures {
+    /// `sync` of N new feeds.
+    pub first: Duration,
+    /// Its RPCs by method.
+    pub first_rpcs: Rpcs,
+    /// `sync` again, nothing changed, as soon as the listing shows every schedule stamped.
+    pub rerun: Duration,
+    /// Its RPCs by method.
+    pub rerun_rpcs: Rpcs,
+    /// With [`Config::settle_limit`]: how long the machine took to go idle after that (the dev
+    /// server digests a burst of creates for minutes), and `sync` again, nothing changed, once
+    /// it was (as by the next merge).
+    pub settled: Option<(Duration, Duration)>,
+}
+
+/// `sync` of `n` new feeds, then an unchanged re-run (once the listing shows them all, as it
+/// would by the next CI run), then another once the machine is idle: times and RPCs.
+pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
+    let ns = format!("sync-{n}");
+    let docs = Documents {
+        feeds: (0..n)
+            .map(|i| FeedSource::test(&ns, &format!("feed-{i}")).unsaved())
+            .collect(),
+        workers: vec![CuratorWorker::test(&ns, address).unsaved()],
+        errors: Vec::new(),
+    };
+    let opts = sync_cli::Options {
+        mode: Mode {
+            dry_run: false,
+            verify: false,
+            retry: Retry::within(Duration::from_secs(120)),
+        },
+        prune: false,
+        concurrency: cfg.concurrency,
+        build: opts(&format!("sync{n}")),
+    };
+    let prepared = inputs::prepare(&docs, &opts.build, None).expect("valid declarations");
+    let metrics = Arc::new(Metrics::default());
+    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
+    let connect = |address: String, namespace: String| {
+        let pool = pool.clone();
+        async move {
+            pool.schedules(&address, &namespace, &Credentials::default())
+                .await
+        }
+    };
+    let before = rpc_counts(&metrics);
+    let start = Instant::now();
+    let first = sync_cli::sync_all(&prepared, &opts, connect, None).await;
+    let first_time = start.elapsed();
+    let failed: Vec<_> = first
+        .iter()
+        .filter(|o| o.action != Action::Create)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "sync of new feeds: {:?}",
+        &failed[..failed.len().min(3)]
+    );
+    let first_rpcs = delta(&rpc_counts(&metrics), &before);
+
+    let prefix = format!("sync{n}/");
+    let raw_api = common::schedules(address).await;
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(120) {
+        // A loaded dev server may time a listing out: try again.
+        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
+        else {
+            continue;
+        };
+        let stamped = listed
+            .values()
+            .filter(|l| l.id.starts_with(&prefix) && stamp::fingerprint(&l.notes).is_some())
+            .count();
+        if stamped >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rerun = || async {
+        let before = rpc_counts(&metrics);
+        let start = Instant::now();
+        let again = sync_cli::sync_all(&prepared, &opts, connect, None).await;
+        let took = start.elapsed();
+        let changed: Vec<_> = again
+            .iter()
+            .filter(|o| o.action != Action::Unchanged)
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "unchanged re-run: {:?}",
+            &changed[..changed.len().min(3)]
+        );
+        (took, delta(&rpc_counts(&metrics), &before))
+    };
+    let (rerun_time, rerun_rpcs) = rerun().await;
+    let mut settled = None;
+    if let Some(limit) = cfg.settle_limit {
+        let wait = wait_machine_idle(limit);
+        settled = Some((wait, rerun().await.0));
+    }
+    SyncFigures {
+        first: first_time,
+        first_rpcs,
+        rerun: rerun_time,
+        rerun_rpcs,
+        settled,
+    }
+}
+
+/// Waits until the machine's CPUs were less than 10% busy over two seconds (at most `limit`);
+/// returns the wait.
+fn wait_machine_idle(limit: Duration) -> Duration {
+    let start = Instant::now();
+    let mut last = cpu_ticks();
+    while start.elapsed() < limit {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = cpu_ticks();
+        let (busy, total) = (now.0 - last.0, now.1 - last.1);
+        last = now;
+        if total > 0 && busy * 10 < total {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// (busy, total) jiffies of all CPUs since boot, from /proc/stat.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait are the 4th and 5th.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
