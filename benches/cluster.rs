@@ -1,5 +1,6 @@
-//! `cargo bench --bench cluster [-- FEEDS [IDLE_SECONDS]]`: the operator binary on a real API
-//! server with 10,000 FeedSources and 100 CuratorWorkers by default (see BENCHMARKS.md).
+//! `cargo bench --bench cluster [-- FEEDS [IDLE_SECONDS [RESYNC_SECONDS]]]`: the operator binary
+//! on a real API server with 10,000 FeedSources and 100 CuratorWorkers by default (see
+//! BENCHMARKS.md).
 
 #[path = "support/cluster_run.rs"]
 mod cluster_run;
@@ -25,7 +26,7 @@ fn main() {
         namespaces: 10,
         concurrency: 16,
         idle: Duration::from_secs(args.get(1).copied().unwrap_or(330)),
-        resync: Duration::from_secs(300),
+        resync: Duration::from_secs(args.get(2).copied().unwrap_or(300)),
     };
     let Some(cluster) = common::cluster::private() else {
         eprintln!("no control plane: see scripts/cluster.sh");
