@@ -423,15 +423,15 @@ async fn a_listing_returns_only_the_schedules_under_its_prefix() {
         );
     }
     // Visibility lags a create a little.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let everything = loop {
-        let all = sync::list_all(&api, "", 1000).await.expect("list");
-        if ids.iter().all(|id| all.contains_key(*id)) || std::time::Instant::now() > deadline {
-            break all;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    assert!(ids.iter().all(|id| everything.contains_key(*id)));
+    common::cluster::eventually(
+        "every schedule listed",
+        std::time::Duration::from_secs(30),
+        || async {
+            let all = sync::list_all(&api, "", 1000).await.expect("list");
+            ids.iter().all(|id| all.contains_key(*id))
+        },
+    )
+    .await;
     // The server itself filters: the page holds nothing outside the prefix.
     let page = api.list("listq-a/", 1000, Vec::new()).await.expect("page");
     let mut listed: Vec<&str> = page.schedules.iter().map(|l| l.id.as_str()).collect();

@@ -14,11 +14,12 @@ use crate::{
     temporal::{Listed, proto::ScheduleState},
 };
 
-/// PURE: a listing entry as the controller caches it, `None` for a schedule under another ID
-/// prefix (not the operator's: no FeedSource asks for it). Of the next runs, the status records
-/// three; of the recent runs, the latest.
-pub fn compact(id_prefix: &str, mut listed: Listed) -> Option<Listed> {
-    if !id_prefix.is_empty() && !listed.id.strip_prefix(id_prefix)?.starts_with('/') {
+/// PURE: a listing entry as the controller caches it, `None` for a schedule whose ID does not
+/// start with `listing_prefix` ([`super::desired::listing_prefix`]: not the operator's, no
+/// FeedSource asks for it). Of the next runs, the status records three; of the recent runs,
+/// the latest.
+pub fn compact(listing_prefix: &str, mut listed: Listed) -> Option<Listed> {
+    if !listed.id.starts_with(listing_prefix) {
         return None;
     }
     listed.future_action_times.truncate(3);
@@ -146,7 +147,8 @@ mod tests {
             recent_actions: vec![run(5), run(9), run(7)],
             ..Default::default()
         };
-        let kept = compact("curator", l.clone()).expect("ours");
+        let ours = crate::schedule::desired::listing_prefix("curator");
+        let kept = compact(&ours, l.clone()).expect("ours");
         assert_eq!(kept.future_action_times, vec![at(1), at(2), at(3)]);
         assert_eq!(kept.recent_actions, vec![run(9)], "the latest run");
         assert_eq!(kept.id, l.id);
@@ -154,8 +156,8 @@ mod tests {
             id: id.into(),
             ..Default::default()
         };
-        assert!(compact("curator", foreign("raw/news/hn")).is_none());
-        assert!(compact("curator", foreign("curator-2/news/hn")).is_none());
+        assert!(compact(&ours, foreign("raw/news/hn")).is_none());
+        assert!(compact(&ours, foreign("curator-2/news/hn")).is_none());
         assert!(
             compact("", foreign("raw/news/hn")).is_some(),
             "no prefix: every ID"

@@ -85,13 +85,13 @@ where
     Fut: Future<Output = Result<A, TemporalError>>,
 {
     let mut located: BTreeMap<&Location, Result<Located<A>, Outcome>> = BTreeMap::new();
+    let prefix = desired::listing_prefix(&opts.build.id_prefix);
     for loc in prepared.locations.keys() {
         let tried = opts
             .mode
             .retry
             .run(|| async {
                 let api = connect(loc.0.clone(), loc.1.clone()).await?;
-                let prefix = desired::listing_prefix(&opts.build.id_prefix);
                 let listing = list_all(&api, &prefix, LIST_PAGE).await?;
                 Ok::<_, TemporalError>(Located { api, listing })
             })

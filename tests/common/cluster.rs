@@ -323,7 +323,6 @@ pub async fn delete_namespace(client: &Client, ns: &str) {
         .await;
 }
 
-/// Polls `check` every 250 ms until it holds, for at most `limit`.
 /// Whether FeedSource `name` is `Ready=True` now (false when it cannot be read).
 pub async fn feed_ready(feeds: &kube::Api<curator_operator::crd::FeedSource>, name: &str) -> bool {
     feeds
@@ -338,6 +337,7 @@ pub async fn feed_ready(feeds: &kube::Api<curator_operator::crd::FeedSource>, na
         })
 }
 
+/// Polls `check` every 250 ms until it holds, for at most `limit`.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,

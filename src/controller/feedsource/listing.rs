@@ -57,12 +57,11 @@ pub(super) async fn listed<A: ScheduleApi>(
         desired.namespace.clone(),
         creds.tag(),
     );
-    let prefix = ctx.build.id_prefix.as_str();
+    let wanted = desired::listing_prefix(&ctx.build.id_prefix);
     let fetched = std::sync::atomic::AtomicBool::new(false);
     let fetch = || async {
         fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        let wanted = desired::listing_prefix(prefix);
-        sync::list_kept(api, &wanted, LIST_PAGE, |l| listing::compact(prefix, l))
+        sync::list_kept(api, &wanted, LIST_PAGE, |l| listing::compact(&wanted, l))
             .await
             .map(Arc::new)
     };
