@@ -82,8 +82,12 @@ impl Operator {
             .env("RUST_LOG", "info")
             // A heap profile (a binary built with `--features heap-profile`), where asked.
             .envs(std::env::var_os("CURATOR_HEAP_PROFILE").map(|p| ("CURATOR_HEAP_PROFILE", p)))
-            // glibc's allocator tuning, for memory measurements (BENCHMARKS.md).
-            .envs(std::env::var_os("MALLOC_ARENA_MAX").map(|p| ("MALLOC_ARENA_MAX", p)))
+            // glibc's allocator tuning (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`…), for memory
+            // measurements (BENCHMARKS.md).
+            .envs(std::env::vars_os().filter(|(k, _)| {
+                k.to_str()
+                    .is_some_and(|k| k.starts_with("MALLOC_") || k == "GLIBC_TUNABLES")
+            }))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(
