@@ -5,7 +5,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -39,7 +42,60 @@ struct Fetched<V, E> {
     result: Result<V, E>,
 }
 
-type Slot<V, E> = Arc<tokio::sync::Mutex<Option<Fetched<V, E>>>>;
+/// One key's last result, and how long the last fetch took (readable while the next one is in
+/// flight and holds the lock).
+struct Cell<V, E> {
+    fetched: tokio::sync::Mutex<Option<Fetched<V, E>>>,
+    last_took_ms: AtomicU64,
+}
+
+impl<V, E> Default for Cell<V, E> {
+    fn default() -> Self {
+        Self {
+            fetched: tokio::sync::Mutex::new(None),
+            last_took_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<V, E> Cell<V, E> {
+    fn record(&self, took: Duration) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.last_took_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Runs `fetch` and keeps its result in `kept` (under this cell's lock); returns it.
+    async fn refetch<Fut>(
+        &self,
+        kept: &mut Option<Fetched<V, E>>,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Fetched<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+        V: Clone,
+        E: Clone,
+    {
+        let at = Instant::now();
+        let result = fetch().await;
+        let took = at.elapsed();
+        self.record(took);
+        *kept = Some(Fetched {
+            at,
+            took,
+            result: result.clone(),
+        });
+        Fetched { at, took, result }
+    }
+
+    /// A fetch is in flight: how long the last one took.
+    fn in_flight(&self) -> News<Result<V, E>> {
+        News::InFlight(Duration::from_millis(
+            self.last_took_ms.load(Ordering::Relaxed),
+        ))
+    }
+}
+
+type Slot<V, E> = Arc<Cell<V, E>>;
 
 /// A fetch for news starts no sooner than this many times the last fetch's duration after that
 /// one started: fetching takes at most a fifth of the time, however slow the source has become
@@ -101,7 +157,7 @@ impl<K, V, E> TtlCache<K, V, E> {
 pub type LoadCache = TtlCache<QueueKey, QueueLoad>;
 
 /// Schedule listings by Temporal namespace and credentials.
-pub type ListCache = TtlCache<NamespaceKey, Arc<HashMap<String, crate::temporal::Listed>>>;
+pub type ListCache = TtlCache<NamespaceKey, Arc<HashMap<String, crate::schedule::listing::Entry>>>;
 
 /// buun-curator's feeds by API (base URL and token digest).
 pub type FeedCache = TtlCache<String, Arc<Vec<FeedRow>>, ApiError>;
@@ -114,20 +170,13 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
-        let mut guard = slot.lock().await;
+        let mut guard = slot.fetched.lock().await;
         if let Some(f) = guard.as_ref()
             && f.at.elapsed() < max_age
         {
             return f.result.clone();
         }
-        let at = Instant::now();
-        let result = fetch().await;
-        *guard = Some(Fetched {
-            at,
-            took: at.elapsed(),
-            result: result.clone(),
-        });
-        result
+        slot.refetch(&mut guard, fetch).await.result
     }
 
     /// The value for `key` as fetched at or after `since` (a fetch that started later); many
@@ -149,8 +198,8 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
-        let Ok(mut guard) = slot.try_lock() else {
-            return News::InFlight;
+        let Ok(mut guard) = slot.fetched.try_lock() else {
+            return slot.in_flight();
         };
         if let Some(f) = guard.as_ref() {
             // A failed fetch is no news; the next one, paced, may bring some.
@@ -162,14 +211,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
                 return News::TooSoon(wait);
             }
         }
-        let at = Instant::now();
-        let result = fetch().await;
-        let took = at.elapsed();
-        *guard = Some(Fetched {
-            at,
-            took,
-            result: result.clone(),
-        });
+        let Fetched { at, took, result } = slot.refetch(&mut guard, fetch).await;
         if at >= since {
             News::Fresh(result)
         } else {
@@ -181,7 +223,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     /// there is no value for `key`.
     pub async fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
         let slot = self.slot(key);
-        let mut guard = slot.lock().await;
+        let mut guard = slot.fetched.lock().await;
         if let Some(Fetched { result: Ok(v), .. }) = guard.as_mut() {
             change(v);
         }
@@ -195,7 +237,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         slots.retain(|k, s| {
             k == key
                 || Arc::strong_count(s) > 1
-                || s.try_lock().map_or(true, |g| {
+                || s.fetched.try_lock().map_or(true, |g| {
                     g.as_ref().is_some_and(|f| f.at.elapsed() < keep_for)
                 })
         });
@@ -208,8 +250,9 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
 pub enum News<T> {
     /// A result fetched after the caller's `since`.
     Fresh(T),
-    /// Another caller is fetching now: its result comes later.
-    InFlight,
+    /// Another caller is fetching now: its result comes later. How long the last fetch took
+    /// (zero before the first), a hint of when to ask again.
+    InFlight(Duration),
     /// Nothing new, and the last fetch is too recent for another: ask again after this long.
     TooSoon(Duration),
 }
@@ -234,187 +277,5 @@ impl KeyedLocks {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    fn key(q: &str) -> QueueKey {
-        QueueKey {
-            address: "t:7233".into(),
-            namespace: "default".into(),
-            task_queue: q.into(),
-            creds: String::new(),
-        }
-    }
-
-    #[tokio::test]
-    async fn results_nobody_fetches_any_more_are_dropped() {
-        let cache = LoadCache::evicting_after(Duration::from_millis(50));
-        let fetch = || async {
-            Ok(QueueLoad {
-                backlog: 0,
-                running: 0,
-            })
-        };
-        for q in ["gone-1", "gone-2", "kept"] {
-            cache
-                .get(&key(q), Duration::from_secs(60), fetch)
-                .await
-                .ok();
-        }
-        assert_eq!(cache.len(), 3);
-        tokio::time::sleep(Duration::from_millis(80)).await;
-        cache.get(&key("kept"), Duration::ZERO, fetch).await.ok();
-        assert_eq!(cache.len(), 1, "only the key in use is left");
-    }
-
-    #[tokio::test]
-    async fn polls_once_per_queue_per_interval() {
-        let cache = LoadCache::default();
-        let polls = AtomicU32::new(0);
-        let fetch = || async {
-            polls.fetch_add(1, Ordering::SeqCst);
-            Ok(QueueLoad {
-                backlog: 3,
-                running: 1,
-            })
-        };
-        for _ in 0..100 {
-            let l = cache.get(&key("a"), Duration::from_secs(60), fetch).await;
-            assert_eq!(l.expect("load").backlog, 3);
-        }
-        for _ in 0..100 {
-            cache
-                .get(&key("b"), Duration::from_secs(60), fetch)
-                .await
-                .expect("load");
-        }
-        assert_eq!(
-            polls.load(Ordering::SeqCst),
-            2,
-            "100 workers on each of 2 queues: 2 polls"
-        );
-        cache
-            .get(&key("a"), Duration::ZERO, fetch)
-            .await
-            .expect("load");
-        assert_eq!(
-            polls.load(Ordering::SeqCst),
-            3,
-            "an expired entry polls again"
-        );
-    }
-
-    #[tokio::test]
-    async fn waiters_for_news_share_one_fetch_per_interval() {
-        let cache = LoadCache::default();
-        let polls = AtomicU32::new(0);
-        let fetch = || async {
-            let n = polls.fetch_add(1, Ordering::SeqCst);
-            Ok(QueueLoad {
-                backlog: i64::from(n),
-                running: 0,
-            })
-        };
-        let before = Instant::now();
-        let first = cache
-            .get_since(&key("a"), before, Duration::from_secs(60), fetch)
-            .await;
-        let backlog = |n: News<Result<QueueLoad, TemporalError>>| match n {
-            News::Fresh(r) => Some(r.expect("load").backlog),
-            _ => None,
-        };
-        assert_eq!(backlog(first), Some(0));
-        // Already fetched after `before`: served without a fetch.
-        let again = cache
-            .get_since(&key("a"), before, Duration::from_secs(60), fetch)
-            .await;
-        assert_eq!(backlog(again), Some(0));
-        // News after the last fetch: not yet, within the interval.
-        let later = Instant::now();
-        assert_eq!(
-            backlog(
-                cache
-                    .get_since(&key("a"), later, Duration::from_secs(60), fetch)
-                    .await
-            ),
-            None
-        );
-        assert_eq!(polls.load(Ordering::SeqCst), 1);
-        // Once the interval has passed, one fetch serves it.
-        assert!(matches!(
-            cache
-                .get_since(&key("a"), later, Duration::from_secs(60), fetch)
-                .await,
-            News::TooSoon(w) if w > Duration::from_secs(59) && w <= Duration::from_secs(60)
-        ));
-        let fresh = cache
-            .get_since(&key("a"), later, Duration::ZERO, fetch)
-            .await;
-        assert_eq!(backlog(fresh), Some(1));
-        assert_eq!(polls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_failed_fetch_is_no_news_for_the_other_waiters() {
-        let cache = LoadCache::default();
-        let since = Instant::now();
-        let failed = cache
-            .get_since(&key("a"), since, Duration::from_secs(60), || async {
-                Err(TemporalError::Timeout("ListSchedules"))
-            })
-            .await;
-        assert!(matches!(failed, News::Fresh(Err(_))), "the fetcher sees it");
-        let other = cache
-            .get_since(&key("a"), since, Duration::from_secs(60), || async {
-                panic!("paced: no second fetch within the interval")
-            })
-            .await;
-        assert!(matches!(other, News::TooSoon(_)), "{other:?}");
-    }
-
-    #[test]
-    fn slow_fetches_for_news_are_spaced_out() {
-        let s = Duration::from_secs;
-        assert_eq!(news_interval(Duration::from_millis(100), s(1)), s(1));
-        assert_eq!(news_interval(s(12), s(1)), s(60), "a fifth of the time");
-        assert_eq!(news_interval(s(150), s(1)), NEWS_PACE_MAX);
-        assert_eq!(news_interval(s(150), s(900)), s(900));
-    }
-
-    #[tokio::test]
-    async fn waiters_for_news_do_not_wait_for_a_fetch_in_flight() {
-        let cache = Arc::new(LoadCache::default());
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let slow = tokio::spawn({
-            let cache = cache.clone();
-            async move {
-                cache
-                    .get(&key("a"), Duration::ZERO, || async {
-                        let _ = released.await;
-                        Ok(QueueLoad {
-                            backlog: 7,
-                            running: 0,
-                        })
-                    })
-                    .await
-            }
-        });
-        tokio::task::yield_now().await;
-        let since = Instant::now();
-        let asked = tokio::time::timeout(
-            Duration::from_secs(1),
-            cache.get_since(&key("a"), since, Duration::ZERO, || async {
-                panic!("a second fetch while one is in flight")
-            }),
-        )
-        .await
-        .expect("answers at once");
-        assert!(
-            matches!(asked, News::InFlight),
-            "not yet: the fetch in flight answers later"
-        );
-        let _ = release.send(());
-        assert_eq!(slow.await.expect("join").expect("load").backlog, 7);
-    }
-}
+#[path = "cache_tests.rs"]
+mod tests;

@@ -11,31 +11,66 @@ use super::{
 };
 use crate::{
     crd::FeedSourceStatus,
-    temporal::{Listed, proto::ScheduleState},
+    temporal::{
+        Listed,
+        memo::Owner,
+        proto::{ScheduleActionResult, ScheduleState},
+    },
 };
 
-/// PURE: a listing entry as the controller caches it, `None` for a schedule whose ID does not
-/// start with `listing_prefix` ([`super::desired::listing_prefix`]: not the operator's, no
-/// FeedSource asks for it). Of the next runs, the status records three; of the recent runs,
-/// the latest.
-pub fn compact(listing_prefix: &str, mut listed: Listed) -> Option<Listed> {
+/// The next runs a status records.
+pub const NEXT_RUNS: usize = 3;
+
+/// A schedule listing entry as the controller keeps it (by schedule ID): only what its
+/// decisions and the status read. The listed spec is kept as its fingerprint, the next runs
+/// as the status's three, the recent runs as the latest; about a quarter of the entry as
+/// listed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Entry {
+    /// The owner read from the schedule memo.
+    pub owner: Option<Owner>,
+    /// Fingerprint of the listed spec ([`fingerprint::of_spec`]).
+    pub spec_fingerprint: String,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// The pause note.
+    pub notes: String,
+    /// The next action times, at most [`NEXT_RUNS`].
+    pub next_runs: Vec<prost_wkt_types::Timestamp>,
+    /// The latest of the recent actions.
+    pub last_run: Option<ScheduleActionResult>,
+}
+
+impl Entry {
+    /// PURE: what is kept of a listed schedule.
+    pub fn of(listed: &Listed) -> Self {
+        let mut next_runs = listed.future_action_times.clone();
+        next_runs.truncate(NEXT_RUNS);
+        next_runs.shrink_to_fit();
+        Self {
+            owner: listed.memo_info.owner.clone(),
+            spec_fingerprint: fingerprint::of_spec(listed.spec.as_ref()),
+            paused: listed.paused,
+            notes: listed.notes.clone(),
+            next_runs,
+            last_run: listed
+                .recent_actions
+                .iter()
+                .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
+                .cloned(),
+        }
+    }
+}
+
+/// PURE: a listing entry as the controller caches it, by ID; `None` for a schedule whose ID
+/// does not start with `listing_prefix` ([`super::desired::listing_prefix`]: not the
+/// operator's, no FeedSource asks for it).
+pub fn compact(listing_prefix: &str, listed: Listed) -> Option<(String, Entry)> {
     if !listed.id.starts_with(listing_prefix) {
         return None;
     }
-    listed.future_action_times.truncate(3);
-    let latest = listed
-        .recent_actions
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, a)| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
-        .map(|(i, _)| i);
-    if let Some(i) = latest {
-        listed.recent_actions.swap(0, i);
-        listed.recent_actions.truncate(1);
-    }
-    listed.recent_actions.shrink_to_fit();
-    listed.future_action_times.shrink_to_fit();
-    Some(listed)
+    let entry = Entry::of(&listed);
+    Some((listed.id, entry))
 }
 
 /// PURE: whether the cheap schedule listing shows the schedule as the operator left it, so that
@@ -48,21 +83,20 @@ pub fn listed_in_sync(
     desired: &DesiredSchedule,
     recorded_desired: Option<&str>,
     recorded_spec: Option<&str>,
-    listed: Option<&Listed>,
+    listed: Option<&Entry>,
 ) -> Option<String> {
     let listed = listed?;
     if recorded_desired != Some(desired.fingerprint.as_str()) {
         return None;
     }
     if !listed
-        .memo_info
         .owner
         .as_ref()
         .is_some_and(|o| o.same_resource(&desired.owner))
     {
         return None;
     }
-    let spec = fingerprint::of_spec(listed.spec.as_ref());
+    let spec = listed.spec_fingerprint.as_str();
     if recorded_spec.is_some_and(|r| r != spec) {
         return None;
     }
@@ -74,7 +108,7 @@ pub fn listed_in_sync(
     if pause_decision(desired, Some(&state), false).paused != listed.paused {
         return None;
     }
-    Some(spec)
+    Some(spec.to_owned())
 }
 
 /// PURE: what a resync learns from the listing alone: the schedule is as the operator left it
@@ -82,7 +116,7 @@ pub fn listed_in_sync(
 pub fn synced(
     desired: &DesiredSchedule,
     status: &FeedSourceStatus,
-    listed: &Listed,
+    listed: &Entry,
 ) -> Option<Synced> {
     let spec_fingerprint = listed_in_sync(
         desired,
@@ -116,9 +150,9 @@ mod tests {
         fs.desired("t:1", "c")
     }
 
-    fn listed(d: &DesiredSchedule) -> Listed {
+    fn listed(d: &DesiredSchedule) -> Entry {
         let state = d.schedule.state.clone().unwrap_or_default();
-        Listed {
+        Entry::of(&Listed {
             id: d.id.clone(),
             memo_info: MemoInfo {
                 owner: Some(d.owner.clone()),
@@ -128,7 +162,7 @@ mod tests {
             paused: state.paused,
             notes: state.notes,
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -148,10 +182,11 @@ mod tests {
             ..Default::default()
         };
         let ours = crate::schedule::desired::listing_prefix("curator");
-        let kept = compact(&ours, l.clone()).expect("ours");
-        assert_eq!(kept.future_action_times, vec![at(1), at(2), at(3)]);
-        assert_eq!(kept.recent_actions, vec![run(9)], "the latest run");
-        assert_eq!(kept.id, l.id);
+        let (id, kept) = compact(&ours, l.clone()).expect("ours");
+        assert_eq!(kept.next_runs, vec![at(1), at(2), at(3)]);
+        assert_eq!(kept.last_run, Some(run(9)), "the latest run");
+        assert_eq!(id, l.id);
+        assert_eq!(kept.spec_fingerprint, fingerprint::of_spec(None));
         let foreign = |id: &str| Listed {
             id: id.into(),
             ..Default::default()
@@ -168,7 +203,11 @@ mod tests {
     fn the_listing_decides_only_when_everything_matches() {
         let d = desired(false);
         let l = listed(&d);
-        let spec = fingerprint::of_spec(l.spec.as_ref());
+        let spec = fingerprint::of_spec(d.schedule.spec.as_ref());
+        assert_eq!(
+            l.spec_fingerprint, spec,
+            "the spec is kept as its fingerprint"
+        );
         let fp = Some(d.fingerprint.as_str());
         assert_eq!(
             listed_in_sync(&d, fp, Some(&spec), Some(&l)),
@@ -195,7 +234,7 @@ mod tests {
             "edited in Temporal"
         );
         let mut foreign = l.clone();
-        foreign.memo_info.owner.as_mut().expect("owner").uid = "u2".into();
+        foreign.owner.as_mut().expect("owner").uid = "u2".into();
         assert_eq!(listed_in_sync(&d, fp, Some(&spec), Some(&foreign)), None);
         let mut unpaused = l.clone();
         unpaused.paused = false;

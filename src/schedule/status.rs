@@ -140,8 +140,8 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
         Seen::Listed(l) => View {
             paused: l.paused,
             notes: &l.notes,
-            next_runs: Some(&l.future_action_times),
-            recent: Some(&l.recent_actions),
+            next_runs: Some(&l.next_runs),
+            recent: Some(l.last_run.as_slice()),
             action_count: None,
         },
         Seen::Created => {

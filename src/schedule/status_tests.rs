@@ -173,8 +173,8 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
         &at(1),
     );
     let listed = Synced {
-        seen: Seen::Listed(Box::new(crate::temporal::Listed {
-            future_action_times: vec![prost_wkt_types::Timestamp {
+        seen: Seen::Listed(Box::new(crate::schedule::listing::Entry {
+            next_runs: vec![prost_wkt_types::Timestamp {
                 seconds: 1_900_000_000,
                 nanos: 0,
             }],

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     crd::{FeedSource, feedsource::RUN_NOW_ANNOTATION},
     temporal::{
-        Described, Listed, ScheduleApi, TemporalError,
+        Described, ScheduleApi, TemporalError,
         memo::{self, Owner},
         proto::{ScheduleOverlapPolicy, SchedulePatch, TriggerImmediatelyRequest},
     },
@@ -50,9 +50,9 @@ impl Change {
 pub enum Seen {
     /// The schedule as `DescribeSchedule` returned it.
     Described(Box<Described>),
-    /// Its entry in a schedule listing: spec, pause state, next and recent runs; no action and
-    /// no run count.
-    Listed(Box<Listed>),
+    /// Its entry in a schedule listing, as the controller keeps it: spec fingerprint, pause
+    /// state, next and latest runs; no action and no run count.
+    Listed(Box<super::listing::Entry>),
     /// Nothing: it was just created with one call, as desired.
     Created,
 }
@@ -391,29 +391,24 @@ pub async fn list_all<A: ScheduleApi>(
     page_size: i32,
 ) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
     list_kept(api, id_prefix, page_size, |l| {
-        l.id.starts_with(id_prefix).then_some(l)
+        l.id.starts_with(id_prefix).then(|| (l.id.clone(), l))
     })
     .await
 }
 
-/// Like [`list_all`], keeping of each page only what `keep` returns (a cache keeps the
-/// operator's own schedules, trimmed to what its decisions read).
-pub async fn list_kept<A: ScheduleApi>(
+/// Like [`list_all`], keeping of each page only what `keep` returns, by the ID it returns (a
+/// cache keeps the operator's own schedules, trimmed to what its decisions read).
+pub async fn list_kept<A: ScheduleApi, V>(
     api: &A,
     id_prefix: &str,
     page_size: i32,
-    keep: impl Fn(crate::temporal::Listed) -> Option<crate::temporal::Listed>,
-) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
+    keep: impl Fn(crate::temporal::Listed) -> Option<(String, V)>,
+) -> Result<std::collections::HashMap<String, V>, TemporalError> {
     let mut out = std::collections::HashMap::new();
     let mut token = Vec::new();
     for _ in 0..MAX_LIST_PAGES {
         let page = api.list(id_prefix, page_size, token).await?;
-        out.extend(
-            page.schedules
-                .into_iter()
-                .filter_map(&keep)
-                .map(|l| (l.id.clone(), l)),
-        );
+        out.extend(page.schedules.into_iter().filter_map(&keep));
         if page.next_page_token.is_empty() {
             return Ok(out);
         }

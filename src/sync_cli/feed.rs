@@ -79,7 +79,8 @@ pub fn listed_unchanged(feed: &Feed, listed: &Listed) -> bool {
     else {
         return false;
     };
-    listing::listed_in_sync(&feed.desired, Some(stamped), Some(spec), Some(listed)).is_some()
+    let entry = listing::Entry::of(listed);
+    listing::listed_in_sync(&feed.desired, Some(stamped), Some(spec), Some(&entry)).is_some()
 }
 
 /// Brings one feed's schedule in line with its declaration (or, in a dry run, says what that

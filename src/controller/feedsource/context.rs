@@ -21,15 +21,20 @@ pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs
 /// Fewest seconds between two listings fetched for schedules created since the last one: every
 /// FeedSource created before a listing starts is served by it.
 pub(super) const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// When a new schedule whose listing is being fetched is looked at again if the listing's
-/// arrival has not brought it back before (it does, unless the process is very busy).
+/// The least time after which a FeedSource that found a listing in flight looks again (it comes
+/// back after about as long as the last listing took, or when the listing's arrival shows its
+/// new schedule).
 pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long after its creation a new schedule may be missing from listings that started after
 /// it (visibility lags behind a create) before it is described instead. Counted from the
-/// create, so it must outlast a listing: at 20,000 schedules on a loaded dev server one took
-/// about 150 s, and with 30 s here every schedule created during a mass creation was
-/// described (3,000 describes of 2.4 s each in the first 13 minutes of 10,000 FeedSources).
-pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+/// create, so it must outlast a few listings and the server's visibility lag under load: at
+/// 20,000 schedules on a loaded dev server a listing took about 150 s, and listings for news
+/// start at most every 5 min; with 30 s here every schedule created during a mass creation
+/// was described (3,000 describes of 2.4 s each in the first 13 minutes of 10,000
+/// FeedSources), and with 10 min still 193 (most of them timing out after 30 s). Half the
+/// default full verification interval: a schedule deleted right after its create is found
+/// within it.
+pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(1800);
 
 /// A schedule created with one call, waiting for a listing to show it.
 struct Awaiting {
@@ -155,7 +160,10 @@ impl FeedContext {
 
     /// `listing` arrived: the FeedSources waiting for their schedule to show come back, if it
     /// does (the others come back when the next listing may start).
-    pub(super) fn listing_arrived(&self, listing: &HashMap<String, crate::temporal::Listed>) {
+    pub(super) fn listing_arrived(
+        &self,
+        listing: &HashMap<String, crate::schedule::listing::Entry>,
+    ) {
         let waiting: Vec<ObjectRef<FeedSource>> = {
             let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
             m.values()
@@ -259,7 +267,7 @@ mod tests {
     use kube::runtime::reflector::ObjectRef;
 
     use super::FeedContext;
-    use crate::{crd::FeedSource, temporal::Listed};
+    use crate::{crd::FeedSource, schedule::listing::Entry};
 
     #[tokio::test]
     async fn a_listing_brings_back_only_the_feedsources_it_shows() {
@@ -269,7 +277,7 @@ mod tests {
         let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
         ctx.awaiting_listing("u1", Some((obj("shown"), "t/news/shown".into())));
         ctx.awaiting_listing("u2", Some((obj("lagging"), "t/news/lagging".into())));
-        let listing = [("t/news/shown".to_owned(), Listed::default())].into();
+        let listing = [("t/news/shown".to_owned(), Entry::default())].into();
         ctx.listing_arrived(&listing);
         assert_eq!(news.next().await, Some(obj("shown")));
         ctx.listing_arrived(&Default::default());

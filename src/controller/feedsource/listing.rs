@@ -1,6 +1,6 @@
 //! The cheap resync: a schedule listing instead of a describe per FeedSource.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use kube::ResourceExt;
 
@@ -22,9 +22,9 @@ pub(super) enum Listed {
     /// Created moments ago and not in a listing yet: look again after this long (when the
     /// next listing may start).
     NotYet(std::time::Duration),
-    /// Created moments ago; the listing that will show it is being fetched, and its arrival
-    /// brings this FeedSource back (`FeedContext::listing_news`).
-    Awaiting,
+    /// A listing is being fetched (it took this long the last time); its arrival brings this
+    /// FeedSource back if it shows its schedule (`FeedContext::listing_news`).
+    Awaiting(std::time::Duration),
     /// In doubt: the full reconcile (describe) decides.
     Describe,
 }
@@ -66,14 +66,23 @@ pub(super) async fn listed<A: ScheduleApi>(
             .map(Arc::new)
     };
     let created = ctx.created_at(&uid);
-    let listing = match created {
-        Some((_, since)) => {
-            ctx.list_cache
-                .get_since(&key, since, NEWS_INTERVAL, fetch)
-                .await
+    // A new schedule waits for a listing that started after its create; a resync takes one
+    // younger than `list_ttl`. Neither waits for a listing in flight (with thousands of
+    // FeedSources the waiters would hold every place of the controller for as long as a
+    // listing takes), and only the caller that fetched sees a failed listing (on a server too
+    // loaded to list in time, a describe per FeedSource only adds load).
+    let (since, min_interval) = match created {
+        Some((_, since)) => (since, NEWS_INTERVAL),
+        None => {
+            let ttl = ctx.list_ttl();
+            let now = Instant::now();
+            (now.checked_sub(ttl).unwrap_or(now), ttl)
         }
-        None => News::Fresh(ctx.list_cache.get(&key, ctx.list_ttl(), fetch).await),
     };
+    let listing = ctx
+        .list_cache
+        .get_since(&key, since, min_interval, fetch)
+        .await;
     if fetched.load(std::sync::atomic::Ordering::Relaxed)
         && let News::Fresh(Ok(l)) = &listing
     {
@@ -81,7 +90,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         ctx.listing_arrived(l);
     }
     let listing = match listing {
-        News::InFlight => return Listed::Awaiting,
+        News::InFlight(took) => return Listed::Awaiting(took),
         News::TooSoon(wait) => return Listed::NotYet(wait),
         // A new schedule's status is written: it waits for a later listing rather than add a
         // describe to a server that is already failing listings (usually from load).

@@ -25,6 +25,7 @@ mod register;
 
 pub use context::FeedContext;
 
+use super::cache::NEWS_PACE_MAX;
 use super::{
     error::Error,
     secrets,
@@ -77,8 +78,9 @@ pub fn error_policy(fs: Arc<FeedSource>, err: &Error, ctx: Arc<FeedContext>) -> 
 enum Waiting {
     /// Looks again after this long (at least `FOLLOW_UP`).
     Polling(std::time::Duration),
-    /// The listing is being fetched; its arrival brings the FeedSource back.
-    Notified,
+    /// A listing is being fetched (the last one took this long); its arrival brings the
+    /// FeedSource back if it shows its schedule, else it looks again after about that long.
+    Notified(std::time::Duration),
 }
 
 /// What the stages found and did; the status and the next action follow from it.
@@ -100,8 +102,8 @@ enum Step {
         run_now: Option<String>,
         registration: Registration,
     },
-    /// Created moments ago, its status written, and not in a listing yet: the next runs and
-    /// the server's form are still to record.
+    /// Waiting for a listing: a schedule created moments ago, its status written, whose next
+    /// runs and server form are still to record; or a resync that found a listing in flight.
     Pending(Waiting),
     /// Temporal or a Secret failed.
     Failed {
@@ -210,7 +212,7 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
         match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
             Listed::InSync(synced) => return Ok(Ok(*synced)),
             Listed::NotYet(wait) => return Ok(Err(Waiting::Polling(wait))),
-            Listed::Awaiting => return Ok(Err(Waiting::Notified)),
+            Listed::Awaiting(took) => return Ok(Err(Waiting::Notified(took))),
             Listed::Describe => {}
         }
         let synced = sync::sync(&api, &desired, &recorded).await?;
@@ -313,7 +315,9 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         // needs a spec change.
         Step::WorkerNotFound(_) | Step::InvalidSpec(_) => Ok(Action::await_change()),
         Step::Pending(Waiting::Polling(wait)) => Ok(Action::requeue(wait.max(FOLLOW_UP))),
-        Step::Pending(Waiting::Notified) => Ok(Action::requeue(AWAIT_FALLBACK)),
+        Step::Pending(Waiting::Notified(took)) => {
+            Ok(Action::requeue(took.clamp(AWAIT_FALLBACK, NEWS_PACE_MAX)))
+        }
         Step::Synced {
             ref synced,
             ref desired,
