@@ -3,64 +3,16 @@
 //! operator left, no describe is needed. The listing shows neither the action nor the run
 //! count, so every schedule is still described in full from time to time.
 
+pub use super::listed::Entry;
 use super::{
     desired::DesiredSchedule,
-    fingerprint,
     plan::pause_decision,
     sync::{Change, Seen, Synced},
 };
 use crate::{
     crd::FeedSourceStatus,
-    temporal::{
-        Listed,
-        memo::Owner,
-        proto::{ScheduleActionResult, ScheduleState},
-    },
+    temporal::{Listed, proto::ScheduleState},
 };
-
-/// The next runs a status records.
-pub const NEXT_RUNS: usize = 3;
-
-/// A schedule listing entry as the controller keeps it (by schedule ID): only what its
-/// decisions and the status read. The listed spec is kept as its fingerprint, the next runs
-/// as the status's three, the recent runs as the latest; about a quarter of the entry as
-/// listed.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Entry {
-    /// The owner read from the schedule memo.
-    pub owner: Option<Owner>,
-    /// Fingerprint of the listed spec ([`fingerprint::of_spec`]).
-    pub spec_fingerprint: String,
-    /// Whether it is paused.
-    pub paused: bool,
-    /// The pause note.
-    pub notes: String,
-    /// The next action times, at most [`NEXT_RUNS`].
-    pub next_runs: Vec<prost_wkt_types::Timestamp>,
-    /// The latest of the recent actions.
-    pub last_run: Option<ScheduleActionResult>,
-}
-
-impl Entry {
-    /// PURE: what is kept of a listed schedule.
-    pub fn of(listed: &Listed) -> Self {
-        let mut next_runs = listed.future_action_times.clone();
-        next_runs.truncate(NEXT_RUNS);
-        next_runs.shrink_to_fit();
-        Self {
-            owner: listed.memo_info.owner.clone(),
-            spec_fingerprint: fingerprint::of_spec(listed.spec.as_ref()),
-            paused: listed.paused,
-            notes: listed.notes.clone(),
-            next_runs,
-            last_run: listed
-                .recent_actions
-                .iter()
-                .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
-                .cloned(),
-        }
-    }
-}
 
 /// PURE: a listing entry as the controller caches it, by ID; `None` for a schedule whose ID
 /// does not start with `listing_prefix` ([`super::desired::listing_prefix`]: not the
@@ -142,7 +94,7 @@ pub fn synced(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{crd::FeedSource, temporal::memo::MemoInfo};
+    use crate::{crd::FeedSource, schedule::fingerprint, temporal::memo::MemoInfo};
 
     fn desired(suspend: bool) -> DesiredSchedule {
         let mut fs = FeedSource::test("news", "hn").with_uid("u1");

@@ -13,6 +13,7 @@ pub mod delete;
 pub mod desired;
 pub mod fingerprint;
 pub mod input;
+pub mod listed;
 pub mod listing;
 pub mod plan;
 pub mod status;

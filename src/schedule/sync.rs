@@ -52,7 +52,7 @@ pub enum Seen {
     Described(Box<Described>),
     /// Its entry in a schedule listing, as the controller keeps it: spec fingerprint, pause
     /// state, next and latest runs; no action and no run count.
-    Listed(Box<super::listing::Entry>),
+    Listed(Box<super::listed::Entry>),
     /// Nothing: it was just created with one call, as desired.
     Created,
 }
