@@ -147,6 +147,18 @@ impl<K, V, E> TtlCache<K, V, E> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// How long the last fetch for `key` took (zero before the first), even while another is
+    /// in flight.
+    pub fn last_took(&self, key: &K) -> Duration
+    where
+        K: Eq + std::hash::Hash,
+    {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(key).map_or(Duration::ZERO, |c| {
+            Duration::from_millis(c.last_took_ms.load(Ordering::Relaxed))
+        })
+    }
+
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

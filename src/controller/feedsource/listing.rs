@@ -67,7 +67,8 @@ pub(super) async fn listed<A: ScheduleApi>(
     };
     let created = ctx.created_at(&uid);
     // A new schedule waits for a listing that started after its create; a resync takes one
-    // younger than `list_ttl`. Neither waits for a listing in flight (with thousands of
+    // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
+    // fresh when it arrives). Neither waits for a listing in flight (with thousands of
     // FeedSources the waiters would hold every place of the controller for as long as a
     // listing takes), and only the caller that fetched sees a failed listing (on a server too
     // loaded to list in time, a describe per FeedSource only adds load).
@@ -75,8 +76,9 @@ pub(super) async fn listed<A: ScheduleApi>(
         Some((_, since)) => (since, NEWS_INTERVAL),
         None => {
             let ttl = ctx.list_ttl();
+            let age = ttl.saturating_add(ctx.list_cache.last_took(&key));
             let now = Instant::now();
-            (now.checked_sub(ttl).unwrap_or(now), ttl)
+            (now.checked_sub(age).unwrap_or(now), ttl)
         }
     };
     let listing = ctx
