@@ -87,11 +87,14 @@ impl<V, E> Cell<V, E> {
         Fetched { at, took, result }
     }
 
+    /// How long the last completed fetch took (zero before the first).
+    fn last_took(&self) -> Duration {
+        Duration::from_millis(self.last_took_ms.load(Ordering::Relaxed))
+    }
+
     /// A fetch is in flight: how long the last one took.
     fn in_flight(&self) -> News<Result<V, E>> {
-        News::InFlight(Duration::from_millis(
-            self.last_took_ms.load(Ordering::Relaxed),
-        ))
+        News::InFlight(self.last_took())
     }
 }
 
@@ -154,9 +157,7 @@ impl<K, V, E> TtlCache<K, V, E> {
         K: Eq + std::hash::Hash,
     {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.get(key).map_or(Duration::ZERO, |c| {
-            Duration::from_millis(c.last_took_ms.load(Ordering::Relaxed))
-        })
+        slots.get(key).map_or(Duration::ZERO, |c| c.last_took())
     }
 
     /// Whether the cache holds nothing.
