@@ -45,7 +45,13 @@ pub(super) async fn listed<A: ScheduleApi>(
     let Some(prev) = fs.status.as_ref() else {
         return Listed::Describe;
     };
-    if !desired.is_recorded_in(prev)
+    // A FeedSource whose last reconcile failed is in doubt too: the describe decides.
+    let ready = prev
+        .conditions
+        .iter()
+        .any(|c| c.type_ == crate::crd::conditions::READY && c.status == "True");
+    if !ready
+        || !desired.is_recorded_in(prev)
         || recorded.run_now.is_some()
         || recorded.generation_changed
         || !ctx.verified_recently(&uid)
