@@ -9,7 +9,9 @@ use super::{
 use crate::feed::{Origin, Registration};
 use crate::{
     crd::{
-        conditions::{self, Desired, Failure, READY, Status, TEMPORAL_REACHABLE, truncate},
+        conditions::{
+            self, Desired, Failure, READY, RECONCILING, Status, TEMPORAL_REACHABLE, truncate,
+        },
         feedsource::{FeedSourceStatus, LastRun},
     },
     temporal::proto::ScheduleActionResult,
@@ -158,6 +160,26 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
     }
 }
 
+/// How long a transient failure to check a schedule that was in line with an unchanged spec
+/// leaves `Ready` as it was: a listing or a describe that the loaded server cancels is retried
+/// with backoff, and says nothing about the schedule. The failure shows at once in
+/// `Reconciling` (and in `TemporalReachable` when Temporal did not answer); a failure that
+/// lasts longer turns `Ready` False, as during an outage.
+pub const CHECK_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// PURE: whether the schedule was in line with the spec last time and the spec has not changed
+/// since (same generation, same desired schedule).
+fn still_in_line(
+    prev: &FeedSourceStatus,
+    generation: Option<i64>,
+    desired: Option<&DesiredSchedule>,
+) -> bool {
+    let ready = conditions::find(&prev.conditions, READY).is_some_and(|c| c.status == "True");
+    ready
+        && prev.observed_generation == generation
+        && desired.is_some_and(|d| prev.desired_fingerprint.as_ref() == Some(&d.fingerprint))
+}
+
 /// Computes the new status. Fields the outcome says nothing about keep their previous values.
 pub fn compute(
     prev: &FeedSourceStatus,
@@ -271,7 +293,7 @@ pub fn compute(
         Outcome::Failed {
             failure: Failure { reason, message },
             temporal_answered,
-            ..
+            permanent,
         } => {
             let reach = if *temporal_answered {
                 Desired::new(
@@ -283,10 +305,27 @@ pub fn compute(
             } else {
                 Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, message.clone())
             };
-            vec![
-                Desired::new(READY, Status::False, *reason, message.clone()),
-                reach,
-            ]
+            let first_failure = still_in_line(prev, generation, desired).then(|| {
+                conditions::find(&prev.conditions, RECONCILING)
+                    .filter(|c| c.status == "True")
+                    .map_or(now.0, |c| c.last_transition_time.0)
+            });
+            match first_failure {
+                Some(since) if !*permanent && now.0.duration_since(since) < CHECK_GRACE => {
+                    let message = format!(
+                        "checking the schedule failed, retrying; Ready stays as it is until {}: {message}",
+                        truncate(&Time(since + CHECK_GRACE)).0
+                    );
+                    vec![
+                        reach,
+                        Desired::new(RECONCILING, Status::True, *reason, message),
+                    ]
+                }
+                _ => vec![
+                    Desired::new(READY, Status::False, *reason, message.clone()),
+                    reach,
+                ],
+            }
         }
         Outcome::Untouched => Vec::new(),
     };

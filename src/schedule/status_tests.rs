@@ -106,6 +106,17 @@ fn a_held_pause_is_not_ready_with_the_right_reason() {
     }
 }
 
+fn temporal_down() -> Outcome<'static> {
+    Outcome::Failed {
+        failure: Failure {
+            reason: "TemporalUnreachable",
+            message: "connection refused".into(),
+        },
+        temporal_answered: false,
+        permanent: false,
+    }
+}
+
 #[test]
 fn unreachable_temporal_keeps_the_last_observation() {
     let d = desired(false);
@@ -122,21 +133,7 @@ fn unreachable_temporal_keeps_the_last_observation() {
         None,
         &at(1),
     );
-    let down = compute(
-        &ok,
-        Some(1),
-        Some(&d),
-        &Outcome::Failed {
-            failure: Failure {
-                reason: "TemporalUnreachable",
-                message: "connection refused".into(),
-            },
-            temporal_answered: false,
-            permanent: false,
-        },
-        None,
-        &at(2),
-    );
+    let down = compute(&ok, Some(1), Some(&d), &temporal_down(), None, &at(2));
     assert_eq!(down.next_runs, ok.next_runs);
     assert_eq!(down.schedule_id, ok.schedule_id);
     let reach = conditions::find(&down.conditions, TEMPORAL_REACHABLE).expect("reachable");
@@ -146,14 +143,111 @@ fn unreachable_temporal_keeps_the_last_observation() {
     );
     let reconciling = conditions::find(&down.conditions, conditions::RECONCILING).expect("kstatus");
     assert_eq!(
-        reconciling.status, "True",
-        "a transient failure is still reconciling"
+        (reconciling.status.as_str(), reconciling.reason.as_str()),
+        ("True", "TemporalUnreachable"),
+        "a transient failure is still reconciling, and says why at once"
     );
-    let ready = conditions::find(&down.conditions, READY).expect("ready");
+    // A change of spec during the outage cannot be made: Ready says so at once.
+    let edited = compute(&ok, Some(2), Some(&d), &temporal_down(), None, &at(2));
+    let ready = conditions::find(&edited.conditions, READY).expect("ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "TemporalUnreachable")
     );
+}
+
+#[test]
+fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
+    let d = desired(false);
+    let s = synced(&d, None);
+    let ok = compute(
+        &FeedSourceStatus::default(),
+        Some(1),
+        Some(&d),
+        &Outcome::Synced {
+            synced: &s,
+            desired: &d,
+            run_now: None,
+        },
+        None,
+        &at(1),
+    );
+    let ready = |st: &FeedSourceStatus| {
+        let c = conditions::find(&st.conditions, READY).expect("ready");
+        (
+            c.status.clone(),
+            c.reason.clone(),
+            c.last_transition_time.clone(),
+        )
+    };
+    let grace = CHECK_GRACE.as_secs();
+    let first = compute(&ok, Some(1), Some(&d), &temporal_down(), None, &at(100));
+    assert_eq!(ready(&first), ready(&ok), "one failed check is no news");
+    let retried = compute(
+        &first,
+        Some(1),
+        Some(&d),
+        &temporal_down(),
+        None,
+        &at(99 + grace),
+    );
+    assert_eq!(ready(&retried), ready(&ok), "still within the grace");
+    let reconciling = conditions::find(&retried.conditions, conditions::RECONCILING).expect("r");
+    assert_eq!(
+        reconciling.last_transition_time,
+        at(100),
+        "the grace counts from the first failure, not the last"
+    );
+    let lasting = compute(
+        &retried,
+        Some(1),
+        Some(&d),
+        &temporal_down(),
+        None,
+        &at(100 + grace),
+    );
+    assert_eq!(
+        ready(&lasting),
+        (
+            "False".into(),
+            "TemporalUnreachable".into(),
+            at(100 + grace)
+        ),
+        "a failure that lasts is an outage"
+    );
+    // Recovery within the grace: Ready never moved, Reconciling is back to False.
+    let back = compute(
+        &first,
+        Some(1),
+        Some(&d),
+        &Outcome::Synced {
+            synced: &s,
+            desired: &d,
+            run_now: None,
+        },
+        None,
+        &at(200),
+    );
+    assert_eq!(ready(&back), ready(&ok));
+    let reconciling = conditions::find(&back.conditions, conditions::RECONCILING).expect("r");
+    assert_eq!(reconciling.status, "False");
+    // A permanent failure is never held back.
+    let rejected = compute(
+        &ok,
+        Some(1),
+        Some(&d),
+        &Outcome::Failed {
+            failure: Failure {
+                reason: "TemporalUnauthorized",
+                message: "denied".into(),
+            },
+            temporal_answered: true,
+            permanent: true,
+        },
+        None,
+        &at(100),
+    );
+    assert_eq!(ready(&rejected).0, "False");
 }
 
 #[test]
