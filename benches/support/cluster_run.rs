@@ -88,6 +88,11 @@ pub struct Report {
     pub rss_peak: u64,
     /// RSS at the end of the idle period.
     pub rss_idle: u64,
+    /// Of which mapped files (the binary's code), at the end of the idle period.
+    pub rss_file: u64,
+    /// The operator's TCP connections to the API server at convergence and at the end of the
+    /// idle period.
+    pub kube_connections: (usize, usize),
     /// CPU seconds while idle.
     pub idle_cpu: f64,
     /// Idle period.
@@ -168,6 +173,13 @@ async fn requests(op: &Operator) -> (BTreeMap<String, u64>, BTreeMap<String, u64
 
 /// `(VmRSS, VmHWM)` of process `pid`, in bytes.
 pub fn rss(pid: u32) -> (u64, u64) {
+    let (now, peak, _) = rss_parts(pid);
+    (now, peak)
+}
+
+/// `(VmRSS, VmHWM, RssFile)` of process `pid`, in bytes: `RssFile` is the part of the RSS that
+/// maps files (the binary's code), the rest the process's own memory.
+pub fn rss_parts(pid: u32) -> (u64, u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         s.lines()
@@ -176,7 +188,7 @@ pub fn rss(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
             * 1024
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (field("VmRSS:"), field("VmHWM:"), field("RssFile:"))
 }
 
 /// CPU seconds (user + system) of process `pid` so far.
@@ -383,6 +395,8 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.converge_cpu = cpu_seconds(pid);
     let (temporal_c, kube_c) = requests(&op).await;
     (r.rss_converged, _) = rss(pid);
+    let api_port = cluster.apiserver_port();
+    r.kube_connections.0 = op.connections_to(api_port);
     println!(
         "converged in {:?} (ratio {:.2}), RSS {} MiB",
         r.converge,
@@ -426,7 +440,8 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.idle_kube = delta(&kube_i, &kube_c);
     r.idle_kube.retain(|k, _| !k.starts_with("watch "));
     r.idle_cpu = cpu_seconds(pid) - settled_cpu;
-    (r.rss_idle, r.rss_peak) = rss(pid);
+    (r.rss_idle, r.rss_peak, r.rss_file) = rss_parts(pid);
+    r.kube_connections.1 = op.connections_to(api_port);
     if let Some(path) = std::env::var_os("CURATOR_HEAP_PROFILE") {
         // A binary built with `--features heap-profile` writes what is live now.
         let _ = std::process::Command::new("kill")
@@ -471,7 +486,9 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          - convergence, mean Temporal latency: {tl}\n\
          - next runs recorded {settled:.1} s after the start ({unsettled} FeedSources still without them); meanwhile, Temporal: {st}; API server: {sk}\n\
          - idle {idle}s (resync every {resync}s), Temporal: {it}\n\
-         - idle {idle}s, API server (watches excluded): {ik}\n",
+         - idle {idle}s, API server (watches excluded): {ik}\n\
+         - RSS after idling: {ri} of which {rf} mapped files (the binary's code)\n\
+         - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n",
         n = cfg.feeds,
         w = cfg.workers,
         apply = r.apply.as_secs_f64(),
@@ -505,5 +522,8 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         sk = calls(&r.settle_kube),
         it = calls(&r.idle_temporal),
         ik = calls(&r.idle_kube),
+        rf = mib(r.rss_file),
+        kc0 = r.kube_connections.0,
+        kc1 = r.kube_connections.1,
     )
 }

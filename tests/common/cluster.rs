@@ -154,6 +154,23 @@ impl TestCluster {
         client_for(&self.kubeconfig).await
     }
 
+    /// The port of the API server the kubeconfig points to (its first cluster's).
+    pub fn apiserver_port(&self) -> u16 {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        let server = kc
+            .clusters
+            .iter()
+            .find_map(|c| c.cluster.as_ref()?.server.clone())
+            .expect("a cluster with a server");
+        let uri: http::Uri = server.parse().expect("server URL");
+        uri.port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            })
+    }
+
     /// Runs `kubectl` against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new(tool("kubectl"))

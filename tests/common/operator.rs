@@ -57,7 +57,10 @@ impl Operator {
         let log = dir.path().join("operator.log");
         let port = super::free_port();
         let http: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_curator-operator"));
+        // Another build of the binary, where asked (comparing builds: allocators, profiles).
+        let bin = std::env::var_os("CURATOR_OPERATOR_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_curator-operator").into());
+        let mut cmd = Command::new(bin);
         cmd.arg("run")
             .arg("--http-addr")
             .arg(http.to_string())
@@ -82,11 +85,12 @@ impl Operator {
             .env("RUST_LOG", "info")
             // A heap profile (a binary built with `--features heap-profile`), where asked.
             .envs(std::env::var_os("CURATOR_HEAP_PROFILE").map(|p| ("CURATOR_HEAP_PROFILE", p)))
-            // glibc's allocator tuning (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`…), for memory
-            // measurements (BENCHMARKS.md).
+            // The allocator's tuning (glibc's `MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`…, jemalloc's
+            // `_RJEM_MALLOC_CONF`), for memory measurements (BENCHMARKS.md).
             .envs(std::env::vars_os().filter(|(k, _)| {
-                k.to_str()
-                    .is_some_and(|k| k.starts_with("MALLOC_") || k == "GLIBC_TUNABLES")
+                k.to_str().is_some_and(|k| {
+                    k.starts_with("MALLOC_") || k == "GLIBC_TUNABLES" || k == "_RJEM_MALLOC_CONF"
+                })
             }))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
@@ -108,6 +112,45 @@ impl Operator {
     /// Its process ID.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How many TCP connections the process has open to `port` (established), from its file
+    /// descriptors and the kernel's socket tables.
+    pub fn connections_to(&self, port: u16) -> usize {
+        let pid = self.pid();
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect();
+        ["tcp", "tcp6"]
+            .iter()
+            .flat_map(|t| {
+                std::fs::read_to_string(format!("/proc/{pid}/net/{t}"))
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|line| {
+                // sl local_address rem_address st ... inode (the tenth field)
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let remote_port = f
+                    .get(2)
+                    .and_then(|a| a.rsplit_once(':'))
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+                remote_port == Some(port)
+                    && f.get(3) == Some(&"01")
+                    && f.get(9).is_some_and(|i| inodes.contains(*i))
+            })
+            .count()
     }
 
     /// The log so far.
