@@ -11,6 +11,12 @@ use curator_operator::{app, config::Cli};
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+/// jemalloc (the default feature `jemalloc`), with a background thread that returns freed
+/// pages to the kernel (BENCHMARKS.md); without the feature, the platform's allocator.
+#[cfg(all(feature = "jemalloc", not(feature = "heap-profile")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// With `--features heap-profile`: profiles the heap from the start and writes what is live
 /// at the first SIGUSR2 (or at the exit) to `$CURATOR_HEAP_PROFILE` (default
 /// `dhat-heap.json`), for `dh_view.html` or `scripts/heap-by-structure.py`.
