@@ -5,8 +5,9 @@
 #   docker build -t ghcr.io/buun-ch/curator-operator:0.1.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t ... .
 #
-# temporalio-client is built with its `vendored-protox` feature (no protoc needed); ring needs a
-# C compiler for the musl target, which musl-tools provides.
+# temporalio-client is built with its `vendored-protox` feature (no protoc needed); ring and
+# jemalloc (the allocator, default feature `jemalloc`) need a C compiler for the musl target,
+# which musl-tools provides, and jemalloc needs make (in the rust image).
 
 ARG RUST_VERSION=1.95
 
