@@ -30,6 +30,17 @@ pub const IDLE_CONNECTIONS: usize = 8;
 /// How long an idle connection is kept open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How much of one response (a watch) the server may send before the operator reads it:
+/// client-go's 4 MiB. hyper's default (2 MiB per stream, 5 MiB for the whole connection) let
+/// one watch whose events wait for the controller stall every other stream of the connection;
+/// the API server then closed its watches as unresponsive (39 FeedSource watch restarts while
+/// 10,000 statuses were written, none over HTTP/1.1).
+pub const STREAM_WINDOW: u32 = 4 << 20;
+
+/// How much the server may send on the whole connection before the operator reads it:
+/// client-go's 1 GiB, so that only the per-stream window applies.
+pub const CONNECTION_WINDOW: u32 = 1 << 30;
+
 /// An HTTP/2 connection that received nothing for this long is pinged (client-go's
 /// `ReadIdleTimeout`): a connection that died silently would otherwise hold every watch.
 pub const PING_AFTER: Duration = Duration::from_secs(30);
@@ -89,6 +100,8 @@ where
         .http2_keep_alive_interval(PING_AFTER)
         .http2_keep_alive_timeout(PING_TIMEOUT)
         .http2_keep_alive_while_idle(true)
+        .http2_initial_stream_window_size(STREAM_WINDOW)
+        .http2_initial_connection_window_size(CONNECTION_WINDOW)
         .build(timed);
     let service = ServiceBuilder::new()
         .layer(count)
