@@ -106,6 +106,21 @@ fn a_held_pause_is_not_ready_with_the_right_reason() {
     }
 }
 
+/// The status after a reconcile that found the schedule in line with generation 1, at `secs`.
+fn in_line(
+    prev: &FeedSourceStatus,
+    d: &DesiredSchedule,
+    s: &Synced,
+    secs: i64,
+) -> FeedSourceStatus {
+    let outcome = Outcome::Synced {
+        synced: s,
+        desired: d,
+        run_now: None,
+    };
+    compute(prev, Some(1), Some(d), &outcome, None, &at(secs))
+}
+
 fn temporal_down() -> Outcome<'static> {
     Outcome::Failed {
         failure: Failure {
@@ -121,18 +136,7 @@ fn temporal_down() -> Outcome<'static> {
 fn unreachable_temporal_keeps_the_last_observation() {
     let d = desired(false);
     let s = synced(&d, None);
-    let ok = compute(
-        &FeedSourceStatus::default(),
-        Some(1),
-        Some(&d),
-        &Outcome::Synced {
-            synced: &s,
-            desired: &d,
-            run_now: None,
-        },
-        None,
-        &at(1),
-    );
+    let ok = in_line(&FeedSourceStatus::default(), &d, &s, 1);
     let down = compute(&ok, Some(1), Some(&d), &temporal_down(), None, &at(2));
     assert_eq!(down.next_runs, ok.next_runs);
     assert_eq!(down.schedule_id, ok.schedule_id);
@@ -160,18 +164,7 @@ fn unreachable_temporal_keeps_the_last_observation() {
 fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
     let d = desired(false);
     let s = synced(&d, None);
-    let ok = compute(
-        &FeedSourceStatus::default(),
-        Some(1),
-        Some(&d),
-        &Outcome::Synced {
-            synced: &s,
-            desired: &d,
-            run_now: None,
-        },
-        None,
-        &at(1),
-    );
+    let ok = in_line(&FeedSourceStatus::default(), &d, &s, 1);
     let ready = |st: &FeedSourceStatus| {
         let c = conditions::find(&st.conditions, READY).expect("ready");
         (
@@ -216,18 +209,7 @@ fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
         "a failure that lasts is an outage"
     );
     // Recovery within the grace: Ready never moved, Reconciling is back to False.
-    let back = compute(
-        &first,
-        Some(1),
-        Some(&d),
-        &Outcome::Synced {
-            synced: &s,
-            desired: &d,
-            run_now: None,
-        },
-        None,
-        &at(200),
-    );
+    let back = in_line(&first, &d, &s, 200);
     assert_eq!(ready(&back), ready(&ok));
     let reconciling = conditions::find(&back.conditions, conditions::RECONCILING).expect("r");
     assert_eq!(reconciling.status, "False");
