@@ -7,8 +7,8 @@
 //! reconciles at once left about 130 connections open (BENCHMARKS.md, heap profile). Over
 //! HTTP/2 the watches and the requests share one connection. A server (or a plain-HTTP
 //! address) that does not offer HTTP/2 in the TLS handshake is spoken to in HTTP/1.1, with
-//! at most [`IDLE_CONNECTIONS`] kept open while idle. Through a proxy, kube's own client is
-//! used as it is.
+//! at most [`IDLE_CONNECTIONS`] kept open while idle. Through a proxy, or with a kubeconfig's
+//! `tls-server-name`, kube's own client is used as it is.
 
 use std::{sync::Arc, time::Duration};
 
@@ -31,10 +31,10 @@ pub const IDLE_CONNECTIONS: usize = 8;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How much of one response (a watch) the server may send before the operator reads it:
-/// client-go's 4 MiB. hyper's default (2 MiB per stream, 5 MiB for the whole connection) let
-/// one watch whose events wait for the controller stall every other stream of the connection;
-/// the API server then closed its watches as unresponsive (39 FeedSource watch restarts while
-/// 10,000 statuses were written, none over HTTP/1.1).
+/// client-go's 4 MiB. With hyper's default (2 MiB per stream, 5 MiB for the whole connection)
+/// the FeedSource watch restarted 39 times while 10,000 statuses were written (never over
+/// HTTP/1.1): likely one watch whose events wait for the controller held back every stream of
+/// the connection, and the API server closed watches it could not write to.
 pub const STREAM_WINDOW: u32 = 4 << 20;
 
 /// How much the server may send on the whole connection before the operator reads it:
