@@ -31,10 +31,9 @@ pub const IDLE_CONNECTIONS: usize = 8;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How much of one response (a watch) the server may send before the operator reads it:
-/// client-go's 4 MiB. With hyper's default (2 MiB per stream, 5 MiB for the whole connection)
-/// the FeedSource watch restarted 39 times while 10,000 statuses were written (never over
-/// HTTP/1.1): likely one watch whose events wait for the controller held back every stream of
-/// the connection, and the API server closed watches it could not write to.
+/// client-go's 4 MiB (hyper's default: 2 MiB per stream, 5 MiB for the whole connection).
+/// Over HTTP/2 the FeedSource watch restarts a few times while many statuses are written
+/// (BENCHMARKS.md); these windows did not stop that, its cause is still open.
 pub const STREAM_WINDOW: u32 = 4 << 20;
 
 /// How much the server may send on the whole connection before the operator reads it:
