@@ -171,12 +171,6 @@ async fn requests(op: &Operator) -> (BTreeMap<String, u64>, BTreeMap<String, u64
     )
 }
 
-/// `(VmRSS, VmHWM)` of process `pid`, in bytes.
-pub fn rss(pid: u32) -> (u64, u64) {
-    let (now, peak, _) = rss_parts(pid);
-    (now, peak)
-}
-
 /// `(VmRSS, VmHWM, RssFile)` of process `pid`, in bytes: `RssFile` is the part of the RSS that
 /// maps files (the binary's code), the rest the process's own memory.
 pub fn rss_parts(pid: u32) -> (u64, u64, u64) {
@@ -394,7 +388,7 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.converge = started.elapsed();
     r.converge_cpu = cpu_seconds(pid);
     let (temporal_c, kube_c) = requests(&op).await;
-    (r.rss_converged, _) = rss(pid);
+    (r.rss_converged, _, _) = rss_parts(pid);
     let api_port = cluster.apiserver_port();
     r.kube_connections.0 = op.connections_to(api_port);
     println!(

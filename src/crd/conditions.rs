@@ -145,6 +145,11 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
     conditions.iter().find(|c| c.type_ == type_)
 }
 
+/// Finds a condition by type, if its status is `True`.
+pub fn find_true<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    find(conditions, type_).filter(|c| c.status == Status::True.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

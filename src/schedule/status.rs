@@ -174,8 +174,7 @@ fn still_in_line(
     generation: Option<i64>,
     desired: Option<&DesiredSchedule>,
 ) -> bool {
-    let ready = conditions::find(&prev.conditions, READY).is_some_and(|c| c.status == "True");
-    ready
+    conditions::find_true(&prev.conditions, READY).is_some()
         && prev.observed_generation == generation
         && desired.is_some_and(|d| prev.desired_fingerprint.as_ref() == Some(&d.fingerprint))
 }
@@ -306,8 +305,7 @@ pub fn compute(
                 Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, message.clone())
             };
             let first_failure = still_in_line(prev, generation, desired).then(|| {
-                conditions::find(&prev.conditions, RECONCILING)
-                    .filter(|c| c.status == "True")
+                conditions::find_true(&prev.conditions, RECONCILING)
                     .map_or(now.0, |c| c.last_transition_time.0)
             });
             match first_failure {

@@ -315,8 +315,7 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
 /// second time.
 async fn warn_on_double_ingestion(shared: &Shared, w: &CuratorWorker, new: &CuratorWorkerStatus) {
     let active = |s: Option<&CuratorWorkerStatus>| {
-        s.and_then(|s| conditions::find(&s.conditions, GLOBAL_SCHEDULE_ACTIVE))
-            .filter(|c| c.status == "True")
+        s.and_then(|s| conditions::find_true(&s.conditions, GLOBAL_SCHEDULE_ACTIVE))
             .map(|c| c.message.clone())
     };
     if let (None, Some(message)) = (active(w.status.as_ref()), active(Some(new))) {

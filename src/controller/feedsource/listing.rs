@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use super::context::{FeedContext, LIST_PAGE, NEWS_INTERVAL, VISIBILITY_GRACE};
 use crate::{
     controller::cache::News,
-    crd::FeedSource,
+    crd::{FeedSource, conditions},
     schedule::{
         DesiredSchedule, desired, listing,
         sync::{self, Recorded, Synced},
@@ -46,10 +46,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         return Listed::Describe;
     };
     // A FeedSource whose last reconcile failed is in doubt too: the describe decides.
-    let ready = prev
-        .conditions
-        .iter()
-        .any(|c| c.type_ == crate::crd::conditions::READY && c.status == "True");
+    let ready = conditions::find_true(&prev.conditions, conditions::READY).is_some();
     if !ready
         || !desired.is_recorded_in(prev)
         || recorded.run_now.is_some()
