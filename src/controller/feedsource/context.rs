@@ -1,13 +1,6 @@
 //! The FeedSource controller's context, and what it remembers between reconciles.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
-    },
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -24,14 +17,14 @@ use crate::{
 pub(super) const LIST_PAGE: i32 = 1000;
 /// When a new schedule is first looked for in a listing (later ones are paced by
 /// `cache::news_interval`).
-pub(super) const FOLLOW_UP: Duration = Duration::from_secs(2);
+pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// Fewest seconds between two listings fetched for schedules created since the last one: every
 /// FeedSource created before a listing starts is served by it.
-pub(super) const NEWS_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// The least time after which a FeedSource that found a listing in flight looks again (it comes
 /// back after about as long as the last listing took, or when the listing's arrival shows its
 /// new schedule).
-pub(super) const AWAIT_FALLBACK: Duration = Duration::from_secs(15);
+pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from_secs(15);
 /// How long after its creation a new schedule may be missing from listings that started after
 /// it (visibility lags behind a create) before it is described instead. Counted from the
 /// create, so it must outlast a few listings and the server's visibility lag under load: at
@@ -41,32 +34,7 @@ pub(super) const AWAIT_FALLBACK: Duration = Duration::from_secs(15);
 /// FeedSources), and with 10 min still 193 (most of them timing out after 30 s). Half the
 /// default full verification interval: a schedule deleted right after its create is found
 /// within it.
-pub(super) const VISIBILITY_GRACE: Duration = Duration::from_secs(1800);
-
-/// How long the first listing for a new schedule may wait for the creates in flight to end.
-/// During a mass creation, that listing and the status write its arrival brings to each new
-/// FeedSource (next runs, the server's form) come after the creates rather than between them:
-/// on a shared control plane a status write costs the API server about twice a create's
-/// finalizer patch, and a listing competes with the creates on the Temporal server. Ready is
-/// written at the create either way.
-pub(super) const NEWS_HOLD_MAX: Duration = Duration::from_secs(600);
-
-/// PURE: whether a listing for news about a schedule created `age` ago waits for the `creating`
-/// reconciles in flight to end; `Some(how long at most)`.
-pub(super) fn news_hold(creating: usize, age: Duration) -> Option<Duration> {
-    (creating > 0 && age < NEWS_HOLD_MAX).then(|| NEWS_HOLD_MAX - age)
-}
-
-/// A reconcile that may create a schedule, counted until dropped ([`FeedContext::creating`]).
-pub(super) struct Creating<'a>(&'a FeedContext);
-
-impl Drop for Creating<'_> {
-    fn drop(&mut self) {
-        if self.0.creating.fetch_sub(1, SeqCst) == 1 {
-            self.0.creates_ended();
-        }
-    }
-}
+pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(1800);
 
 /// A schedule created with one call, waiting for a listing to show it.
 struct Awaiting {
@@ -93,19 +61,14 @@ pub struct FeedContext {
     /// One registration at a time per feed URL.
     pub feed_locks: KeyedLocks,
     /// Limit of one call to buun-curator's API.
-    pub api_timeout: Duration,
+    pub api_timeout: std::time::Duration,
     /// How often each schedule is fully described even when the listing shows no change (to
     /// catch edits of the action or input, which the listing does not show).
-    pub full_verify: Duration,
+    pub full_verify: std::time::Duration,
     /// When each FeedSource's schedule was last fully described (by UID).
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
     /// The schedules created with one call and not yet seen in a listing, by UID.
     created: std::sync::Mutex<HashMap<String, Awaiting>>,
-    /// Reconciles that may create a schedule (FeedSources without one recorded), in flight.
-    creating: AtomicUsize,
-    /// Whether a listing for news waits for them ([`news_hold`]): the last one to end brings a
-    /// waiting FeedSource back, whose listing brings back the others it shows.
-    news_held: AtomicBool,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -123,25 +86,23 @@ impl FeedContext {
             list_cache: ListCache::default(),
             feed_rows: FeedCache::default(),
             feed_locks: KeyedLocks::default(),
-            api_timeout: Duration::from_secs(10),
-            full_verify: Duration::from_secs(3600),
+            api_timeout: std::time::Duration::from_secs(10),
+            full_verify: std::time::Duration::from_secs(3600),
             verified: Default::default(),
             created: Default::default(),
-            creating: AtomicUsize::new(0),
-            news_held: AtomicBool::new(false),
             workers: Default::default(),
             news: Default::default(),
         }
     }
 
     /// Limits each call to buun-curator's API to `timeout`.
-    pub fn with_api_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_api_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.api_timeout = timeout;
         self
     }
 
     /// Describes every schedule fully at least this often.
-    pub fn with_full_verify(mut self, every: Duration) -> Self {
+    pub fn with_full_verify(mut self, every: std::time::Duration) -> Self {
         self.full_verify = every;
         self
     }
@@ -210,50 +171,13 @@ impl FeedContext {
                 .map(|a| a.obj.clone())
                 .collect()
         };
-        self.bring_back(&waiting);
-    }
-
-    /// Counts a reconcile that may create a schedule, until the guard drops.
-    pub(super) fn creating(&self) -> Creating<'_> {
-        self.creating.fetch_add(1, SeqCst);
-        Creating(self)
-    }
-
-    /// Whether a listing for news about a schedule created `age` ago waits for the creates in
-    /// flight ([`news_hold`]); `Some(how long at most)`. The last create to end brings a waiting
-    /// FeedSource back.
-    pub(super) fn hold_news(&self, age: Duration) -> Option<Duration> {
-        let hold = news_hold(self.creating.load(SeqCst), age)?;
-        self.news_held.store(true, SeqCst);
-        // The last create may have ended before the flag was set: nobody would wake us.
-        if self.creating.load(SeqCst) == 0 && self.news_held.swap(false, SeqCst) {
-            return None;
-        }
-        Some(hold)
-    }
-
-    /// The last create in flight ended: if a listing for news waits, one FeedSource waiting for
-    /// it comes back to fetch it.
-    fn creates_ended(&self) {
-        if !self.news_held.swap(false, SeqCst) {
-            return;
-        }
-        let first = {
-            let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-            m.values().min_by_key(|a| a.at).map(|a| a.obj.clone())
-        };
-        self.bring_back(first.as_slice());
-    }
-
-    /// Sends `objs` to every controller's news stream.
-    fn bring_back(&self, objs: &[ObjectRef<FeedSource>]) {
-        if objs.is_empty() {
+        if waiting.is_empty() {
             return;
         }
         let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
         news.retain(|tx| !tx.is_closed());
         for tx in news.iter() {
-            for obj in objs {
+            for obj in &waiting {
                 let _ = tx.unbounded_send(obj.clone());
             }
         }
@@ -313,8 +237,11 @@ impl FeedContext {
     }
 
     /// How long a schedule listing is reused.
-    pub(super) fn list_ttl(&self) -> Duration {
-        (self.shared.resync / 4).clamp(Duration::from_secs(5), Duration::from_secs(60))
+    pub(super) fn list_ttl(&self) -> std::time::Duration {
+        (self.shared.resync / 4).clamp(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(60),
+        )
     }
 }
 
@@ -325,9 +252,9 @@ impl FeedContext {
     pub fn test(client: kube::Client, prefix: &str) -> Self {
         let pool = crate::temporal::pool::Pool::new(
             crate::testing::fixtures::IDENTITY,
-            Duration::from_secs(5),
+            std::time::Duration::from_secs(5),
         );
-        let shared = Shared::new(client, pool, Duration::from_secs(300));
+        let shared = Shared::new(client, pool, std::time::Duration::from_secs(300));
         Self::new(Arc::new(shared), BuildOptions::test(prefix))
     }
 }
@@ -339,9 +266,7 @@ mod tests {
     use futures::StreamExt;
     use kube::runtime::reflector::ObjectRef;
 
-    use std::time::Duration;
-
-    use super::{FeedContext, NEWS_HOLD_MAX, news_hold};
+    use super::FeedContext;
     use crate::{crd::FeedSource, schedule::listing::Entry};
 
     #[tokio::test]
@@ -358,36 +283,7 @@ mod tests {
         ctx.listing_arrived(&Default::default());
         ctx.awaiting_listing("u1", None);
         ctx.listing_arrived(&listing);
-        let more = tokio::time::timeout(Duration::from_millis(50), news.next()).await;
+        let more = tokio::time::timeout(std::time::Duration::from_millis(50), news.next()).await;
         assert!(more.is_err(), "nobody else came back: {more:?}");
-    }
-
-    #[test]
-    fn news_waits_for_the_creates_in_flight_for_ten_minutes_at_most() {
-        let min = |m: u64| Duration::from_secs(60 * m);
-        assert_eq!(news_hold(0, min(0)), None, "nothing in flight");
-        assert_eq!(news_hold(3, min(1)), Some(min(9)));
-        assert_eq!(news_hold(3, min(10)), None, "waited long enough");
-    }
-
-    #[tokio::test]
-    async fn the_last_create_to_end_brings_back_the_oldest_waiting_feedsource() {
-        let fake = Arc::new(crate::testing::kube::FakeKube::default());
-        let ctx = FeedContext::test(fake.client(), "t");
-        let mut news = ctx.listing_news();
-        let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
-        ctx.awaiting_listing("u1", Some((obj("first"), "t/news/first".into())));
-        ctx.awaiting_listing("u2", Some((obj("second"), "t/news/second".into())));
-        assert_eq!(ctx.hold_news(Duration::ZERO), None, "no create in flight");
-        {
-            let _one = ctx.creating();
-            let two = ctx.creating();
-            assert_eq!(ctx.hold_news(Duration::ZERO), Some(NEWS_HOLD_MAX));
-            drop(two);
-        }
-        assert_eq!(news.next().await, Some(obj("first")), "brought back once");
-        drop(ctx.creating());
-        let more = tokio::time::timeout(Duration::from_millis(50), news.next()).await;
-        assert!(more.is_err(), "nobody waited for that create: {more:?}");
     }
 }

@@ -69,13 +69,6 @@ pub(super) async fn listed<A: ScheduleApi>(
             .map(Arc::new)
     };
     let created = ctx.created_at(&uid);
-    // A new schedule's first listing comes after the creates in flight (ten minutes at most):
-    // the last of them brings a waiting FeedSource back, whose listing brings the others.
-    if let Some((at, _)) = created
-        && let Some(hold) = ctx.hold_news(at.elapsed())
-    {
-        return Listed::Awaiting(hold);
-    }
     // A new schedule waits for a listing that started after its create; a resync takes one
     // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
     // fresh when it arrives). Neither waits for a listing in flight (with thousands of

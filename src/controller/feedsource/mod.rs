@@ -215,13 +215,6 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             Listed::Awaiting(took) => return Ok(Err(Waiting::Notified(took))),
             Listed::Describe => {}
         }
-        // Listings for news wait while schedules are being created (`FeedContext::hold_news`).
-        let _creating = fs
-            .status
-            .as_ref()
-            .and_then(|s| s.schedule_id.as_ref())
-            .is_none()
-            .then(|| ctx.creating());
         let synced = sync::sync(&api, &desired, &recorded).await?;
         ctx.mark_verified(&uid);
         Ok::<_, Error>(Ok(synced))
