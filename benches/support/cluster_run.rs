@@ -88,6 +88,9 @@ pub struct Report {
     pub rss_peak: u64,
     /// RSS at the end of the idle period.
     pub rss_idle: u64,
+    /// RSS sampled every [`RSS_EVERY`] while idle (sorted): a resync's listing in flight at the
+    /// end would make the last sample alone a peak, not the steady state.
+    pub rss_idle_samples: Vec<u64>,
     /// Of which mapped files (the binary's code), at the end of the idle period.
     pub rss_file: u64,
     /// The operator's TCP connections to the API server at convergence and at the end of the
@@ -104,7 +107,16 @@ pub struct Report {
     pub idle_kube: BTreeMap<String, u64>,
 }
 
+/// How often the RSS is sampled while idle.
+pub const RSS_EVERY: Duration = Duration::from_secs(5);
+
 impl Report {
+    /// The median RSS while idle (the steady state), and the lowest and highest samples.
+    pub fn rss_idle_spread(&self) -> Option<(u64, u64, u64)> {
+        let s = &self.rss_idle_samples;
+        Some((*s.first()?, s[s.len() / 2], *s.last()?))
+    }
+
     /// Convergence time over the raw loop's.
     pub fn ratio(&self) -> f64 {
         self.converge.as_secs_f64() / self.raw.as_secs_f64()
@@ -428,7 +440,12 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.settle_kube = delta(&kube_c, &r.converge_kube);
     let settled_cpu = cpu_seconds(pid);
     r.idle = cfg.idle;
-    tokio::time::sleep(cfg.idle).await;
+    let idle_end = Instant::now() + cfg.idle;
+    while Instant::now() < idle_end {
+        tokio::time::sleep(RSS_EVERY.min(idle_end - Instant::now())).await;
+        r.rss_idle_samples.push(rss_parts(pid).0);
+    }
+    r.rss_idle_samples.sort_unstable();
     let (temporal_i, kube_i) = requests(&op).await;
     r.idle_temporal = delta(&temporal_i, &temporal_c);
     r.idle_kube = delta(&kube_i, &kube_c);
@@ -470,6 +487,7 @@ fn calls(m: &BTreeMap<String, u64>) -> String {
 
 /// The report as Markdown.
 pub fn markdown(r: &Report, cfg: &Config) -> String {
+    let spread = r.rss_idle_spread().unwrap_or_default();
     format!(
         "| feeds | workers | apply | raw `CreateSchedule` loop | operator | ratio | RSS converged | RSS peak | RSS after {idle}s idle | CPU to converge | CPU idle {idle}s |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n\
@@ -481,7 +499,8 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          - next runs recorded {settled:.1} s after the start ({unsettled} FeedSources still without them); meanwhile, Temporal: {st}; API server: {sk}\n\
          - idle {idle}s (resync every {resync}s), Temporal: {it}\n\
          - idle {idle}s, API server (watches excluded): {ik}\n\
-         - RSS after idling: {ri} of which {rf} mapped files (the binary's code)\n\
+         - RSS after idling: {ri} of which {rf} mapped files (the binary's code); while idle, \
+           every {every}s: median {rmed}, lowest {rmin}, highest {rmax}\n\
          - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n",
         n = cfg.feeds,
         w = cfg.workers,
@@ -519,5 +538,9 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         rf = mib(r.rss_file),
         kc0 = r.kube_connections.0,
         kc1 = r.kube_connections.1,
+        every = RSS_EVERY.as_secs(),
+        rmin = mib(spread.0),
+        rmed = mib(spread.1),
+        rmax = mib(spread.2),
     )
 }
