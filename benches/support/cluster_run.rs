@@ -111,7 +111,7 @@ pub struct Report {
 pub const RSS_EVERY: Duration = Duration::from_secs(5);
 
 impl Report {
-    /// The median RSS while idle (the steady state), and the lowest and highest samples.
+    /// The lowest, the median (the steady state) and the highest RSS sampled while idle.
     pub fn rss_idle_spread(&self) -> Option<(u64, u64, u64)> {
         let s = &self.rss_idle_samples;
         Some((*s.first()?, s[s.len() / 2], *s.last()?))
