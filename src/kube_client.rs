@@ -32,8 +32,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How much of one response (a watch) the server may send before the operator reads it:
 /// client-go's 4 MiB (hyper's default: 2 MiB per stream, 5 MiB for the whole connection).
-/// Over HTTP/2 the FeedSource watch restarts a few times while many statuses are written
-/// (BENCHMARKS.md); these windows did not stop that, its cause is still open.
+/// Over HTTP/2 the FeedSource watch restarts a few times while many statuses are written:
+/// the API server closes watchers that fall behind its dispatch
+/// (`apiserver_terminated_watchers_total`, BENCHMARKS.md). These windows did not stop that.
 pub const STREAM_WINDOW: u32 = 4 << 20;
 
 /// How much the server may send on the whole connection before the operator reads it:
