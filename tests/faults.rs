@@ -84,7 +84,7 @@ fn fake_with_worker(address: &str) -> Arc<FakeKube> {
 struct Driver {
     ctx: Arc<FeedContext>,
     due: HashMap<String, Instant>,
-    seen: HashMap<String, Option<u64>>,
+    seen: HashMap<String, u64>,
     attempts: HashMap<String, u32>,
 }
 

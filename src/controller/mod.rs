@@ -167,15 +167,16 @@ async fn feed_controller(
     let feeds: Api<FeedSource> = parts.api(client.clone());
     let workers: Api<CuratorWorker> = parts.api(client);
     let watched = watcher(feeds, watcher::Config::default().any_semantic()).modify(watch::slim);
-    let trigger = parts
-        .watches
-        .watch(
-            parts.spec("FeedSource", Some(FeedSource::crd_name().into()), true),
-            watched,
-        )
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(watch::feed_predicate, Default::default());
+    let trigger = watch::changed(
+        parts
+            .watches
+            .watch(
+                parts.spec("FeedSource", Some(FeedSource::crd_name().into()), true),
+                watched,
+            )
+            .reflect(writer),
+        watch::feed_predicate,
+    );
     let worker_events =
         watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
     let (worker_cache, worker_cache_writer) = reflector::store();

@@ -34,12 +34,12 @@ pub fn slim<K: Resource>(obj: &mut K) {
 /// PURE: the part of a FeedSource whose change needs a reconcile: its generation (spec), the
 /// run-now annotation, deletion and finalizers. Status-only writes (including the operator's
 /// own) hash the same and are skipped.
-pub fn feed_predicate(fs: &FeedSource) -> Option<u64> {
+pub fn feed_predicate(fs: &FeedSource) -> u64 {
     let mut h = DefaultHasher::new();
     lifecycle(fs, &mut h);
     fs.annotations().get(RUN_NOW_ANNOTATION).hash(&mut h);
     fs.annotations().get(SKIP_CLEANUP_ANNOTATION).hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 /// PURE: the part of any resource whose change needs a reconcile: its generation (spec),
@@ -54,6 +54,76 @@ fn lifecycle<K: Resource>(obj: &K, h: &mut DefaultHasher) {
     obj.meta().generation.hash(h);
     obj.meta().deletion_timestamp.is_some().hash(h);
     obj.finalizers().hash(h);
+}
+
+/// Objects from a watch whose `hash` changed since the last event of the same object (by UID),
+/// as kube-runtime's `predicate_filter`, but with a smaller memory: the key is the UID alone (one
+/// string, not name, namespace and UID), and a deleted object is forgotten at once, on its
+/// delete event or, when a relist replaces the watch's view, at the end of that relist
+/// (kube-runtime's filter keeps every entry for an hour). Deletions are not emitted: an object
+/// being deleted still arrives, with its deletion timestamp, while a finalizer holds it.
+pub fn changed<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    hash: fn(&K) -> u64,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Send + 'static,
+{
+    let mut seen = Seen::default();
+    events
+        .map(move |ev| match ev {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                seen.changed(uid_of(&o), hash(&o)).then_some(Ok(o))
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                seen.forget(&uid_of(&o));
+                None
+            }
+            Ok(watcher::Event::Init) => {
+                seen.relist();
+                None
+            }
+            Ok(watcher::Event::InitDone) => {
+                seen.relisted();
+                None
+            }
+            Err(e) => Some(Err(e)),
+        })
+        .filter_map(future::ready)
+}
+
+fn uid_of<K: Resource>(o: &K) -> Box<str> {
+    o.meta().uid.as_deref().unwrap_or_default().into()
+}
+
+/// The last hash of every object, by UID; during a relist, the entries not yet listed again.
+#[derive(Default)]
+struct Seen {
+    now: HashMap<Box<str>, u64>,
+    before_relist: HashMap<Box<str>, u64>,
+}
+
+impl Seen {
+    /// Records `hash` for `uid`; whether it differs from the last one (or is the first).
+    fn changed(&mut self, uid: Box<str>, hash: u64) -> bool {
+        let last = self.before_relist.remove(&uid);
+        let last = self.now.insert(uid, hash).or(last);
+        last != Some(hash)
+    }
+
+    fn forget(&mut self, uid: &str) {
+        self.now.remove(uid);
+        self.before_relist.remove(uid);
+    }
+
+    /// A relist begins: what it does not list again is gone when it ends.
+    fn relist(&mut self) {
+        self.before_relist.extend(self.now.drain());
+    }
+
+    fn relisted(&mut self) {
+        self.before_relist = HashMap::new();
+    }
 }
 
 /// Objects from a watch whose generation changed, plus deleted ones (a plain predicate filter
@@ -90,6 +160,75 @@ where
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    fn feed(name: &str, uid: &str, generation: i64) -> FeedSource {
+        let mut fs = FeedSource::test("news", name).with_uid(uid);
+        fs.metadata.generation = Some(generation);
+        fs
+    }
+
+    /// Runs `changed` with the FeedSource predicate; the names of what it let through.
+    async fn let_through(events: Vec<watcher::Event<FeedSource>>) -> Vec<String> {
+        changed(
+            futures::stream::iter(events.into_iter().map(Ok)),
+            feed_predicate,
+        )
+        .map(|r| r.expect("no error").name_any())
+        .collect()
+        .await
+    }
+
+    #[tokio::test]
+    async fn changed_lets_through_what_its_hash_says_changed() {
+        use watcher::Event::{Apply, Init, InitApply, InitDone};
+        let mut status_only = feed("a", "u-a", 1);
+        status_only.status = Some(Default::default());
+        let got = let_through(vec![
+            Init,
+            InitApply(feed("a", "u-a", 1)),
+            InitApply(feed("b", "u-b", 1)),
+            InitDone,
+            Apply(status_only),
+            Apply(feed("a", "u-a", 2)),
+            Apply(feed("b", "u-b", 1)),
+        ])
+        .await;
+        assert_eq!(got, ["a", "b", "a"], "a status write alone is not a change");
+    }
+
+    #[tokio::test]
+    async fn changed_forgets_deleted_objects_and_those_a_relist_no_longer_shows() {
+        use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
+        let got = let_through(vec![
+            Apply(feed("a", "u-a", 1)),
+            Apply(feed("b", "u-b", 1)),
+            Apply(feed("c", "u-c", 1)),
+            Delete(feed("a", "u-a", 1)),
+            // The watch fell behind and relists: b is unchanged, c is gone.
+            Init,
+            InitApply(feed("b", "u-b", 1)),
+            InitDone,
+            // Forgotten objects count as new.
+            Apply(feed("a", "u-a", 1)),
+            Apply(feed("c", "u-c", 1)),
+            Apply(feed("b", "u-b", 1)),
+        ])
+        .await;
+        assert_eq!(got, ["a", "b", "c", "a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn changed_passes_watch_errors_on() {
+        let events = vec![
+            Err(watcher::Error::NoResourceVersion),
+            Ok(watcher::Event::Apply(feed("a", "u-a", 1))),
+        ];
+        let got: Vec<_> = changed(futures::stream::iter(events), feed_predicate)
+            .collect()
+            .await;
+        assert!(matches!(got[0], Err(watcher::Error::NoResourceVersion)));
+        assert_eq!(got.len(), 2);
+    }
 
     #[test]
     fn slim_keeps_what_reconciles_read_and_drops_the_rest() {
