@@ -38,8 +38,8 @@ pub trait Reconciled:
     const KIND: &'static str;
     /// The stored status.
     fn status(&self) -> Option<&Self::Status>;
-    /// The conditions of a status.
-    fn conditions(status: &Self::Status) -> &[Condition];
+    /// The condition of this type in a status.
+    fn condition(status: &Self::Status, type_: &str) -> Option<Condition>;
     /// Whether `Ready=False` with this reason deserves a Warning event.
     fn warns(reason: &str) -> bool;
 }
@@ -50,8 +50,8 @@ impl Reconciled for FeedSource {
     fn status(&self) -> Option<&FeedSourceStatus> {
         self.status.as_ref()
     }
-    fn conditions(status: &FeedSourceStatus) -> &[Condition] {
-        &status.conditions
+    fn condition(status: &FeedSourceStatus, type_: &str) -> Option<Condition> {
+        status.conditions.find(type_)
     }
     fn warns(_: &str) -> bool {
         true
@@ -64,8 +64,8 @@ impl Reconciled for CuratorWorker {
     fn status(&self) -> Option<&CuratorWorkerStatus> {
         self.status.as_ref()
     }
-    fn conditions(status: &CuratorWorkerStatus) -> &[Condition] {
-        &status.conditions
+    fn condition(status: &CuratorWorkerStatus, type_: &str) -> Option<Condition> {
+        conditions::find(&status.conditions, type_).cloned()
     }
     /// A rollout in progress is not worth a warning; a spec or permission problem is.
     fn warns(reason: &str) -> bool {
@@ -104,9 +104,9 @@ pub async fn publish<K: Reconciled>(
 async fn warn_on_transition<K: Reconciled>(shared: &Shared, obj: &K, new: &K::Status) {
     let prev_reason = obj
         .status()
-        .and_then(|s| conditions::find(K::conditions(s), READY))
-        .map(|c| c.reason.clone());
-    if let Some(c) = conditions::find(K::conditions(new), READY)
+        .and_then(|s| K::condition(s, READY))
+        .map(|c| c.reason);
+    if let Some(c) = K::condition(new, READY)
         && c.status == "False"
         && K::warns(&c.reason)
         && prev_reason.as_deref() != Some(c.reason.as_str())

@@ -10,6 +10,8 @@ pub const TEMPORAL_REACHABLE: &str = "TemporalReachable";
 pub const RECONCILING: &str = "Reconciling";
 /// kstatus: True when the operator cannot make progress until something changes.
 pub const STALLED: &str = "Stalled";
+/// `FeedRegistered`'s message when the worker has no `spec.curatorApi`.
+pub const NO_CURATOR_API: &str = "the CuratorWorker has no spec.curatorApi: the feed is not checked in buun-curator, and fetchLimit, siteUrl and the feed's fetchContent are not written there";
 
 /// The kstatus pair derived from the Ready condition: `Reconciling` and `Stalled`, with the
 /// abnormal-true polarity that kstatus (Flux, `kubectl wait`, Argo CD checks) reads.

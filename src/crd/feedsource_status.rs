@@ -1,8 +1,10 @@
 //! The observed state of a FeedSource, as its status subresource holds it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::condition_list::Conditions;
 
 /// Observed state of a FeedSource.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -69,8 +71,8 @@ pub struct FeedSourceStatus {
     pub run_now_handled: Option<String>,
     /// Conditions: `Ready` (schedule in sync, feed registered), `TemporalReachable`,
     /// `FeedRegistered`, and kstatus' `Reconciling` and `Stalled`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Conditions::is_empty")]
+    pub conditions: Conditions,
 }
 
 /// A run started by the schedule.

@@ -1,5 +1,6 @@
 //! The `curator.buun.dev/v1alpha1` API: one module per kind, plus shared types.
 
+pub mod condition_list;
 pub mod conditions;
 pub mod curatorworker;
 pub mod duration;

@@ -58,7 +58,13 @@ pub fn blocked_deletion(
     let ready = Desired::new(READY, Status::False, "CleanupBlocked", message);
     let mut conds = vec![ready.clone()];
     conds.extend(conditions::kstatus(&ready, true));
-    s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
+    s.conditions = conditions::merge(
+        &prev.conditions.to_vec(),
+        &conds,
+        generation,
+        &truncate(now),
+    )
+    .into();
     s
 }
 
@@ -87,7 +93,7 @@ fn feed_registered(r: &Registration) -> Desired {
         Registration::NotChecked { .. } => d(
             Status::Unknown,
             "NoCuratorApi",
-            "the CuratorWorker has no spec.curatorApi: the feed is not checked in buun-curator, and fetchLimit, siteUrl and the feed's fetchContent are not written there".into(),
+            conditions::NO_CURATOR_API.into(),
         ),
         Registration::Registered { id, origin } => {
             let message = match origin {
@@ -174,7 +180,7 @@ fn still_in_line(
     generation: Option<i64>,
     desired: Option<&DesiredSchedule>,
 ) -> bool {
-    conditions::find_true(&prev.conditions, READY).is_some()
+    prev.conditions.find_true(READY).is_some()
         && prev.observed_generation == generation
         && desired.is_some_and(|d| prev.desired_fingerprint.as_ref() == Some(&d.fingerprint))
 }
@@ -305,7 +311,8 @@ pub fn compute(
                 Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, message.clone())
             };
             let first_failure = still_in_line(prev, generation, desired).then(|| {
-                conditions::find_true(&prev.conditions, RECONCILING)
+                prev.conditions
+                    .find_true(RECONCILING)
                     .map_or(now.0, |c| c.last_transition_time.0)
             });
             match first_failure {
@@ -355,7 +362,13 @@ pub fn compute(
     if let Some(ready) = conds.iter().find(|c| c.type_ == READY).cloned() {
         conds.extend(conditions::kstatus(&ready, stalled));
     }
-    s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
+    s.conditions = conditions::merge(
+        &prev.conditions.to_vec(),
+        &conds,
+        generation,
+        &truncate(now),
+    )
+    .into();
     s
 }
 

@@ -94,13 +94,13 @@ fn a_held_pause_is_not_ready_with_the_right_reason() {
             None,
             &at(1),
         );
-        let ready = conditions::find(&st.conditions, READY).expect("ready");
+        let ready = st.conditions.find(READY).expect("ready");
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
             ("False", reason)
         );
         assert_eq!(st.paused, Some(true));
-        let stalled = conditions::find(&st.conditions, conditions::STALLED).expect("stalled");
+        let stalled = st.conditions.find(conditions::STALLED).expect("stalled");
         assert_eq!(stalled.status, "True", "a held pause needs a person");
         assert_eq!(st.pause_note.as_deref(), Some("paused after a failed run"));
     }
@@ -140,12 +140,15 @@ fn unreachable_temporal_keeps_the_last_observation() {
     let down = compute(&ok, Some(1), Some(&d), &temporal_down(), None, &at(2));
     assert_eq!(down.next_runs, ok.next_runs);
     assert_eq!(down.schedule_id, ok.schedule_id);
-    let reach = conditions::find(&down.conditions, TEMPORAL_REACHABLE).expect("reachable");
+    let reach = down.conditions.find(TEMPORAL_REACHABLE).expect("reachable");
     assert_eq!(
         (reach.status.as_str(), reach.last_transition_time.clone()),
         ("False", at(2))
     );
-    let reconciling = conditions::find(&down.conditions, conditions::RECONCILING).expect("kstatus");
+    let reconciling = down
+        .conditions
+        .find(conditions::RECONCILING)
+        .expect("kstatus");
     assert_eq!(
         (reconciling.status.as_str(), reconciling.reason.as_str()),
         ("True", "TemporalUnreachable"),
@@ -153,7 +156,7 @@ fn unreachable_temporal_keeps_the_last_observation() {
     );
     // A change of spec during the outage cannot be made: Ready says so at once.
     let edited = compute(&ok, Some(2), Some(&d), &temporal_down(), None, &at(2));
-    let ready = conditions::find(&edited.conditions, READY).expect("ready");
+    let ready = edited.conditions.find(READY).expect("ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "TemporalUnreachable")
@@ -166,7 +169,7 @@ fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
     let s = synced(&d, None);
     let ok = in_line(&FeedSourceStatus::default(), &d, &s, 1);
     let ready = |st: &FeedSourceStatus| {
-        let c = conditions::find(&st.conditions, READY).expect("ready");
+        let c = st.conditions.find(READY).expect("ready");
         (
             c.status.clone(),
             c.reason.clone(),
@@ -185,7 +188,7 @@ fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
         &at(99 + grace),
     );
     assert_eq!(ready(&retried), ready(&ok), "still within the grace");
-    let reconciling = conditions::find(&retried.conditions, conditions::RECONCILING).expect("r");
+    let reconciling = retried.conditions.find(conditions::RECONCILING).expect("r");
     assert_eq!(
         reconciling.last_transition_time,
         at(100),
@@ -211,7 +214,7 @@ fn a_failed_check_of_an_unchanged_schedule_keeps_ready_for_the_grace() {
     // Recovery within the grace: Ready never moved, Reconciling is back to False.
     let back = in_line(&first, &d, &s, 200);
     assert_eq!(ready(&back), ready(&ok));
-    let reconciling = conditions::find(&back.conditions, conditions::RECONCILING).expect("r");
+    let reconciling = back.conditions.find(conditions::RECONCILING).expect("r");
     assert_eq!(reconciling.status, "False");
     // A permanent failure is never held back.
     let rejected = compute(
@@ -321,7 +324,7 @@ fn the_feed_registration_shows_in_status_and_a_missing_feed_is_not_ready() {
         )
     };
     let cond = |st: &FeedSourceStatus, t: &str| {
-        let c = conditions::find(&st.conditions, t).expect(t);
+        let c = st.conditions.find(t).expect(t);
         (c.status.clone(), c.reason.clone())
     };
     let created = with(&Registration::Registered {

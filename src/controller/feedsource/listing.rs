@@ -46,7 +46,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         return Listed::Describe;
     };
     // A FeedSource whose last reconcile failed is in doubt too: the describe decides.
-    let ready = conditions::find_true(&prev.conditions, conditions::READY).is_some();
+    let ready = prev.conditions.find_true(conditions::READY).is_some();
     if !ready
         || !desired.is_recorded_in(prev)
         || recorded.run_now.is_some()
