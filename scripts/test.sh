@@ -35,6 +35,9 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo clippy --lib --bins -- -D warnings (the shipped crate, without test support)"
 cargo clippy --lib --bins --locked -- -D warnings
 echo "== cargo deny check bans licenses sources (advisories need the RustSec database: run them where it can be fetched)"
+# cargo-deny reads every package of the lock file, for every platform: fetch them first (a
+# no-op once they are in the registry cache; a new machine's builds fetch only its own).
+cargo fetch --locked --quiet
 .tools/bin/cargo-deny --offline check bans licenses sources
 echo "== cargo test"
 # Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
