@@ -170,7 +170,7 @@ impl<K, V, E> TtlCache<K, V, E> {
 pub type LoadCache = TtlCache<QueueKey, QueueLoad>;
 
 /// Schedule listings by Temporal namespace and credentials.
-pub type ListCache = TtlCache<NamespaceKey, Arc<HashMap<String, crate::schedule::listing::Entry>>>;
+pub type ListCache = TtlCache<NamespaceKey, Arc<crate::schedule::listing::Listing>>;
 
 /// buun-curator's feeds by API (base URL and token digest).
 pub type FeedCache = TtlCache<String, Arc<Vec<FeedRow>>, ApiError>;

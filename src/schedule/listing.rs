@@ -3,7 +3,7 @@
 //! operator left, no describe is needed. The listing shows neither the action nor the run
 //! count, so every schedule is still described in full from time to time.
 
-pub use super::listed::Entry;
+pub use super::listed::{Entry, Listing};
 use super::{
     desired::DesiredSchedule,
     plan::pause_decision,

@@ -396,15 +396,16 @@ pub async fn list_all<A: ScheduleApi>(
     .await
 }
 
-/// Like [`list_all`], keeping of each page only what `keep` returns, by the ID it returns (a
-/// cache keeps the operator's own schedules, trimmed to what its decisions read).
-pub async fn list_kept<A: ScheduleApi, V>(
+/// Like [`list_all`], keeping of each page only what `keep` returns, with the ID it returns, in
+/// any collection (a cache keeps the operator's own schedules, trimmed to what its decisions
+/// read).
+pub async fn list_kept<A: ScheduleApi, V, C: Default + Extend<(String, V)>>(
     api: &A,
     id_prefix: &str,
     page_size: i32,
     keep: impl Fn(crate::temporal::Listed) -> Option<(String, V)>,
-) -> Result<std::collections::HashMap<String, V>, TemporalError> {
-    let mut out = std::collections::HashMap::new();
+) -> Result<C, TemporalError> {
+    let mut out = C::default();
     let mut token = Vec::new();
     for _ in 0..MAX_LIST_PAGES {
         let page = api.list(id_prefix, page_size, token).await?;

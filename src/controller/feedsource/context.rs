@@ -160,10 +160,7 @@ impl FeedContext {
 
     /// `listing` arrived: the FeedSources waiting for their schedule to show come back, if it
     /// does (the others come back when the next listing may start).
-    pub(super) fn listing_arrived(
-        &self,
-        listing: &HashMap<String, crate::schedule::listing::Entry>,
-    ) {
+    pub(super) fn listing_arrived(&self, listing: &crate::schedule::listing::Listing) {
         let waiting: Vec<ObjectRef<FeedSource>> = {
             let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
             m.values()
@@ -267,7 +264,10 @@ mod tests {
     use kube::runtime::reflector::ObjectRef;
 
     use super::FeedContext;
-    use crate::{crd::FeedSource, schedule::listing::Entry};
+    use crate::{
+        crd::FeedSource,
+        schedule::listing::{Entry, Listing},
+    };
 
     #[tokio::test]
     async fn a_listing_brings_back_only_the_feedsources_it_shows() {
@@ -277,7 +277,7 @@ mod tests {
         let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
         ctx.awaiting_listing("u1", Some((obj("shown"), "t/news/shown".into())));
         ctx.awaiting_listing("u2", Some((obj("lagging"), "t/news/lagging".into())));
-        let listing = [("t/news/shown".to_owned(), Entry::default())].into();
+        let listing = Listing::from([("t/news/shown".to_owned(), Entry::default())]);
         ctx.listing_arrived(&listing);
         assert_eq!(news.next().await, Some(obj("shown")));
         ctx.listing_arrived(&Default::default());

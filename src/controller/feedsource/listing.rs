@@ -64,9 +64,9 @@ pub(super) async fn listed<A: ScheduleApi>(
     let fetched = std::sync::atomic::AtomicBool::new(false);
     let fetch = || async {
         fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        sync::list_kept(api, &wanted, LIST_PAGE, |l| listing::compact(&wanted, l))
+        sync::list_kept::<_, _, Vec<_>>(api, &wanted, LIST_PAGE, |l| listing::compact(&wanted, l))
             .await
-            .map(Arc::new)
+            .map(|kept| Arc::new(listing::Listing::from(kept)))
     };
     let created = ctx.created_at(&uid);
     // A new schedule waits for a listing that started after its create; a resync takes one
