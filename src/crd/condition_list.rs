@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, ser::SerializeSeq};
 
-use super::conditions::{NO_CURATOR_API, READY, RECONCILING, STALLED, TEMPORAL_REACHABLE};
+use super::conditions::{
+    Desired, NO_CURATOR_API, READY, RECONCILING, STALLED, TEMPORAL_REACHABLE, merge,
+};
 
 /// Strings held as an index into this list rather than copied into every condition. Only
 /// memory depends on it: a string that is not in it is kept as it came (at most 256 entries).
@@ -136,6 +138,12 @@ impl Conditions {
     /// The condition of this type, if its status is `True`.
     pub fn find_true(&self, type_: &str) -> Option<Condition> {
         self.find(type_).filter(|c| c.status == "True")
+    }
+
+    /// The list with `desired` merged in, by [`merge`]'s rules (a transition time changes only
+    /// with the status).
+    pub fn merged(&self, desired: &[Desired], generation: Option<i64>, now: &Time) -> Self {
+        merge(&self.to_vec(), desired, generation, now).into()
     }
 
     /// How many there are.

@@ -58,13 +58,7 @@ pub fn blocked_deletion(
     let ready = Desired::new(READY, Status::False, "CleanupBlocked", message);
     let mut conds = vec![ready.clone()];
     conds.extend(conditions::kstatus(&ready, true));
-    s.conditions = conditions::merge(
-        &prev.conditions.to_vec(),
-        &conds,
-        generation,
-        &truncate(now),
-    )
-    .into();
+    s.conditions = prev.conditions.merged(&conds, generation, &truncate(now));
     s
 }
 
@@ -362,13 +356,7 @@ pub fn compute(
     if let Some(ready) = conds.iter().find(|c| c.type_ == READY).cloned() {
         conds.extend(conditions::kstatus(&ready, stalled));
     }
-    s.conditions = conditions::merge(
-        &prev.conditions.to_vec(),
-        &conds,
-        generation,
-        &truncate(now),
-    )
-    .into();
+    s.conditions = prev.conditions.merged(&conds, generation, &truncate(now));
     s
 }
 
