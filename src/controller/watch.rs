@@ -1,7 +1,10 @@
 //! Watch helpers: which changes deserve a reconcile.
 
 use std::{
-    collections::{HashMap, hash_map::DefaultHasher},
+    collections::{
+        HashMap,
+        hash_map::{DefaultHasher, Entry},
+    },
     hash::{Hash, Hasher},
 };
 
@@ -69,15 +72,40 @@ pub fn changed<K>(
 where
     K: Resource + Send + 'static,
 {
+    by_uid(events, hash, false)
+}
+
+/// Objects from a watch whose generation changed, plus deleted ones (a plain predicate filter
+/// would drop deletions, which do not change the generation). Forgets as [`changed`] does.
+pub fn spec_changes_and_deletions<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Send + 'static,
+{
+    by_uid(events, |o: &K| o.meta().generation, true)
+}
+
+/// The objects whose `key` changed since the last event of the same UID, and the deleted ones
+/// if `deletions`.
+fn by_uid<K, V>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    key: fn(&K) -> V,
+    deletions: bool,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Send + 'static,
+    V: PartialEq + Send + 'static,
+{
     let mut seen = Seen::default();
     events
         .map(move |ev| match ev {
             Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                seen.changed(uid_of(&o), hash(&o)).then_some(Ok(o))
+                seen.changed(uid_of(&o), key(&o)).then_some(Ok(o))
             }
             Ok(watcher::Event::Delete(o)) => {
                 seen.forget(&uid_of(&o));
-                None
+                deletions.then_some(Ok(o))
             }
             Ok(watcher::Event::Init) => {
                 seen.relist();
@@ -96,19 +124,29 @@ fn uid_of<K: Resource>(o: &K) -> Box<str> {
     o.meta().uid.as_deref().unwrap_or_default().into()
 }
 
-/// The last hash of every object, by UID; during a relist, the entries not yet listed again.
-#[derive(Default)]
-struct Seen {
-    now: HashMap<Box<str>, u64>,
-    before_relist: HashMap<Box<str>, u64>,
+/// The last key of every object, by UID; during a relist, the entries not yet listed again.
+struct Seen<V> {
+    now: HashMap<Box<str>, V>,
+    before_relist: HashMap<Box<str>, V>,
 }
 
-impl Seen {
-    /// Records `hash` for `uid`; whether it differs from the last one (or is the first).
-    fn changed(&mut self, uid: Box<str>, hash: u64) -> bool {
-        let last = self.before_relist.remove(&uid);
-        let last = self.now.insert(uid, hash).or(last);
-        last != Some(hash)
+impl<V> Default for Seen<V> {
+    fn default() -> Self {
+        Self {
+            now: HashMap::new(),
+            before_relist: HashMap::new(),
+        }
+    }
+}
+
+impl<V: PartialEq> Seen<V> {
+    /// Records `key` for `uid`; whether it differs from the last one (or is the first).
+    fn changed(&mut self, uid: Box<str>, key: V) -> bool {
+        let before = self.before_relist.remove(&uid);
+        match self.now.entry(uid) {
+            Entry::Occupied(mut e) => e.insert(key) != *e.get(),
+            Entry::Vacant(e) => before.as_ref() != Some(e.insert(key)),
+        }
     }
 
     fn forget(&mut self, uid: &str) {
@@ -124,36 +162,6 @@ impl Seen {
     fn relisted(&mut self) {
         self.before_relist = HashMap::new();
     }
-}
-
-/// Objects from a watch whose generation changed, plus deleted ones (a plain predicate filter
-/// would drop deletions, which do not change the generation).
-pub fn spec_changes_and_deletions<K>(
-    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-) -> impl Stream<Item = Result<K, watcher::Error>> + Send
-where
-    K: Resource + Clone + Send + 'static,
-{
-    let mut seen: HashMap<String, Option<i64>> = HashMap::new();
-    events
-        .map(move |ev| match ev {
-            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
-                let key = o.meta().uid.clone().unwrap_or_default();
-                let generation = o.meta().generation;
-                if seen.insert(key, generation) == Some(generation) {
-                    None
-                } else {
-                    Some(Ok(o))
-                }
-            }
-            Ok(watcher::Event::Delete(o)) => {
-                seen.remove(&o.meta().uid.clone().unwrap_or_default());
-                Some(Ok(o))
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-            Err(e) => Some(Err(e)),
-        })
-        .filter_map(future::ready)
 }
 
 #[cfg(test)]
@@ -215,6 +223,24 @@ mod tests {
         ])
         .await;
         assert_eq!(got, ["a", "b", "c", "a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn spec_changes_and_deletions_lets_deletions_through_too() {
+        use watcher::Event::{Apply, Delete};
+        let events = vec![
+            Apply(feed("a", "u-a", 1)),
+            Apply(feed("a", "u-a", 1)),
+            Apply(feed("a", "u-a", 2)),
+            Delete(feed("a", "u-a", 2)),
+            Apply(feed("a", "u-a", 2)),
+        ];
+        let got: Vec<_> =
+            spec_changes_and_deletions(futures::stream::iter(events.into_iter().map(Ok)))
+                .map(|r| r.expect("no error").metadata.generation)
+                .collect()
+                .await;
+        assert_eq!(got, [Some(1), Some(2), Some(2), Some(2)]);
     }
 
     #[tokio::test]
