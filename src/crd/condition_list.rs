@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, ser::SerializeSeq};
 
 use super::conditions::{
-    Desired, NO_CURATOR_API, READY, RECONCILING, STALLED, TEMPORAL_REACHABLE, merge,
+    Desired, NO_CURATOR_API, READY, RECONCILING, STALLED, Status, TEMPORAL_REACHABLE, merge,
 };
 
 /// Strings held as an index into this list rather than copied into every condition. Only
@@ -137,7 +137,8 @@ impl Conditions {
 
     /// The condition of this type, if its status is `True`.
     pub fn find_true(&self, type_: &str) -> Option<Condition> {
-        self.find(type_).filter(|c| c.status == "True")
+        self.find(type_)
+            .filter(|c| c.status == Status::True.as_str())
     }
 
     /// The list with `desired` merged in, by [`merge`]'s rules (a transition time changes only

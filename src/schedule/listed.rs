@@ -94,12 +94,6 @@ impl From<Vec<(String, Entry)>> for Listing {
     }
 }
 
-impl<const N: usize> From<[(String, Entry); N]> for Listing {
-    fn from(a: [(String, Entry); N]) -> Self {
-        Vec::from(a).into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,7 +277,7 @@ mod tests {
         let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
         ctx.awaiting_listing("u1", Some((obj("shown"), "t/news/shown".into())));
         ctx.awaiting_listing("u2", Some((obj("lagging"), "t/news/lagging".into())));
-        let listing = Listing::from([("t/news/shown".to_owned(), Entry::default())]);
+        let listing = Listing::from(vec![("t/news/shown".to_owned(), Entry::default())]);
         ctx.listing_arrived(&listing);
         assert_eq!(news.next().await, Some(obj("shown")));
         ctx.listing_arrived(&Default::default());
