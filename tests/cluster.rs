@@ -96,6 +96,80 @@ async fn a_new_feedsource_shows_its_next_run_within_seconds() {
     env.stop().await;
 }
 
+/// Nothing changes on the FeedSource: only the resync sweep can bring it back, and it puts the
+/// schedule edited in Temporal back in line with the spec.
+// Multi-threaded: the CLI blocks its thread while the controllers run on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_sweep_puts_back_a_schedule_edited_in_temporal() {
+    let Some(env) = ClusterEnv::start_with_resync("sweep", Duration::from_secs(4)).await else {
+        return;
+    };
+    let feeds: Api<FeedSource> = env.api();
+    env.create_worker(|_| {}).await;
+    env.create_feed("swept").await;
+    let id = env.schedule_id("swept");
+    let api = common::schedules(&env.temporal.address).await;
+    env.wait_ready("swept").await;
+    // The follow-up that records the server's form of the new schedule is over.
+    eventually("status.nextRuns", WAIT, || async {
+        feeds
+            .get("swept")
+            .await
+            .ok()
+            .and_then(|f| f.status)
+            .is_some_and(|s| !s.next_runs.is_empty())
+    })
+    .await;
+    let every = |seconds: i64| {
+        let api = &api;
+        let id = &id;
+        async move {
+            api.describe(id).await.ok().flatten().is_some_and(|d| {
+                d.schedule.spec.is_some_and(|s| {
+                    s.interval
+                        .first()
+                        .and_then(|i| i.interval.as_ref())
+                        .is_some_and(|i| i.seconds == seconds)
+                })
+            })
+        }
+    };
+    assert!(every(3600).await, "the spec's hour");
+    let before = feeds.get("swept").await.expect("get");
+    let address = env.temporal.address.clone();
+    let edit = id.clone();
+    tokio::task::spawn_blocking(move || {
+        common::cli(
+            &address,
+            &[
+                "schedule",
+                "update",
+                "--schedule-id",
+                &edit,
+                "--interval",
+                "7m",
+                "--workflow-id",
+                "edited",
+                "--task-queue",
+                "elsewhere",
+                "--type",
+                "SingleFeedIngestionWorkflow",
+            ],
+        )
+    })
+    .await
+    .expect("cli");
+    assert!(every(420).await, "edited outside the operator");
+    eventually("the sweep to put the hour back", WAIT, || every(3600)).await;
+    let after = feeds.get("swept").await.expect("get");
+    assert_eq!(
+        (after.metadata.generation, after.spec),
+        (before.metadata.generation, before.spec),
+        "the FeedSource itself did not change"
+    );
+    env.stop().await;
+}
+
 // Multi-threaded: kubectl blocks its thread while the controllers run on the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {

@@ -67,7 +67,8 @@ async fn converge(
         rounds.push(seen);
         let complete = last["nextRuns"].as_array().is_some_and(|r| !r.is_empty());
         if complete {
-            assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(300))));
+            // In line: the resync sweep brings it back, no timer of its own.
+            assert_eq!(result.ok(), Some(Action::await_change()));
             return (rounds, last, ctx, fake);
         }
         assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(2))));
@@ -171,20 +172,20 @@ async fn create_is_ready_at_once_completed_by_the_listing_then_quiet() {
             .is_some()
     );
 
-    // 2. The same process: the schedule is settled; back at the resync interval, nothing
+    // 2. The same process: the schedule is settled; back with the resync sweep, nothing
     //    written (the follow-ups end once the listing showed it).
     let mut stored = feed.clone();
     stored.status =
         Some(serde_json::from_value::<FeedSourceStatus>(status.clone()).expect("status"));
     let from = fake.seen_count();
     let result = feedsource::reconcile(Arc::new(stored.clone()), ctx).await;
-    assert_eq!(result.ok(), Some(Action::requeue(Duration::from_secs(300))));
+    assert_eq!(result.ok(), Some(Action::await_change()));
     let seen = fake.seen_since(from);
     assert!(seen.iter().all(|s| s.method == Method::GET), "{seen:?}");
 
     // 3. After a restart (a new context): one describe records the server's whole form.
     let (result, seen) = reconcile(&stored, Some(worker.clone())).await;
-    assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
+    assert_eq!(result, Ok(Action::await_change()));
     let status = seen
         .iter()
         .find(|s| s.path.ends_with("/status"))
@@ -198,7 +199,7 @@ async fn create_is_ready_at_once_completed_by_the_listing_then_quiet() {
     // 4. The API server now holds that status: the next reconcile changes nothing anywhere.
     stored.status = Some(serde_json::from_value::<FeedSourceStatus>(status).expect("status"));
     let (result, seen) = reconcile(&stored, Some(worker)).await;
-    assert_eq!(result, Ok(Action::requeue(Duration::from_secs(300))));
+    assert_eq!(result, Ok(Action::await_change()));
     assert_eq!(seen.len(), 1, "only the worker lookup: {seen:?}");
     assert!(seen[0].path.ends_with("/curatorworkers/curator"));
 }

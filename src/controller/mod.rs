@@ -15,6 +15,7 @@ pub mod curatorworker;
 pub mod drain;
 pub mod error;
 pub mod feedsource;
+pub mod resync;
 pub mod secrets;
 pub mod shared;
 pub mod status;
@@ -197,9 +198,16 @@ async fn feed_controller(
     let store = reader.clone();
     let drain = parts.drain.clone();
     let news = ctx.listing_news();
+    let swept = {
+        let ctx = ctx.clone();
+        resync::sweep(reader.clone(), ctx.shared.resync, move |fs| {
+            ctx.resynced(fs)
+        })
+    };
     Controller::for_stream(trigger, reader)
         .with_config(controller::Config::default().concurrency(parts.concurrency))
         .reconcile_on(news)
+        .reconcile_on(swept)
         .watches_stream(worker_changes, move |w: CuratorWorker| {
             let ns = w.metadata.namespace.clone();
             let name = w.metadata.name.clone().unwrap_or_default();

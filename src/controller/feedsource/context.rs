@@ -67,6 +67,9 @@ pub struct FeedContext {
     pub full_verify: std::time::Duration,
     /// When each FeedSource's schedule was last fully described (by UID).
     verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    /// The FeedSources only a change can help (no worker, a spec that cannot become a
+    /// schedule), by UID: the resync sweep leaves them out.
+    parked: std::sync::Mutex<std::collections::HashSet<Box<str>>>,
     /// The schedules created with one call and not yet seen in a listing, by UID.
     created: std::sync::Mutex<HashMap<String, Awaiting>>,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
@@ -89,6 +92,7 @@ impl FeedContext {
             api_timeout: std::time::Duration::from_secs(10),
             full_verify: std::time::Duration::from_secs(3600),
             verified: Default::default(),
+            parked: Default::default(),
             created: Default::default(),
             workers: Default::default(),
             news: Default::default(),
@@ -122,6 +126,31 @@ impl FeedContext {
         let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
         let m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         m.get(uid).is_some_and(|t| t.elapsed() < every)
+    }
+
+    /// Records whether FeedSource `uid` waits for a change (`true`) or comes back with the
+    /// resync sweep.
+    pub(super) fn park(&self, uid: &str, parked: bool) {
+        let mut set = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+        if parked {
+            if !set.contains(uid) {
+                set.insert(uid.into());
+            }
+        } else {
+            set.remove(uid);
+        }
+    }
+
+    /// Whether the resync sweep brings `fs` back: not while it is being deleted (its cleanup
+    /// retries with backoff) nor while it waits for a change.
+    pub fn resynced(&self, fs: &FeedSource) -> bool {
+        let uid = fs.metadata.uid.as_deref().unwrap_or_default();
+        fs.metadata.deletion_timestamp.is_none()
+            && !self
+                .parked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(uid)
     }
 
     /// Records that `uid`'s schedule (ID and FeedSource in `waiting`) was just created and
@@ -202,6 +231,7 @@ impl FeedContext {
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
         self.awaiting_listing(uid, None);
+        self.park(uid, false);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
     }
@@ -214,7 +244,8 @@ impl FeedContext {
             .unwrap_or_else(|p| p.into_inner())
             .len();
         let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
-        verified + created
+        let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).len();
+        verified + created + parked
     }
 
     /// When `uid`'s schedule was created, and after when a listing must have started to be
@@ -285,5 +316,28 @@ mod tests {
         ctx.listing_arrived(&listing);
         let more = tokio::time::timeout(std::time::Duration::from_millis(50), news.next()).await;
         assert!(more.is_err(), "nobody else came back: {more:?}");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_leaves_out_parked_and_deleting_feedsources_until_they_change() {
+        let fake = Arc::new(crate::testing::kube::FakeKube::default());
+        let ctx = FeedContext::test(fake.client(), "t");
+        let mut fs = FeedSource::test("ns", "a");
+        fs.metadata.uid = Some("uid-a".into());
+        assert!(ctx.resynced(&fs));
+        ctx.park("uid-a", true);
+        ctx.park("uid-a", true);
+        assert!(!ctx.resynced(&fs));
+        assert_eq!(ctx.remembered(), 1);
+        ctx.park("uid-a", false);
+        assert!(ctx.resynced(&fs));
+        ctx.park("uid-a", true);
+        ctx.forget("uid-a");
+        assert!(ctx.resynced(&fs), "forgotten with the rest");
+        assert_eq!(ctx.remembered(), 0);
+        fs.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert!(!ctx.resynced(&fs), "its cleanup retries with backoff");
     }
 }

@@ -307,9 +307,13 @@ async fn report(ctx: &FeedContext, fs: &FeedSource, step: &Step) {
     }
 }
 
-/// When to come back, and what this reconcile leaves in memory.
+/// When to come back, and what this reconcile leaves in memory. A FeedSource in line (or
+/// failed for good) comes back with the resync sweep (`controller::resync`), one that only a
+/// change can help is parked: the sweep leaves it out.
 fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error> {
     let uid = fs.uid().unwrap_or_default();
+    let parked = matches!(step, Step::WorkerNotFound(_) | Step::InvalidSpec(_));
+    ctx.park(&uid, parked);
     match step {
         // The worker watch brings the resource back when the worker appears; a spec problem
         // needs a spec change.
@@ -329,21 +333,19 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
             let created = matches!(synced.seen, Seen::Created);
             let waiting = created.then(|| (ObjectRef::from_obj(fs), desired.id.clone()));
             ctx.awaiting_listing(&uid, waiting);
-            Ok(Action::requeue(if created {
-                FOLLOW_UP
+            Ok(if created {
+                Action::requeue(FOLLOW_UP)
             } else {
-                ctx.shared.resync
-            }))
+                Action::await_change()
+            })
         }
-        // Retried at the resync interval too: a Secret, a foreign schedule or a feed can change
-        // without this resource changing.
-        Step::Failed { error, .. } if error.is_permanent() => {
-            Ok(Action::requeue(ctx.shared.resync))
-        }
+        // Retried by the sweep too: a Secret, a foreign schedule or a feed can change without
+        // this resource changing.
+        Step::Failed { error, .. } if error.is_permanent() => Ok(Action::await_change()),
         Step::Failed { error, .. } => Err(error),
         Step::Held {
             retry: Some(error), ..
         } => Err(error),
-        Step::Held { retry: None, .. } => Ok(Action::requeue(ctx.shared.resync)),
+        Step::Held { retry: None, .. } => Ok(Action::await_change()),
     }
 }
