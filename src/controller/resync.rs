@@ -54,6 +54,25 @@ where
         .collect()
 }
 
+/// PURE: whether the resync sweep has to bring FeedSource `fs` back at `now`: it was reconciled
+/// for its current spec (its status says so; one that was not is in the queue already, and a
+/// cache that lags behind a reconcile in flight must not start it over), and its `Ready` did not
+/// change less than one `interval` ago (it was just checked: a mass creation is not resynced
+/// while it goes on, as with a requeue one interval after each reconcile).
+pub fn feed_due(fs: &crate::crd::FeedSource, now: jiff::Timestamp, interval: Duration) -> bool {
+    let Some(status) = &fs.status else {
+        return false;
+    };
+    if status.observed_generation != fs.metadata.generation {
+        return false;
+    }
+    let since = status
+        .conditions
+        .transition_time(crate::crd::conditions::READY)
+        .map(|t| now.duration_since(t.0));
+    since.is_none_or(|d| d >= jiff::SignedDuration::try_from(interval).unwrap_or_default())
+}
+
 /// The UID, or the namespace and name of an object without one (never from an API server).
 fn key_of<K: Resource>(o: &K) -> String {
     o.uid()
@@ -137,6 +156,49 @@ mod tests {
             .map(|t| due(&objects, t, 10, |f: &FeedSource| f.name_any() != "feed-7").len())
             .sum();
         assert_eq!((all, kept), (200, 199));
+    }
+
+    #[test]
+    fn a_feedsource_is_swept_once_reconciled_for_its_spec_and_one_interval_after_ready_changed() {
+        use crate::crd::{FeedSourceStatus, conditions::READY};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+        let now = jiff::Timestamp::from_second(2_000_000_000).expect("time");
+        let every = Duration::from_secs(300);
+        let ready_at = |ago: i64| {
+            let mut fs = FeedSource::test("ns", "a");
+            fs.metadata.generation = Some(2);
+            fs.status = Some(FeedSourceStatus {
+                observed_generation: Some(2),
+                conditions: vec![Condition {
+                    type_: READY.into(),
+                    status: "True".into(),
+                    reason: "Synced".into(),
+                    message: String::new(),
+                    last_transition_time: Time(now - jiff::SignedDuration::from_secs(ago)),
+                    observed_generation: Some(2),
+                }]
+                .into(),
+                ..Default::default()
+            });
+            fs
+        };
+        assert!(feed_due(&ready_at(300), now, every));
+        assert!(feed_due(&ready_at(3_600), now, every));
+        assert!(!feed_due(&ready_at(299), now, every), "just checked");
+        let mut older_spec = ready_at(3_600);
+        older_spec.metadata.generation = Some(3);
+        assert!(
+            !feed_due(&older_spec, now, every),
+            "in the queue for its new spec"
+        );
+        let mut no_ready = ready_at(3_600);
+        if let Some(s) = no_ready.status.as_mut() {
+            s.conditions = Default::default();
+        }
+        assert!(feed_due(&no_ready, now, every));
+        let mut never = ready_at(3_600);
+        never.status = None;
+        assert!(!feed_due(&never, now, every), "never reconciled");
     }
 
     #[tokio::test(start_paused = true)]

@@ -127,6 +127,14 @@ impl Conditions {
         self.iter().collect()
     }
 
+    /// When the condition of this type last changed status, without copying it.
+    pub fn transition_time(&self, type_: &str) -> Option<&Time> {
+        self.0
+            .iter()
+            .find(|c| c.type_.as_str() == type_)
+            .map(|c| &c.last_transition_time)
+    }
+
     /// The condition of this type.
     pub fn find(&self, type_: &str) -> Option<Condition> {
         self.0

@@ -141,11 +141,13 @@ impl FeedContext {
         }
     }
 
-    /// Whether the resync sweep brings `fs` back: not while it is being deleted (its cleanup
-    /// retries with backoff) nor while it waits for a change.
+    /// Whether the resync sweep brings `fs` back now: when [`crate::controller::resync::feed_due`]
+    /// says so, and not while it is being deleted (its cleanup retries with backoff) nor while
+    /// it waits for a change.
     pub fn resynced(&self, fs: &FeedSource) -> bool {
         let uid = fs.metadata.uid.as_deref().unwrap_or_default();
         fs.metadata.deletion_timestamp.is_none()
+            && crate::controller::resync::feed_due(fs, jiff::Timestamp::now(), self.shared.resync)
             && !self
                 .parked
                 .lock()
@@ -324,6 +326,11 @@ mod tests {
         let ctx = FeedContext::test(fake.client(), "t");
         let mut fs = FeedSource::test("ns", "a");
         fs.metadata.uid = Some("uid-a".into());
+        fs.metadata.generation = Some(1);
+        fs.status = Some(crate::crd::FeedSourceStatus {
+            observed_generation: Some(1),
+            ..Default::default()
+        });
         assert!(ctx.resynced(&fs));
         ctx.park("uid-a", true);
         ctx.park("uid-a", true);
