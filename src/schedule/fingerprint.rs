@@ -62,11 +62,16 @@ pub fn of(schedule: &Schedule) -> String {
 /// Hex SHA-256 of a spec alone, as both `DescribeSchedule` and `ListSchedules` return it (the
 /// listing drops `timezone_data`, so it is left out here too).
 pub fn of_spec(spec: Option<&crate::temporal::proto::ScheduleSpec>) -> String {
+    hex(&of_spec_bytes(spec))
+}
+
+/// The SHA-256 of [`of_spec`], unencoded.
+pub fn of_spec_bytes(spec: Option<&crate::temporal::proto::ScheduleSpec>) -> [u8; 32] {
     let mut s = spec.cloned().unwrap_or_default();
     s.timezone_data.clear();
     let mut h = Sha256::new();
     section(&mut h, b"spec", &s.encode_to_vec());
-    hex(&h.finalize())
+    h.finalize().into()
 }
 
 fn section(h: &mut Sha256, tag: &[u8], bytes: &[u8]) {
@@ -98,7 +103,8 @@ fn payload_map(h: &mut Sha256, tag: &[u8], m: &HashMap<String, Payload>) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -7,21 +7,22 @@ use crate::temporal::{Listed, memo::Owner, proto::ScheduleActionResult};
 pub const NEXT_RUNS: usize = 3;
 
 /// A schedule listing entry as the controller keeps it (by schedule ID): only what its
-/// decisions and the status read. The listed spec is kept as its fingerprint, the next runs
-/// as the status's three, the recent runs as the latest; about a quarter of the entry as
-/// listed.
+/// decisions and the status read, held compactly (one listing of every schedule stays cached,
+/// and a second one builds up while the next listing is in flight). The listed spec is kept as
+/// its fingerprint, the owner as what tells resources apart, the next runs as the status's
+/// three, the recent runs as the latest.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Entry {
-    /// The owner read from the schedule memo.
-    pub owner: Option<Owner>,
-    /// Fingerprint of the listed spec ([`fingerprint::of_spec`]).
-    pub spec_fingerprint: String,
+    /// Who owns it, from the schedule memo.
+    pub owner: Option<OwnerKey>,
+    /// SHA-256 of the listed spec ([`fingerprint::of_spec`]).
+    pub spec_fingerprint: [u8; 32],
     /// Whether it is paused.
     pub paused: bool,
     /// The pause note.
-    pub notes: String,
+    pub notes: Box<str>,
     /// The next action times, at most [`NEXT_RUNS`].
-    pub next_runs: Vec<prost_wkt_types::Timestamp>,
+    pub next_runs: Box<[prost_wkt_types::Timestamp]>,
     /// The latest of the recent actions.
     pub last_run: Option<ScheduleActionResult>,
 }
@@ -29,15 +30,17 @@ pub struct Entry {
 impl Entry {
     /// PURE: what is kept of a listed schedule.
     pub fn of(listed: &Listed) -> Self {
-        let mut next_runs = listed.future_action_times.clone();
-        next_runs.truncate(NEXT_RUNS);
-        next_runs.shrink_to_fit();
         Self {
-            owner: listed.memo_info.owner.clone(),
-            spec_fingerprint: fingerprint::of_spec(listed.spec.as_ref()),
+            owner: listed.memo_info.owner.as_ref().map(OwnerKey::of),
+            spec_fingerprint: fingerprint::of_spec_bytes(listed.spec.as_ref()),
             paused: listed.paused,
-            notes: listed.notes.clone(),
-            next_runs,
+            notes: listed.notes.as_str().into(),
+            next_runs: listed
+                .future_action_times
+                .iter()
+                .take(NEXT_RUNS)
+                .cloned()
+                .collect(),
             last_run: listed
                 .recent_actions
                 .iter()
@@ -45,6 +48,79 @@ impl Entry {
                 .cloned(),
         }
     }
+
+    /// The listed spec's fingerprint, in hex as [`fingerprint::of_spec`] gives it.
+    pub fn spec_fingerprint_hex(&self) -> String {
+        fingerprint::hex(&self.spec_fingerprint)
+    }
+}
+
+/// What tells the owner of a schedule apart, as [`Owner::same_resource`] compares it: the
+/// FeedSource's UID (kept as a number when it is a UUID, as every API server's are), or the
+/// namespace and name of an owner without one (`sync`'s).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerKey {
+    /// A UUID.
+    Uuid(u128),
+    /// Any other UID.
+    Uid(Box<str>),
+    /// No UID: namespace and name.
+    Named {
+        /// The namespace.
+        namespace: Box<str>,
+        /// The name.
+        name: Box<str>,
+    },
+}
+
+impl OwnerKey {
+    /// PURE: the key of `owner`.
+    pub fn of(owner: &Owner) -> Self {
+        if owner.uid.is_empty() {
+            Self::Named {
+                namespace: owner.namespace.as_str().into(),
+                name: owner.name.as_str().into(),
+            }
+        } else {
+            uuid(&owner.uid).map_or_else(|| Self::Uid(owner.uid.as_str().into()), Self::Uuid)
+        }
+    }
+
+    /// Whether `other` is the same resource, exactly as [`Owner::same_resource`] says.
+    pub fn same_resource(&self, other: &Owner) -> bool {
+        match self {
+            _ if other.uid.is_empty() => matches!(
+                self,
+                Self::Named { namespace, name }
+                    if **namespace == other.namespace && **name == other.name
+            ),
+            Self::Uuid(u) => uuid(&other.uid) == Some(*u),
+            Self::Uid(u) => **u == other.uid,
+            Self::Named { .. } => false,
+        }
+    }
+}
+
+/// PURE: a UUID in its canonical text form (8-4-4-4-12 lowercase hex digits) as a number; any
+/// other text gives `None`, so that it keeps its text and compares as text.
+fn uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        n = (n << 4) | u128::from(d);
+    }
+    Some(n)
 }
 
 /// The operator's schedules of one listing, by ID, as the controller caches it: a boxed slice
@@ -105,6 +181,45 @@ mod tests {
         }
     }
 
+    fn owner(namespace: &str, name: &str, uid: &str) -> Owner {
+        Owner {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+            operator: "op".into(),
+        }
+    }
+
+    #[test]
+    fn an_owner_key_tells_resources_apart_as_the_owner_does() {
+        let uuid = "0123abcd-4567-89ef-0123-456789abcdef";
+        let other = "0123abcd-4567-89ef-0123-456789abcdee";
+        let owners = [
+            owner("ns", "a", uuid),
+            owner("ns", "a", other),
+            owner("ns", "b", uuid),
+            owner("ns", "a", "uid-not-a-uuid"),
+            owner("ns", "a", "0123ABCD-4567-89EF-0123-456789ABCDEF"),
+            owner("ns", "a", ""),
+            owner("ns", "b", ""),
+            owner("other", "a", ""),
+        ];
+        for a in &owners {
+            for b in &owners {
+                assert_eq!(
+                    OwnerKey::of(a).same_resource(b),
+                    a.same_resource(b),
+                    "{a:?} / {b:?}"
+                );
+            }
+        }
+        assert!(matches!(OwnerKey::of(&owners[0]), OwnerKey::Uuid(_)));
+        assert!(
+            matches!(OwnerKey::of(&owners[4]), OwnerKey::Uid(_)),
+            "upper case stays text"
+        );
+    }
+
     #[test]
     fn a_listing_finds_every_id_and_the_last_of_duplicates() {
         let ids = ["c/x", "a/y", "b/z", "a/y"];
@@ -115,9 +230,9 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         assert_eq!(l.len(), 3);
-        assert_eq!(l.get("a/y").map(|e| e.notes.as_str()), Some("3"));
-        assert_eq!(l.get("b/z").map(|e| e.notes.as_str()), Some("2"));
-        assert_eq!(l.get("c/x").map(|e| e.notes.as_str()), Some("0"));
+        assert_eq!(l.get("a/y").map(|e| &*e.notes), Some("3"));
+        assert_eq!(l.get("b/z").map(|e| &*e.notes), Some("2"));
+        assert_eq!(l.get("c/x").map(|e| &*e.notes), Some("0"));
         assert!(!l.contains_key("a"));
         assert!(!l.contains_key("d"));
         assert!(Listing::default().is_empty());

@@ -48,19 +48,19 @@ pub fn listed_in_sync(
     {
         return None;
     }
-    let spec = listed.spec_fingerprint.as_str();
+    let spec = listed.spec_fingerprint_hex();
     if recorded_spec.is_some_and(|r| r != spec) {
         return None;
     }
     let state = ScheduleState {
         paused: listed.paused,
-        notes: listed.notes.clone(),
+        notes: listed.notes.to_string(),
         ..Default::default()
     };
     if pause_decision(desired, Some(&state), false).paused != listed.paused {
         return None;
     }
-    Some(spec.to_owned())
+    Some(spec)
 }
 
 /// PURE: what a resync learns from the listing alone: the schedule is as the operator left it
@@ -78,7 +78,7 @@ pub fn synced(
     )?;
     let state = ScheduleState {
         paused: listed.paused,
-        notes: listed.notes.clone(),
+        notes: listed.notes.to_string(),
         ..Default::default()
     };
     Some(Synced {
@@ -135,10 +135,10 @@ mod tests {
         };
         let ours = crate::schedule::desired::listing_prefix("curator");
         let (id, kept) = compact(&ours, l.clone()).expect("ours");
-        assert_eq!(kept.next_runs, vec![at(1), at(2), at(3)]);
+        assert_eq!(kept.next_runs[..], [at(1), at(2), at(3)]);
         assert_eq!(kept.last_run, Some(run(9)), "the latest run");
         assert_eq!(id, l.id);
-        assert_eq!(kept.spec_fingerprint, fingerprint::of_spec(None));
+        assert_eq!(kept.spec_fingerprint_hex(), fingerprint::of_spec(None));
         let foreign = |id: &str| Listed {
             id: id.into(),
             ..Default::default()
@@ -157,7 +157,8 @@ mod tests {
         let l = listed(&d);
         let spec = fingerprint::of_spec(d.schedule.spec.as_ref());
         assert_eq!(
-            l.spec_fingerprint, spec,
+            l.spec_fingerprint_hex(),
+            spec,
             "the spec is kept as its fingerprint"
         );
         let fp = Some(d.fingerprint.as_str());
@@ -186,7 +187,7 @@ mod tests {
             "edited in Temporal"
         );
         let mut foreign = l.clone();
-        foreign.owner.as_mut().expect("owner").uid = "u2".into();
+        foreign.owner = Some(crate::schedule::listed::OwnerKey::Uid("u2".into()));
         assert_eq!(listed_in_sync(&d, fp, Some(&spec), Some(&foreign)), None);
         let mut unpaused = l.clone();
         unpaused.paused = false;

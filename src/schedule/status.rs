@@ -142,7 +142,7 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
         Seen::Listed(l) => View {
             paused: l.paused,
             notes: &l.notes,
-            next_runs: Some(&l.next_runs),
+            next_runs: Some(&l.next_runs[..]),
             recent: Some(l.last_run.as_slice()),
             action_count: None,
         },

@@ -256,7 +256,8 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
             next_runs: vec![prost_wkt_types::Timestamp {
                 seconds: 1_900_000_000,
                 nanos: 0,
-            }],
+            }]
+            .into(),
             ..Default::default()
         })),
         ..described.clone()
