@@ -20,6 +20,13 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 
+/// The interval of schedule `id` in seconds, as Temporal describes it.
+async fn every_seconds(api: &impl ScheduleApi, id: &str) -> Option<i64> {
+    let d = api.describe(id).await.ok().flatten()?;
+    let spec = d.schedule.spec?;
+    spec.interval.first()?.interval.as_ref().map(|i| i.seconds)
+}
+
 #[tokio::test]
 async fn feedsource_lifecycle_on_a_real_cluster() {
     let Some(env) = ClusterEnv::start("lifecycle").await else {
@@ -47,14 +54,7 @@ async fn feedsource_lifecycle_on_a_real_cluster() {
         .await
         .expect("edit");
     eventually("the schedule to follow the edit", WAIT, || async {
-        api.describe(&id).await.ok().flatten().is_some_and(|d| {
-            d.schedule.spec.is_some_and(|s| {
-                s.interval
-                    .first()
-                    .and_then(|i| i.interval.as_ref())
-                    .is_some_and(|i| i.seconds == 7200)
-            })
-        })
+        every_seconds(&api, &id).await == Some(7200)
     })
     .await;
 
@@ -81,17 +81,8 @@ async fn a_new_feedsource_shows_its_next_run_within_seconds() {
     };
     env.create_worker(|_| {}).await;
     env.create_feed("soon").await;
-    let feeds: Api<FeedSource> = env.api();
     let started = std::time::Instant::now();
-    eventually("status.nextRuns", Duration::from_secs(15), || async {
-        feeds
-            .get("soon")
-            .await
-            .ok()
-            .and_then(|f| f.status)
-            .is_some_and(|s| !s.next_runs.is_empty())
-    })
-    .await;
+    env.wait_next_runs("soon", Duration::from_secs(15)).await;
     println!("next run shown {:?} after the create", started.elapsed());
     env.stop().await;
 }
@@ -111,30 +102,12 @@ async fn the_resync_sweep_puts_back_a_schedule_edited_in_temporal() {
     let api = common::schedules(&env.temporal.address).await;
     env.wait_ready("swept").await;
     // The follow-up that records the server's form of the new schedule is over.
-    eventually("status.nextRuns", WAIT, || async {
-        feeds
-            .get("swept")
-            .await
-            .ok()
-            .and_then(|f| f.status)
-            .is_some_and(|s| !s.next_runs.is_empty())
-    })
-    .await;
-    let every = |seconds: i64| {
-        let api = &api;
-        let id = &id;
-        async move {
-            api.describe(id).await.ok().flatten().is_some_and(|d| {
-                d.schedule.spec.is_some_and(|s| {
-                    s.interval
-                        .first()
-                        .and_then(|i| i.interval.as_ref())
-                        .is_some_and(|i| i.seconds == seconds)
-                })
-            })
-        }
-    };
-    assert!(every(3600).await, "the spec's hour");
+    env.wait_next_runs("swept", WAIT).await;
+    assert_eq!(
+        every_seconds(&api, &id).await,
+        Some(3600),
+        "the spec's hour"
+    );
     let before = feeds.get("swept").await.expect("get");
     let address = env.temporal.address.clone();
     let edit = id.clone();
@@ -159,8 +132,15 @@ async fn the_resync_sweep_puts_back_a_schedule_edited_in_temporal() {
     })
     .await
     .expect("cli");
-    assert!(every(420).await, "edited outside the operator");
-    eventually("the sweep to put the hour back", WAIT, || every(3600)).await;
+    assert_eq!(
+        every_seconds(&api, &id).await,
+        Some(420),
+        "edited outside the operator"
+    );
+    eventually("the sweep to put the hour back", WAIT, || async {
+        every_seconds(&api, &id).await == Some(3600)
+    })
+    .await;
     let after = feeds.get("swept").await.expect("get");
     assert_eq!(
         (after.metadata.generation, after.spec),

@@ -99,6 +99,21 @@ impl ClusterEnv {
         feeds.get(name).await.expect("get")
     }
 
+    /// Waits until FeedSource `name` shows its next runs: the follow-up that records a new
+    /// schedule's server form is over.
+    pub async fn wait_next_runs(&self, name: &str, within: Duration) {
+        let feeds: Api<FeedSource> = self.api();
+        eventually(&format!("{name} status.nextRuns"), within, || async {
+            feeds
+                .get(name)
+                .await
+                .ok()
+                .and_then(|f| f.status)
+                .is_some_and(|s| !s.next_runs.is_empty())
+        })
+        .await;
+    }
+
     /// Checks that the schedules of the FeedSources `names` exist, deletes the namespace,
     /// waits until it is gone and checks that no schedule is left; returns how long the
     /// deletion took.
