@@ -16,8 +16,8 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, stream};
+use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
 
 /// At most this many slots (ticks) per interval: a 5 min interval ticks every 5 s.
 pub const MAX_SLOTS: u32 = 60;
@@ -32,11 +32,17 @@ pub fn slots(interval: Duration) -> (u32, Duration) {
     (n, tick.max(Duration::from_millis(100)))
 }
 
-/// PURE: the slot of the object with UID `uid` among `n`. The same in every tick of a process
+/// PURE: the slot of object `o` among `n`, from its UID (from its namespace and name for an
+/// object without one, never from an API server). The same in every tick of a process
 /// (`DefaultHasher::new()` has fixed keys), so each object comes back exactly once per interval.
-pub fn slot_of(uid: &str, n: u32) -> u32 {
+/// It reads the object in place: the sweep computes it for every cached object at every tick.
+pub fn slot_of<K: Resource>(o: &K, n: u32) -> u32 {
+    let meta = o.meta();
     let mut h = DefaultHasher::new();
-    uid.hash(&mut h);
+    match meta.uid.as_deref() {
+        Some(uid) => uid.hash(&mut h),
+        None => (meta.namespace.as_deref(), meta.name.as_deref()).hash(&mut h),
+    }
     u32::try_from(h.finish() % u64::from(n.max(1))).unwrap_or(0)
 }
 
@@ -49,7 +55,7 @@ where
     let slot = u32::try_from(tick % u64::from(n.max(1))).unwrap_or(0);
     objects
         .iter()
-        .filter(|o| slot_of(&key_of(&***o), n) == slot && keep(o))
+        .filter(|o| slot_of(&***o, n) == slot && keep(o))
         .map(|o| ObjectRef::from_obj(&**o))
         .collect()
 }
@@ -71,12 +77,6 @@ pub fn feed_due(fs: &crate::crd::FeedSource, now: jiff::Timestamp, interval: Dur
         .transition_time(crate::crd::conditions::READY)
         .map(|t| now.duration_since(t.0));
     since.is_none_or(|d| d >= jiff::SignedDuration::try_from(interval).unwrap_or_default())
-}
-
-/// The UID, or the namespace and name of an object without one (never from an API server).
-fn key_of<K: Resource>(o: &K) -> String {
-    o.uid()
-        .unwrap_or_else(|| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
 }
 
 /// The objects of `store` for which `keep` holds, each once per `interval` (for
@@ -103,6 +103,7 @@ where
 mod tests {
     use super::*;
     use crate::crd::FeedSource;
+    use kube::ResourceExt;
 
     fn feeds(n: usize) -> Vec<Arc<FeedSource>> {
         (0..n)
