@@ -36,65 +36,68 @@ pub struct QueueKey {
 pub type NamespaceKey = (String, String, String);
 
 /// A result, when its fetch started and how long it took.
+#[derive(Clone)]
 struct Fetched<V, E> {
     at: Instant,
     took: Duration,
     result: Result<V, E>,
 }
 
-/// One key's last result, and how long the last fetch took (readable while the next one is in
-/// flight and holds the lock).
+/// One key's last result, and how long the last fetch took. The result is readable while the
+/// next fetch is in flight (it holds `fetching`, never `kept`).
 struct Cell<V, E> {
-    fetched: tokio::sync::Mutex<Option<Fetched<V, E>>>,
+    fetching: tokio::sync::Mutex<()>,
+    kept: Mutex<Option<Fetched<V, E>>>,
     last_took_ms: AtomicU64,
 }
 
 impl<V, E> Default for Cell<V, E> {
     fn default() -> Self {
         Self {
-            fetched: tokio::sync::Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            kept: Mutex::new(None),
             last_took_ms: AtomicU64::new(0),
         }
     }
 }
 
 impl<V, E> Cell<V, E> {
-    fn record(&self, took: Duration) {
-        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        self.last_took_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Runs `fetch` and keeps its result in `kept` (under this cell's lock); returns it.
-    async fn refetch<Fut>(
-        &self,
-        kept: &mut Option<Fetched<V, E>>,
-        fetch: impl FnOnce() -> Fut,
-    ) -> Fetched<V, E>
-    where
-        Fut: std::future::Future<Output = Result<V, E>>,
-        V: Clone,
-        E: Clone,
-    {
-        let at = Instant::now();
-        let result = fetch().await;
-        let took = at.elapsed();
-        self.record(took);
-        *kept = Some(Fetched {
-            at,
-            took,
-            result: result.clone(),
-        });
-        Fetched { at, took, result }
-    }
-
     /// How long the last completed fetch took (zero before the first).
     fn last_took(&self) -> Duration {
         Duration::from_millis(self.last_took_ms.load(Ordering::Relaxed))
     }
+}
 
-    /// A fetch is in flight: how long the last one took.
-    fn in_flight(&self) -> News<Result<V, E>> {
-        News::InFlight(self.last_took())
+impl<V: Clone, E: Clone> Cell<V, E> {
+    /// The last result (a copy: values are cheap handles, such as an `Arc`).
+    fn last(&self) -> Option<Fetched<V, E>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs `fetch` and keeps its result (the caller holds `fetching`); returns it.
+    async fn refetch<Fut>(&self, fetch: impl FnOnce() -> Fut) -> Fetched<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let at = Instant::now();
+        let result = fetch().await;
+        let took = at.elapsed();
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.last_took_ms.store(ms, Ordering::Relaxed);
+        let fetched = Fetched { at, took, result };
+        *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(fetched.clone());
+        fetched
+    }
+
+    /// No fetch can start now (`otherwise` says why): the kept value if it started at or after
+    /// `kept_since` and succeeded.
+    fn kept_or(&self, kept_since: Instant, otherwise: News<Result<V, E>>) -> News<Result<V, E>> {
+        match self.last() {
+            Some(Fetched {
+                at, result: Ok(v), ..
+            }) if at >= kept_since => News::Kept(Ok(v)),
+            _ => otherwise,
+        }
     }
 }
 
@@ -183,13 +186,13 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
-        let mut guard = slot.fetched.lock().await;
-        if let Some(f) = guard.as_ref()
+        let _fetching = slot.fetching.lock().await;
+        if let Some(f) = slot.last()
             && f.at.elapsed() < max_age
         {
-            return f.result.clone();
+            return f.result;
         }
-        slot.refetch(&mut guard, fetch).await.result
+        slot.refetch(fetch).await.result
     }
 
     /// The value for `key` as fetched at or after `since` (a fetch that started later); many
@@ -199,10 +202,13 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     /// Never waits for another caller's fetch ([`News::InFlight`] at once), so that callers who
     /// can come back later (a reconcile requeued) do not hold their place meanwhile; only the
     /// caller that fetches waits.
+    /// When no fetch can start now (one is in flight, or the pace forbids one), a caller that
+    /// can do with an older value gets the kept one if it started at or after `kept_since`
+    /// ([`News::Kept`]); `kept_since == since` asks for news only.
     pub async fn get_since<F, Fut>(
         &self,
         key: &K,
-        since: Instant,
+        (since, kept_since): (Instant, Instant),
         min_interval: Duration,
         fetch: F,
     ) -> News<Result<V, E>>
@@ -211,20 +217,20 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
-        let Ok(mut guard) = slot.fetched.try_lock() else {
-            return slot.in_flight();
+        let Ok(_fetching) = slot.fetching.try_lock() else {
+            return slot.kept_or(kept_since, News::InFlight(slot.last_took()));
         };
-        if let Some(f) = guard.as_ref() {
+        if let Some(f) = slot.last() {
             // A failed fetch is no news; the next one, paced, may bring some.
             if f.at >= since && f.result.is_ok() {
-                return News::Fresh(f.result.clone());
+                return News::Fresh(f.result);
             }
             let wait = news_interval(f.took, min_interval).saturating_sub(f.at.elapsed());
             if !wait.is_zero() {
-                return News::TooSoon(wait);
+                return slot.kept_or(kept_since, News::TooSoon(wait));
             }
         }
-        let Fetched { at, took, result } = slot.refetch(&mut guard, fetch).await;
+        let Fetched { at, took, result } = slot.refetch(fetch).await;
         if at >= since {
             News::Fresh(result)
         } else {
@@ -236,8 +242,9 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     /// there is no value for `key`.
     pub async fn update(&self, key: &K, change: impl FnOnce(&mut V)) {
         let slot = self.slot(key);
-        let mut guard = slot.fetched.lock().await;
-        if let Some(Fetched { result: Ok(v), .. }) = guard.as_mut() {
+        let _fetching = slot.fetching.lock().await;
+        let mut kept = slot.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Fetched { result: Ok(v), .. }) = kept.as_mut() {
             change(v);
         }
     }
@@ -250,9 +257,12 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
         slots.retain(|k, s| {
             k == key
                 || Arc::strong_count(s) > 1
-                || s.fetched.try_lock().map_or(true, |g| {
-                    g.as_ref().is_some_and(|f| f.at.elapsed() < keep_for)
-                })
+                || s.fetching.try_lock().is_err()
+                || s.kept
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_some_and(|f| f.at.elapsed() < keep_for)
         });
         slots.entry(key.clone()).or_default().clone()
     }
@@ -268,6 +278,9 @@ pub enum News<T> {
     InFlight(Duration),
     /// Nothing new, and the last fetch is too recent for another: ask again after this long.
     TooSoon(Duration),
+    /// No fetch could start now, and the kept value (a success) is recent enough for the
+    /// caller.
+    Kept(T),
 }
 
 /// One async lock per key, so that work on one key (say, a feed URL) never runs twice at once.

@@ -83,7 +83,7 @@ async fn waiters_for_news_share_one_fetch_per_interval() {
     };
     let before = Instant::now();
     let first = cache
-        .get_since(&key("a"), before, Duration::from_secs(60), fetch)
+        .get_since(&key("a"), (before, before), Duration::from_secs(60), fetch)
         .await;
     let backlog = |n: News<Result<QueueLoad, TemporalError>>| match n {
         News::Fresh(r) => Some(r.expect("load").backlog),
@@ -92,7 +92,7 @@ async fn waiters_for_news_share_one_fetch_per_interval() {
     assert_eq!(backlog(first), Some(0));
     // Already fetched after `before`: served without a fetch.
     let again = cache
-        .get_since(&key("a"), before, Duration::from_secs(60), fetch)
+        .get_since(&key("a"), (before, before), Duration::from_secs(60), fetch)
         .await;
     assert_eq!(backlog(again), Some(0));
     // News after the last fetch: not yet, within the interval.
@@ -100,7 +100,7 @@ async fn waiters_for_news_share_one_fetch_per_interval() {
     assert_eq!(
         backlog(
             cache
-                .get_since(&key("a"), later, Duration::from_secs(60), fetch)
+                .get_since(&key("a"), (later, later), Duration::from_secs(60), fetch)
                 .await
         ),
         None
@@ -109,12 +109,12 @@ async fn waiters_for_news_share_one_fetch_per_interval() {
     // Once the interval has passed, one fetch serves it.
     assert!(matches!(
         cache
-            .get_since(&key("a"), later, Duration::from_secs(60), fetch)
+            .get_since(&key("a"), (later, later), Duration::from_secs(60), fetch)
             .await,
         News::TooSoon(w) if w > Duration::from_secs(59) && w <= Duration::from_secs(60)
     ));
     let fresh = cache
-        .get_since(&key("a"), later, Duration::ZERO, fetch)
+        .get_since(&key("a"), (later, later), Duration::ZERO, fetch)
         .await;
     assert_eq!(backlog(fresh), Some(1));
     assert_eq!(polls.load(Ordering::SeqCst), 2);
@@ -125,15 +125,21 @@ async fn a_failed_fetch_is_no_news_for_the_other_waiters() {
     let cache = LoadCache::default();
     let since = Instant::now();
     let failed = cache
-        .get_since(&key("a"), since, Duration::from_secs(60), || async {
-            Err(TemporalError::Timeout("ListSchedules"))
-        })
+        .get_since(
+            &key("a"),
+            (since, since),
+            Duration::from_secs(60),
+            || async { Err(TemporalError::Timeout("ListSchedules")) },
+        )
         .await;
     assert!(matches!(failed, News::Fresh(Err(_))), "the fetcher sees it");
     let other = cache
-        .get_since(&key("a"), since, Duration::from_secs(60), || async {
-            panic!("paced: no second fetch within the interval")
-        })
+        .get_since(
+            &key("a"),
+            (since, since),
+            Duration::from_secs(60),
+            || async { panic!("paced: no second fetch within the interval") },
+        )
         .await;
     assert!(matches!(other, News::TooSoon(_)), "{other:?}");
 }
@@ -178,9 +184,12 @@ async fn waiters_do_not_wait_for_a_fetch_in_flight_and_learn_how_long_it_may_tak
     tokio::task::yield_now().await;
     let asked = tokio::time::timeout(
         Duration::from_secs(1),
-        cache.get_since(&key("a"), Instant::now(), Duration::ZERO, || async {
-            panic!("a second fetch while one is in flight")
-        }),
+        cache.get_since(
+            &key("a"),
+            news_only(Instant::now()),
+            Duration::ZERO,
+            || async { panic!("a second fetch while one is in flight") },
+        ),
     )
     .await
     .expect("answers at once, without waiting for the fetch in flight");
@@ -190,4 +199,85 @@ async fn waiters_do_not_wait_for_a_fetch_in_flight_and_learn_how_long_it_may_tak
     );
     let _ = release.send(());
     assert_eq!(slow.await.expect("join").expect("load"), load);
+}
+
+/// `get_since`'s times for a caller that wants news only.
+fn news_only(since: Instant) -> (Instant, Instant) {
+    (since, since)
+}
+
+#[tokio::test]
+async fn a_caller_that_can_do_with_an_older_value_gets_the_kept_one_while_no_fetch_may_start() {
+    let cache = Arc::new(LoadCache::default());
+    let load = |backlog| QueueLoad {
+        backlog,
+        running: 0,
+    };
+    let long_ago = Instant::now();
+    let first = cache
+        .get_since(&key("a"), news_only(long_ago), Duration::ZERO, || async {
+            Ok(load(1))
+        })
+        .await;
+    assert!(
+        matches!(first, News::Fresh(Ok(l)) if l == load(1)),
+        "{first:?}"
+    );
+    let now = Instant::now();
+    // The pace forbids a fetch: the kept value for a caller that accepts it, not for another.
+    let paced = cache
+        .get_since(
+            &key("a"),
+            (now, long_ago),
+            Duration::from_secs(60),
+            || async { panic!("paced") },
+        )
+        .await;
+    assert!(
+        matches!(paced, News::Kept(Ok(l)) if l == load(1)),
+        "{paced:?}"
+    );
+    let too_old = cache
+        .get_since(&key("a"), (now, now), Duration::from_secs(60), || async {
+            panic!("paced")
+        })
+        .await;
+    assert!(matches!(too_old, News::TooSoon(_)), "{too_old:?}");
+    // A fetch in flight: the kept value again, at once.
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let fetcher = tokio::spawn({
+        let cache = cache.clone();
+        async move {
+            cache
+                .get_since(
+                    &key("a"),
+                    news_only(Instant::now()),
+                    Duration::ZERO,
+                    || async {
+                        let _ = released.await;
+                        Ok(load(2))
+                    },
+                )
+                .await
+        }
+    });
+    tokio::task::yield_now().await;
+    let during = cache
+        .get_since(
+            &key("a"),
+            (Instant::now(), long_ago),
+            Duration::ZERO,
+            || async { panic!("in flight") },
+        )
+        .await;
+    assert!(
+        matches!(during, News::Kept(Ok(l)) if l == load(1)),
+        "the one before, not a wait: {during:?}"
+    );
+    let _ = release.send(());
+    let fetched = fetcher.await.expect("join");
+    assert!(
+        matches!(fetched, News::Fresh(Ok(l)) if l == load(2)),
+        "{fetched:?}"
+    );
 }

@@ -69,19 +69,25 @@ pub(super) async fn listed<A: ScheduleApi>(
             .map(|kept| Arc::new(listing::Listing::from(kept)))
     };
     let created = ctx.created_at(&uid);
-    // A new schedule waits for a listing that started after its create; a resync takes one
+    // A new schedule waits for a listing that started after its create. A resync takes one
     // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
-    // fresh when it arrives). Neither waits for a listing in flight (with thousands of
-    // FeedSources the waiters would hold every place of the controller for as long as a
-    // listing takes), and only the caller that fetched sees a failed listing (on a server too
-    // loaded to list in time, a describe per FeedSource only adds load).
+    // fresh when it arrives), or, when none may start now (one is in flight, or the pace
+    // forbids it), the one before, as long as it is no older than the pace lets it get
+    // (`kept_age`): at 10,000 schedules a listing takes about a minute and starts every five,
+    // and resyncs that waited for it came back four or five times each. Neither waits for a
+    // listing in flight (with thousands of FeedSources the waiters would hold every place of
+    // the controller for as long as a listing takes), and only the caller that fetched sees
+    // a failed listing (on a server too loaded to list in time, a describe per FeedSource
+    // only adds load).
+    let now = Instant::now();
+    let ago = |age: std::time::Duration| now.checked_sub(age).unwrap_or(now);
     let (since, min_interval) = match created {
-        Some((_, since)) => (since, NEWS_INTERVAL),
+        Some((_, since)) => ((since, since), NEWS_INTERVAL),
         None => {
             let ttl = ctx.list_ttl();
-            let age = ttl.saturating_add(ctx.list_cache.last_took(&key));
-            let now = Instant::now();
-            (now.checked_sub(age).unwrap_or(now), ttl)
+            let took = ctx.list_cache.last_took(&key);
+            let fresh = ago(ttl.saturating_add(took));
+            ((fresh, ago(kept_age(ttl, took))), ttl)
         }
     };
     let listing = ctx
@@ -100,8 +106,8 @@ pub(super) async fn listed<A: ScheduleApi>(
         // A new schedule's status is written: it waits for a later listing rather than add a
         // describe to a server that is already failing listings (usually from load).
         News::Fresh(Err(_)) if created.is_some() => return Listed::NotYet(NEWS_INTERVAL),
-        News::Fresh(Err(_)) => return Listed::Describe,
-        News::Fresh(Ok(l)) => l,
+        News::Fresh(Err(_)) | News::Kept(Err(_)) => return Listed::Describe,
+        News::Fresh(Ok(l)) | News::Kept(Ok(l)) => l,
     };
     let Some(entry) = listing.get(&desired.id) else {
         // Visibility lags a little behind a create; after that, describe.
@@ -116,5 +122,34 @@ pub(super) async fn listed<A: ScheduleApi>(
     match listing::synced(desired, prev, entry) {
         Some(s) => Listed::InSync(Box::new(s)),
         None => Listed::Describe,
+    }
+}
+
+/// PURE: the oldest listing a resync uses when no new one may start now, for a listing reused
+/// for `ttl` whose fetch took `took`: a listing starts once the last one is older than
+/// `ttl + took`, or later when the pace of listings (`cache::news_interval`) says so, and
+/// takes `took`; until the next one arrives, the last one is the newest there can be.
+pub(super) fn kept_age(ttl: std::time::Duration, took: std::time::Duration) -> std::time::Duration {
+    let next_start =
+        crate::controller::cache::news_interval(took, ttl).max(ttl.saturating_add(took));
+    // Twice the fetch time: the next fetch is not always asked for at once.
+    next_start.saturating_add(took.saturating_mul(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::kept_age;
+
+    #[test]
+    fn a_resync_uses_the_last_listing_until_the_next_may_have_arrived() {
+        let s = Duration::from_secs;
+        // Quick listings (1,000 schedules): reused for the TTL, then the next one arrives.
+        assert_eq!(kept_age(s(60), s(1)), s(63));
+        // 10,000 schedules on a loaded server: paced to one every 5 minutes.
+        assert_eq!(kept_age(s(60), s(70)), s(300 + 140));
+        // Before the first listing.
+        assert_eq!(kept_age(s(5), Duration::ZERO), s(5));
     }
 }
