@@ -12,6 +12,7 @@
 //!                        the clients of Temporal, buun-curator's API and Kubernetes
 //! crd                    the API types
 //! metrics, http, leader  process plumbing
+//! uid                    the UID as a compact map key
 //! ```
 #![forbid(unsafe_code)]
 
@@ -31,4 +32,5 @@ pub mod telemetry;
 pub mod temporal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod uid;
 pub mod worker;

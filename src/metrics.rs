@@ -125,7 +125,8 @@ pub struct Metrics {
     pub watch_errors: Family<KindReason, Counter>,
     /// `curator_kube_requests_total{verb,resource}`: requests to the Kubernetes API server.
     pub kube_requests: Family<KubeRequest, Counter>,
-    managed: Mutex<HashSet<String>>,
+    /// The FeedSources whose schedule is managed, by UID.
+    managed: Mutex<HashSet<crate::uid::UidKey>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -298,9 +299,9 @@ impl Metrics {
     pub fn set_managed(&self, uid: &str, managed: bool) {
         let mut set = self.managed.lock().unwrap_or_else(|p| p.into_inner());
         if managed {
-            set.insert(uid.to_owned());
+            set.insert(uid.into());
         } else {
-            set.remove(uid);
+            set.remove(&uid.into());
         }
         self.schedules_managed
             .set(i64::try_from(set.len()).unwrap_or(i64::MAX));

@@ -11,6 +11,7 @@
 //! temporal curator_api http kube_client
 //!                          the clients of Temporal, buun-curator and Kubernetes, the endpoints
 //! crd metrics              the API types, the metric registry
+//! uid                      the UID as a compact map key
 //! ```
 //! `testing` (test support) may use anything; nothing else may use it.
 
@@ -29,6 +30,7 @@ fn layer(module: &str) -> Option<u8> {
         "feed" => 4,
         "temporal" | "curator_api" | "http" | "kube_client" => 5,
         "crd" | "metrics" => 6,
+        "uid" => 7,
         _ => return None,
     })
 }

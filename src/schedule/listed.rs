@@ -2,6 +2,7 @@
 
 use super::fingerprint;
 use crate::temporal::{Listed, memo::Owner, proto::ScheduleActionResult};
+use crate::uid::uuid;
 
 /// The next runs a status records.
 pub const NEXT_RUNS: usize = 3;
@@ -99,28 +100,6 @@ impl OwnerKey {
             Self::Named { .. } => false,
         }
     }
-}
-
-/// PURE: a UUID in its canonical text form (8-4-4-4-12 lowercase hex digits) as a number; any
-/// other text gives `None`, so that it keeps its text and compares as text.
-fn uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
-        return None;
-    }
-    let mut n: u128 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
-        }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        n = (n << 4) | u128::from(d);
-    }
-    Some(n)
 }
 
 /// The operator's schedules of one listing, by ID, as the controller caches it: a boxed slice

@@ -11,6 +11,7 @@ use crate::{
     },
     crd::{CuratorWorker, FeedSource},
     schedule::BuildOptions,
+    uid::UidKey,
 };
 
 /// Page size of schedule listings.
@@ -66,12 +67,12 @@ pub struct FeedContext {
     /// catch edits of the action or input, which the listing does not show).
     pub full_verify: std::time::Duration,
     /// When each FeedSource's schedule was last fully described (by UID).
-    verified: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    verified: std::sync::Mutex<std::collections::HashMap<UidKey, Instant>>,
     /// The FeedSources only a change can help (no worker, a spec that cannot become a
     /// schedule), by UID: the resync sweep leaves them out.
-    parked: std::sync::Mutex<std::collections::HashSet<Box<str>>>,
+    parked: std::sync::Mutex<std::collections::HashSet<UidKey>>,
     /// The schedules created with one call and not yet seen in a listing, by UID.
-    created: std::sync::Mutex<HashMap<String, Awaiting>>,
+    created: std::sync::Mutex<HashMap<UidKey, Awaiting>>,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -113,7 +114,7 @@ impl FeedContext {
 
     pub(super) fn mark_verified(&self, uid: &str) {
         let mut m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert(uid.to_owned(), Instant::now());
+        m.insert(uid.into(), Instant::now());
     }
 
     /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
@@ -125,7 +126,7 @@ impl FeedContext {
             % 1000;
         let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
         let m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).is_some_and(|t| t.elapsed() < every)
+        m.get(&uid.into()).is_some_and(|t| t.elapsed() < every)
     }
 
     /// Records whether FeedSource `uid` waits for a change (`true`) or comes back with the
@@ -133,11 +134,9 @@ impl FeedContext {
     pub(super) fn park(&self, uid: &str, parked: bool) {
         let mut set = self.parked.lock().unwrap_or_else(|p| p.into_inner());
         if parked {
-            if !set.contains(uid) {
-                set.insert(uid.into());
-            }
+            set.insert(uid.into());
         } else {
-            set.remove(uid);
+            set.remove(&uid.into());
         }
     }
 
@@ -152,7 +151,7 @@ impl FeedContext {
                 .parked
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .contains(uid)
+                .contains(&uid.into())
     }
 
     /// Records that `uid`'s schedule (ID and FeedSource in `waiting`) was just created and
@@ -172,10 +171,10 @@ impl FeedContext {
                     obj,
                     id,
                 };
-                m.insert(uid.to_owned(), entry);
+                m.insert(uid.into(), entry);
             }
             None => {
-                m.remove(uid);
+                m.remove(&uid.into());
             }
         }
     }
@@ -231,7 +230,7 @@ impl FeedContext {
         self.verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(uid);
+            .remove(&uid.into());
         self.awaiting_listing(uid, None);
         self.park(uid, false);
         self.shared.backoff.reset(uid);
@@ -254,14 +253,14 @@ impl FeedContext {
     /// news for it.
     pub(super) fn created_at(&self, uid: &str) -> Option<(Instant, Instant)> {
         let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(uid).map(|a| (a.at, a.since))
+        m.get(&uid.into()).map(|a| (a.at, a.since))
     }
 
     /// A listing that started after `uid`'s create does not show it yet (visibility lags): only
     /// a listing started from now on is news for it.
     pub(super) fn missed_in_listing(&self, uid: &str) {
         let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = m.get_mut(uid) {
+        if let Some(a) = m.get_mut(&uid.into()) {
             a.since = Instant::now();
         }
     }
