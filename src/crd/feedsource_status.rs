@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::condition_list::Conditions;
+use super::{condition_list::Conditions, fingerprint::Fingerprint};
 
 /// Observed state of a FeedSource.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -58,14 +58,14 @@ pub struct FeedSourceStatus {
     /// Fingerprint of the schedule as Temporal returned it after the operator's last write; a
     /// different fingerprint later means someone changed the schedule outside the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_fingerprint: Option<String>,
+    pub observed_fingerprint: Option<Fingerprint>,
     /// Fingerprint of the schedule's spec as Temporal returned it: compared with the cheap
     /// schedule listing on every resync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_spec_fingerprint: Option<String>,
+    pub observed_spec_fingerprint: Option<Fingerprint>,
     /// Fingerprint of the desired schedule the operator last wrote or verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired_fingerprint: Option<String>,
+    pub desired_fingerprint: Option<Fingerprint>,
     /// The last value of the `curator.buun.dev/run-now` annotation that triggered a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_now_handled: Option<String>,

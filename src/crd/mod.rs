@@ -7,6 +7,7 @@ pub mod duration;
 pub mod error;
 pub mod feedsource;
 pub mod feedsource_status;
+pub mod fingerprint;
 
 pub use curatorworker::{CuratorWorker, CuratorWorkerSpec, CuratorWorkerStatus};
 pub use duration::GoDuration;

@@ -10,7 +10,7 @@ use super::{
     sync::{Change, Seen, Synced},
 };
 use crate::{
-    crd::FeedSourceStatus,
+    crd::{FeedSourceStatus, fingerprint::Fingerprint},
     temporal::{Listed, proto::ScheduleState},
 };
 
@@ -70,10 +70,11 @@ pub fn synced(
     status: &FeedSourceStatus,
     listed: &Entry,
 ) -> Option<Synced> {
+    let text = |f: &Option<Fingerprint>| f.as_ref().map(ToString::to_string);
     let spec_fingerprint = listed_in_sync(
         desired,
-        status.desired_fingerprint.as_deref(),
-        status.observed_spec_fingerprint.as_deref(),
+        text(&status.desired_fingerprint).as_deref(),
+        text(&status.observed_spec_fingerprint).as_deref(),
         Some(listed),
     )?;
     let state = ScheduleState {
@@ -85,7 +86,7 @@ pub fn synced(
         change: Change::Unchanged,
         held_foreign_pause: pause_decision(desired, Some(&state), false).held_foreign_pause,
         seen: Seen::Listed(Box::new(listed.clone())),
-        server_fingerprint: status.observed_fingerprint.clone(),
+        server_fingerprint: text(&status.observed_fingerprint),
         spec_fingerprint: Some(spec_fingerprint),
         triggered: false,
     })

@@ -13,6 +13,7 @@ use crate::{
             self, Desired, Failure, READY, RECONCILING, Status, TEMPORAL_REACHABLE, truncate,
         },
         feedsource::{FeedSourceStatus, LastRun},
+        fingerprint::Fingerprint,
     },
     temporal::proto::ScheduleActionResult,
 };
@@ -176,7 +177,11 @@ fn still_in_line(
 ) -> bool {
     prev.conditions.find_true(READY).is_some()
         && prev.observed_generation == generation
-        && desired.is_some_and(|d| prev.desired_fingerprint.as_ref() == Some(&d.fingerprint))
+        && desired.is_some_and(|d| {
+            prev.desired_fingerprint
+                .as_ref()
+                .is_some_and(|f| f.is(&d.fingerprint))
+        })
 }
 
 /// Computes the new status. Fields the outcome says nothing about keep their previous values.
@@ -227,9 +232,9 @@ pub fn compute(
             if let Some(value) = run_now.filter(|_| synced.triggered) {
                 s.run_now_handled = Some(value.to_owned());
             }
-            s.observed_fingerprint = synced.server_fingerprint.clone();
-            s.observed_spec_fingerprint = synced.spec_fingerprint.clone();
-            s.desired_fingerprint = Some(d.fingerprint.clone());
+            s.observed_fingerprint = synced.server_fingerprint.as_deref().map(Fingerprint::from);
+            s.observed_spec_fingerprint = synced.spec_fingerprint.as_deref().map(Fingerprint::from);
+            s.desired_fingerprint = Some(Fingerprint::from(d.fingerprint.as_str()));
             let ready = if synced.held_foreign_pause {
                 let pause_on_failure = d
                     .schedule

@@ -74,7 +74,10 @@ fn recomputing_an_unchanged_outcome_is_a_fixed_point() {
         "truncated to whole seconds"
     );
     assert_eq!(first.action_count, Some(4));
-    assert_eq!(first.observed_fingerprint.as_deref(), Some("fp"));
+    assert_eq!(
+        first.observed_fingerprint.map(|f| f.to_string()).as_deref(),
+        Some("fp")
+    );
 }
 
 #[test]

@@ -155,7 +155,7 @@ impl Recorded {
             .cloned();
         Self {
             fingerprint: if desired.is_recorded_in(&prev) {
-                prev.observed_fingerprint.clone()
+                prev.observed_fingerprint.as_ref().map(ToString::to_string)
             } else {
                 None
             },
