@@ -396,8 +396,9 @@ pub struct WorkflowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_timeout: Option<GoDuration>,
     /// Retry policy of the workflow (none by default: a failed run waits for the next one).
+    // Boxed: usually absent, and its 96 bytes were in every cached FeedSource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_policy: Option<RetryPolicySpec>,
+    pub retry_policy: Option<Box<RetryPolicySpec>>,
 }
 
 impl Default for WorkflowSpec {

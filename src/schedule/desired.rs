@@ -370,7 +370,7 @@ pub fn build_for_feed(
         workflow_execution_timeout: timeout("workflow.executionTimeout", &wf.execution_timeout)?,
         workflow_run_timeout: timeout("workflow.runTimeout", &wf.run_timeout)?,
         workflow_task_timeout: timeout("workflow.taskTimeout", &wf.task_timeout)?,
-        retry_policy: wf.retry_policy.as_ref().map(retry_policy).transpose()?,
+        retry_policy: wf.retry_policy.as_deref().map(retry_policy).transpose()?,
         memo: Some(memo::action_memo(&owner)),
         ..Default::default()
     };

@@ -140,11 +140,11 @@ fn builds_the_full_schedule_request() {
     s.pause_on_failure = true;
     fs.spec.workflow.id_prefix = Some("ingest-hn".into());
     fs.spec.workflow.execution_timeout = Some(GoDuration::new("1h"));
-    fs.spec.workflow.retry_policy = Some(RetryPolicySpec {
+    fs.spec.workflow.retry_policy = Some(Box::new(RetryPolicySpec {
         maximum_attempts: Some(3),
         initial_interval: Some(GoDuration::new("10s")),
         ..Default::default()
-    });
+    }));
     let d = build(
         "news",
         "hn",
