@@ -297,3 +297,33 @@ async fn run_now_fires_once_per_annotation_value() {
     }
     assert_eq!(count, 1);
 }
+
+#[tokio::test]
+async fn a_follow_up_that_reads_the_copy_from_before_the_create_waits_for_the_cache() {
+    let server = common::shared();
+    let feed = FeedSource::test("news", "lagging").with_finalizer();
+    let worker = CuratorWorker::test("news", &server.address);
+    let fake = Arc::new(FakeKube::default());
+    fake.put_object(&feed);
+    fake.put_object(&worker);
+    let ctx = Arc::new(FeedContext::test(fake.client(), "mock"));
+    let created = feedsource::reconcile(Arc::new(feed.clone()), ctx.clone()).await;
+    assert_eq!(created.ok(), Some(Action::requeue(Duration::from_secs(2))));
+    // The follow-up comes from the cache, whose watch has not delivered the status written
+    // with the create yet: the copy has no status. Not one request: not even the worker's
+    // lookup, which comes before any Temporal call (the context's cache has no workers).
+    let from = fake.seen_count();
+    let again = feedsource::reconcile(Arc::new(feed.clone()), ctx.clone()).await;
+    assert_eq!(again.ok(), Some(Action::requeue(Duration::from_secs(2))));
+    let seen = fake.seen_since(from);
+    assert!(seen.is_empty(), "{seen:?}");
+    // Another context (a restart) has created nothing: the same copy is reconciled in full,
+    // and finds the schedule the first one made (a create answered AlreadyExists, a describe).
+    let (result, seen) = reconcile(&feed, Some(worker)).await;
+    assert!(result.is_ok(), "{result:?}");
+    let status = seen
+        .iter()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("status");
+    assert_eq!(status.body["status"]["conditions"][0]["status"], "True");
+}

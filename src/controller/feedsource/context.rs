@@ -37,6 +37,10 @@ pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from
 /// within it.
 pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(1800);
 
+/// How long after a create the FeedSource's cached copy may still lack the status written with
+/// it (`FeedContext::status_lags_create`): a watch this far behind is not waited for.
+pub(super) const WATCH_LAG_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A schedule created with one call, waiting for a listing to show it.
 struct Awaiting {
     /// When it was created.
@@ -247,6 +251,20 @@ impl FeedContext {
         let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
         let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).len();
         verified + created + parked
+    }
+
+    /// Whether `fs` is an older copy than this process's own write: its schedule was created
+    /// here less than [`WATCH_LAG_LIMIT`] ago, and the status written with the create (which
+    /// records the schedule ID) is not in it yet. The copy comes from the cache, and under
+    /// load the watch delivers a status write seconds late; a reconcile of the older copy
+    /// would create the schedule again, find it taken and describe it (at 10,000 FeedSources:
+    /// 23 creates and 25 describes, 3 of which the loaded server timed out for minutes, with
+    /// `Ready=False` meanwhile).
+    pub(super) fn status_lags_create(&self, uid: &str, fs: &FeedSource) -> bool {
+        fs.status.as_ref().is_none_or(|s| s.schedule_id.is_none())
+            && self
+                .created_at(uid)
+                .is_some_and(|(at, _)| at.elapsed() < WATCH_LAG_LIMIT)
     }
 
     /// When `uid`'s schedule was created, and after when a listing must have started to be

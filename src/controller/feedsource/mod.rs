@@ -128,6 +128,11 @@ async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
 /// Observe, then settle the feed in buun-curator, then the schedule.
 async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, Error> {
     let ns = fs.namespace().unwrap_or_default();
+    let uid = fs.uid().unwrap_or_default();
+    if ctx.status_lags_create(&uid, fs) {
+        // Back once the cache has caught up with the status this process wrote.
+        return Ok(Step::Pending(Waiting::Polling(FOLLOW_UP)));
+    }
     let worker_name = &fs.spec.worker_ref.name;
     let cached = ctx.cached_worker(&ns, worker_name);
     let worker = match cached {
@@ -180,7 +185,6 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             });
         }
     };
-    let uid = fs.uid().unwrap_or_default();
     let desired = match desired::build_for_feed(
         &ns,
         &fs.name_any(),
