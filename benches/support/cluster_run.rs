@@ -75,6 +75,8 @@ pub struct Report {
     pub converge_kube: BTreeMap<String, u64>,
     /// Reconciles during convergence by kind, with their mean duration (seconds).
     pub converge_reconciles: BTreeMap<String, (u64, f64)>,
+    /// Reconciles while idle, by kind (about one per object per resync when nothing changes).
+    pub idle_reconciles: BTreeMap<String, u64>,
     /// Mean latency of each Temporal method during convergence (seconds).
     pub temporal_latency: BTreeMap<String, f64>,
     /// Temporal calls that failed during convergence (a loaded dev server cancels some); each
@@ -439,6 +441,13 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.settle_temporal = delta(&temporal_c, &r.converge_temporal);
     r.settle_kube = delta(&kube_c, &r.converge_kube);
     let settled_cpu = cpu_seconds(pid);
+    let reconciles = |body: &str| -> BTreeMap<String, u64> {
+        means(body, "curator_reconcile_duration_seconds")
+            .into_iter()
+            .map(|(kind, (n, _))| (kind, n))
+            .collect()
+    };
+    let reconciles_settled = reconciles(&op.get("/metrics").await.1);
     r.idle = cfg.idle;
     let idle_end = Instant::now() + cfg.idle;
     while Instant::now() < idle_end {
@@ -451,6 +460,10 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     r.idle_kube = delta(&kube_i, &kube_c);
     r.idle_kube.retain(|k, _| !k.starts_with("watch "));
     r.idle_cpu = cpu_seconds(pid) - settled_cpu;
+    r.idle_reconciles = delta(
+        &reconciles(&op.get("/metrics").await.1),
+        &reconciles_settled,
+    );
     (r.rss_idle, r.rss_peak, r.rss_file) = rss_parts(pid);
     r.kube_connections.1 = op.connections_to(api_port);
     if let Some(path) = std::env::var_os("CURATOR_HEAP_PROFILE") {
@@ -499,6 +512,7 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          - next runs recorded {settled:.1} s after the start ({unsettled} FeedSources still without them); meanwhile, Temporal: {st}; API server: {sk}\n\
          - idle {idle}s (resync every {resync}s), Temporal: {it}\n\
          - idle {idle}s, API server (watches excluded): {ik}\n\
+         - idle {idle}s, reconciles: {ir}\n\
          - RSS after idling: {ri} of which {rf} mapped files (the binary's code); while idle, \
            every {every}s: median {rmed}, lowest {rmin}, highest {rmax}\n\
          - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n",
@@ -535,6 +549,7 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         sk = calls(&r.settle_kube),
         it = calls(&r.idle_temporal),
         ik = calls(&r.idle_kube),
+        ir = calls(&r.idle_reconciles),
         rf = mib(r.rss_file),
         kc0 = r.kube_connections.0,
         kc1 = r.kube_connections.1,
