@@ -88,16 +88,20 @@ impl<V: Clone, E: Clone> Cell<V, E> {
         *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(fetched.clone());
         fetched
     }
+}
 
-    /// No fetch can start now (`otherwise` says why): the kept value if it started at or after
-    /// `kept_since` and succeeded.
-    fn kept_or(&self, kept_since: Instant, otherwise: News<Result<V, E>>) -> News<Result<V, E>> {
-        match self.last() {
-            Some(Fetched {
-                at, result: Ok(v), ..
-            }) if at >= kept_since => News::Kept(Ok(v)),
-            _ => otherwise,
-        }
+/// No fetch can start now (`otherwise` says why): `last`, the kept value, if it started at or
+/// after `kept_since` and succeeded.
+fn kept_or<V, E>(
+    last: Option<Fetched<V, E>>,
+    kept_since: Instant,
+    otherwise: News<Result<V, E>>,
+) -> News<Result<V, E>> {
+    match last {
+        Some(Fetched {
+            at, result: Ok(v), ..
+        }) if at >= kept_since => News::Kept(Ok(v)),
+        _ => otherwise,
     }
 }
 
@@ -218,7 +222,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
     {
         let slot = self.slot(key);
         let Ok(_fetching) = slot.fetching.try_lock() else {
-            return slot.kept_or(kept_since, News::InFlight(slot.last_took()));
+            return kept_or(slot.last(), kept_since, News::InFlight(slot.last_took()));
         };
         if let Some(f) = slot.last() {
             // A failed fetch is no news; the next one, paced, may bring some.
@@ -227,7 +231,7 @@ impl<K: Clone + Eq + std::hash::Hash, V: Clone, E: Clone> TtlCache<K, V, E> {
             }
             let wait = news_interval(f.took, min_interval).saturating_sub(f.at.elapsed());
             if !wait.is_zero() {
-                return slot.kept_or(kept_since, News::TooSoon(wait));
+                return kept_or(Some(f), kept_since, News::TooSoon(wait));
             }
         }
         let Fetched { at, took, result } = slot.refetch(fetch).await;
