@@ -33,12 +33,12 @@ pub fn compact(listing_prefix: &str, listed: Listed) -> Option<(String, Entry)> 
 /// a create, when the listed one is adopted because the operator just wrote it).
 pub fn listed_in_sync(
     desired: &DesiredSchedule,
-    recorded_desired: Option<&str>,
-    recorded_spec: Option<&str>,
+    recorded_desired: Option<&Fingerprint>,
+    recorded_spec: Option<&Fingerprint>,
     listed: Option<&Entry>,
 ) -> Option<String> {
     let listed = listed?;
-    if recorded_desired != Some(desired.fingerprint.as_str()) {
+    if !recorded_desired.is_some_and(|f| f.is(&desired.fingerprint)) {
         return None;
     }
     if !listed
@@ -48,8 +48,7 @@ pub fn listed_in_sync(
     {
         return None;
     }
-    let spec = listed.spec_fingerprint_hex();
-    if recorded_spec.is_some_and(|r| r != spec) {
+    if recorded_spec.is_some_and(|r| *r != Fingerprint::Sha256(listed.spec_fingerprint)) {
         return None;
     }
     let state = ScheduleState {
@@ -60,7 +59,7 @@ pub fn listed_in_sync(
     if pause_decision(desired, Some(&state), false).paused != listed.paused {
         return None;
     }
-    Some(spec)
+    Some(listed.spec_fingerprint_hex())
 }
 
 /// PURE: what a resync learns from the listing alone: the schedule is as the operator left it
@@ -70,11 +69,10 @@ pub fn synced(
     status: &FeedSourceStatus,
     listed: &Entry,
 ) -> Option<Synced> {
-    let text = |f: &Option<Fingerprint>| f.as_ref().map(ToString::to_string);
     let spec_fingerprint = listed_in_sync(
         desired,
-        text(&status.desired_fingerprint).as_deref(),
-        text(&status.observed_spec_fingerprint).as_deref(),
+        status.desired_fingerprint.as_ref(),
+        status.observed_spec_fingerprint.as_ref(),
         Some(listed),
     )?;
     let state = ScheduleState {
@@ -86,7 +84,10 @@ pub fn synced(
         change: Change::Unchanged,
         held_foreign_pause: pause_decision(desired, Some(&state), false).held_foreign_pause,
         seen: Seen::Listed(Box::new(listed.clone())),
-        server_fingerprint: text(&status.observed_fingerprint),
+        server_fingerprint: status
+            .observed_fingerprint
+            .as_ref()
+            .map(ToString::to_string),
         spec_fingerprint: Some(spec_fingerprint),
         triggered: false,
     })
@@ -162,9 +163,11 @@ mod tests {
             spec,
             "the spec is kept as its fingerprint"
         );
-        let fp = Some(d.fingerprint.as_str());
+        let recorded = |text: &str| Fingerprint::from(text);
+        let (desired_fp, spec_fp) = (recorded(&d.fingerprint), recorded(&spec));
+        let fp = Some(&desired_fp);
         assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), Some(&l)),
+            listed_in_sync(&d, fp, Some(&spec_fp), Some(&l)),
             Some(spec.clone())
         );
         assert_eq!(
@@ -173,31 +176,31 @@ mod tests {
             "adopted after a create"
         );
         assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), None),
+            listed_in_sync(&d, fp, Some(&spec_fp), None),
             None,
             "not listed yet"
         );
         assert_eq!(
-            listed_in_sync(&d, Some("older"), Some(&spec), Some(&l)),
+            listed_in_sync(&d, Some(&recorded("older")), Some(&spec_fp), Some(&l)),
             None,
             "spec changed"
         );
         assert_eq!(
-            listed_in_sync(&d, fp, Some("other"), Some(&l)),
+            listed_in_sync(&d, fp, Some(&recorded("other")), Some(&l)),
             None,
             "edited in Temporal"
         );
         let mut foreign = l.clone();
         foreign.owner = Some(crate::schedule::listed::OwnerKey::Uid("u2".into()));
-        assert_eq!(listed_in_sync(&d, fp, Some(&spec), Some(&foreign)), None);
+        assert_eq!(listed_in_sync(&d, fp, Some(&spec_fp), Some(&foreign)), None);
         let mut unpaused = l.clone();
         unpaused.paused = false;
         let s = desired(true);
         assert_eq!(
             listed_in_sync(
                 &s,
-                Some(s.fingerprint.as_str()),
-                Some(&spec),
+                Some(&recorded(&s.fingerprint)),
+                Some(&spec_fp),
                 Some(&unpaused)
             ),
             None,
@@ -207,7 +210,7 @@ mod tests {
         failed.paused = true;
         failed.notes = "paused after a failure".into();
         assert_eq!(
-            listed_in_sync(&d, fp, Some(&spec), Some(&failed)),
+            listed_in_sync(&d, fp, Some(&spec_fp), Some(&failed)),
             Some(spec),
             "a held pause needs no write"
         );

@@ -80,7 +80,14 @@ pub fn listed_unchanged(feed: &Feed, listed: &Listed) -> bool {
         return false;
     };
     let entry = listing::Entry::of(listed);
-    listing::listed_in_sync(&feed.desired, Some(stamped), Some(spec), Some(&entry)).is_some()
+    let recorded = |text: &str| crate::crd::fingerprint::Fingerprint::from(text);
+    listing::listed_in_sync(
+        &feed.desired,
+        Some(&recorded(stamped)),
+        Some(&recorded(spec)),
+        Some(&entry),
+    )
+    .is_some()
 }
 
 /// Brings one feed's schedule in line with its declaration (or, in a dry run, says what that
