@@ -77,6 +77,8 @@ pub struct FeedContext {
     parked: std::sync::Mutex<std::collections::HashSet<UidKey>>,
     /// The schedules created with one call and not yet seen in a listing, by UID.
     created: std::sync::Mutex<HashMap<UidKey, Awaiting>>,
+    /// The creates in flight, which listings for news wait for (`hold`).
+    pub(super) creates: super::hold::Creates,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -99,6 +101,7 @@ impl FeedContext {
             verified: Default::default(),
             parked: Default::default(),
             created: Default::default(),
+            creates: Default::default(),
             workers: Default::default(),
             news: Default::default(),
         }
@@ -202,13 +205,32 @@ impl FeedContext {
                 .map(|a| a.obj.clone())
                 .collect()
         };
-        if waiting.is_empty() {
+        self.bring_back(&waiting);
+    }
+
+    /// Ends the count of a create ([`super::hold::Creates::start`]). When it was the last in
+    /// flight and a listing for news waited for it, the FeedSource waiting longest comes back
+    /// to fetch it, and the listing's arrival brings the others.
+    pub(super) fn create_ended(&self, create: super::hold::Creating<'_>) {
+        if !create.end() {
+            return;
+        }
+        let oldest = {
+            let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
+            m.values().min_by_key(|a| a.at).map(|a| a.obj.clone())
+        };
+        self.bring_back(oldest.as_slice());
+    }
+
+    /// Sends `objs` to every controller's news stream.
+    fn bring_back(&self, objs: &[ObjectRef<FeedSource>]) {
+        if objs.is_empty() {
             return;
         }
         let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
         news.retain(|tx| !tx.is_closed());
         for tx in news.iter() {
-            for obj in &waiting {
+            for obj in objs {
                 let _ = tx.unbounded_send(obj.clone());
             }
         }

@@ -4,7 +4,10 @@ use std::{sync::Arc, time::Instant};
 
 use kube::ResourceExt;
 
-use super::context::{FeedContext, LIST_PAGE, NEWS_INTERVAL, VISIBILITY_GRACE};
+use super::{
+    context::{FeedContext, LIST_PAGE, NEWS_INTERVAL, VISIBILITY_GRACE},
+    hold::Hold,
+};
 use crate::{
     controller::cache::News,
     crd::{FeedSource, conditions},
@@ -69,6 +72,14 @@ pub(super) async fn listed<A: ScheduleApi>(
             .map(|kept| Arc::new(listing::Listing::from(kept)))
     };
     let created = ctx.created_at(&uid);
+    // During a mass creation a new schedule's first listing comes after the creates (`hold`).
+    if let Some((at, _)) = created {
+        match ctx.creates.hold(at.elapsed()) {
+            Hold::Go => {}
+            Hold::UntilCreatesEnd(at_most) => return Listed::Awaiting(at_most),
+            Hold::Quiet(wait) => return Listed::NotYet(wait),
+        }
+    }
     // A new schedule waits for a listing that started after its create. A resync takes one
     // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
     // fresh when it arrives), or, when none may start now (one is in flight, or the pace
@@ -138,9 +149,74 @@ pub(super) fn kept_age(ttl: std::time::Duration, took: std::time::Duration) -> s
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::{sync::Arc, time::Duration};
 
-    use super::kept_age;
+    use futures::StreamExt;
+    use kube::runtime::reflector::ObjectRef;
+
+    use super::{Listed, kept_age, listed};
+    use crate::{
+        controller::feedsource::context::FeedContext,
+        crd::FeedSource,
+        feed::Registration,
+        schedule::{
+            status::{Outcome, compute},
+            sync::{self, Recorded},
+        },
+        testing::{kube::FakeKube, schedules::FakeSchedules},
+    };
+
+    #[tokio::test]
+    async fn a_new_schedules_first_listing_waits_for_the_creates_in_flight() {
+        let kube = Arc::new(FakeKube::default());
+        let ctx = FeedContext::test(kube.client(), "t");
+        let api = FakeSchedules::default();
+        let mut news = ctx.listing_news();
+        // A schedule created with one call, its status written at once (Ready).
+        let mut fs = FeedSource::test("news", "new");
+        let desired = fs.desired("127.0.0.1:7233", "t");
+        let synced = sync::sync(&api, &desired, &Recorded::of(&fs, &desired))
+            .await
+            .expect("created");
+        let outcome = Outcome::Synced {
+            synced: &synced,
+            desired: &desired,
+            run_now: None,
+        };
+        let registration = Registration::NotChecked {
+            id: "feed-1".into(),
+        };
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+        let status = compute(
+            &Default::default(),
+            fs.metadata.generation,
+            Some(&desired),
+            &outcome,
+            Some(&registration),
+            &now,
+        );
+        fs.status = Some(status);
+        let uid = fs.metadata.uid.clone().unwrap_or_default();
+        let obj = ObjectRef::from_obj(&fs);
+        ctx.mark_verified(&uid);
+        ctx.awaiting_listing(&uid, Some((obj.clone(), desired.id.clone())));
+        let recorded = Recorded::of(&fs, &desired);
+        let creds = Default::default();
+        // Another FeedSource's create is in flight: no listing, no polling.
+        let other = ctx.creates.start();
+        let first = listed(&fs, &ctx, &desired, &recorded, &api, &creds).await;
+        assert!(
+            matches!(first, Listed::Awaiting(_)),
+            "waits for the creates"
+        );
+        assert_eq!(api.calls("ListSchedules"), 0);
+        // The last create to end brings it back; a moment later its listing starts.
+        ctx.create_ended(other);
+        assert_eq!(news.next().await, Some(obj));
+        let quiet = listed(&fs, &ctx, &desired, &recorded, &api, &creds).await;
+        assert!(matches!(quiet, Listed::NotYet(_)), "a create just ended");
+        assert_eq!(api.calls("ListSchedules"), 0);
+    }
 
     #[test]
     fn a_resync_uses_the_last_listing_until_the_next_may_have_arrived() {

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 mod cleanup;
 mod context;
+mod hold;
 mod listing;
 mod register;
 
@@ -219,7 +220,17 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             Listed::Awaiting(took) => return Ok(Err(Waiting::Notified(took))),
             Listed::Describe => {}
         }
-        let synced = sync::sync(&api, &desired, &recorded).await?;
+        // Listings for news wait while schedules are being created (`hold`).
+        let creating = fs
+            .status
+            .as_ref()
+            .is_none_or(|s| s.schedule_id.is_none())
+            .then(|| ctx.creates.start());
+        let synced = sync::sync(&api, &desired, &recorded).await;
+        if let Some(create) = creating {
+            ctx.create_ended(create);
+        }
+        let synced = synced?;
         ctx.mark_verified(&uid);
         Ok::<_, Error>(Ok(synced))
     }
