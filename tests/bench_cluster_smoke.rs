@@ -1,8 +1,9 @@
 //! The real-API-server benchmark at N = 1,000 (`cargo bench --bench cluster` runs 10,000): the
 //! operator binary converges 1,000 FeedSources applied server-side, with one CreateSchedule,
 //! one finalizer patch, one event and one status write each until Ready (a second records the
-//! next runs when a paced listing shows them), reads its CuratorWorkers from its cache, and
-//! writes nothing while idle. The figures are printed, not asserted.
+//! next runs when a listing shows them, which waits for the creates to end), reads its
+//! CuratorWorkers from its cache, and writes nothing while idle. The times are printed, not
+//! asserted.
 
 #[path = "../benches/support/cluster_run.rs"]
 mod cluster_run;
