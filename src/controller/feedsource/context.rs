@@ -341,6 +341,11 @@ mod tests {
         schedule::listing::{Entry, Listing},
     };
 
+    #[test]
+    fn a_lone_creates_follow_up_comes_after_the_quiet_that_listings_wait_for() {
+        assert!(super::FOLLOW_UP >= super::super::hold::QUIET);
+    }
+
     #[tokio::test]
     async fn a_listing_brings_back_only_the_feedsources_it_shows() {
         let fake = Arc::new(crate::testing::kube::FakeKube::default());

@@ -23,8 +23,9 @@ pub(super) const NEWS_HOLD_MAX: Duration = Duration::from_secs(600);
 
 /// How long no create must have been in flight before a listing for news starts: a mass
 /// creation has short gaps (reconciles busy with finalizers or status writes). The follow-up
-/// of a lone create comes after as long (`FOLLOW_UP`), so it is not held.
-pub(super) const QUIET: Duration = super::context::FOLLOW_UP;
+/// of a lone create comes no sooner (`context::FOLLOW_UP`, checked by a test there), so it is
+/// not held.
+pub(super) const QUIET: Duration = Duration::from_secs(2);
 
 /// What a listing for news about a schedule created some time ago does now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
