@@ -6,6 +6,7 @@ Usage: ingestion_worker.py ADDRESS TASK_QUEUE TIMEOUT_SECONDS
 
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -68,4 +69,9 @@ async def main(address: str, task_queue: str, timeout: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]))))
+    code = asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skips interpreter finalization, where the SDK's native threads once aborted the process
+    # ("PyGILState_Release ... finalizing") after the run had been read.
+    os._exit(code)
