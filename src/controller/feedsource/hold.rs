@@ -75,7 +75,7 @@ impl Creates {
     }
 
     /// The hold for a listing about a schedule created `age` ago. When it waits for the
-    /// creates to end, the last one to end reports it ([`Creating`]'s drop returns `true`).
+    /// creates to end, the last one to end reports it ([`Creating::end`] returns `true`).
     pub(super) fn hold(&self, age: Duration) -> Hold {
         let since_last = self.last_ended().map(|t| t.elapsed());
         let hold = decide(self.in_flight.load(SeqCst), since_last, age);

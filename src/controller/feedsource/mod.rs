@@ -220,12 +220,9 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             Listed::Awaiting(took) => return Ok(Err(Waiting::Notified(took))),
             Listed::Describe => {}
         }
-        // Listings for news wait while schedules are being created (`hold`).
-        let creating = fs
-            .status
-            .as_ref()
-            .is_none_or(|s| s.schedule_id.is_none())
-            .then(|| ctx.creates.start());
+        // Listings for news wait while schedules are being created (`hold`): a resource that
+        // never had a schedule is created first (`Recorded::expect_missing`).
+        let creating = recorded.expect_missing.then(|| ctx.creates.start());
         let synced = sync::sync(&api, &desired, &recorded).await;
         if let Some(create) = creating {
             ctx.create_ended(create);
