@@ -232,7 +232,20 @@ async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {
         ]
     );
     let row = lines.next().expect("row");
+    // The next run as the time it is (a `date` column would print a future time as `<invalid>`).
+    let next_run = feeds
+        .get("hn")
+        .await
+        .expect("hn")
+        .status
+        .expect("status")
+        .next_runs[0]
+        .clone();
+    let next_run = serde_json::to_value(next_run).expect("time");
+    let next_run = next_run.as_str().expect("an RFC 3339 string");
+    assert!(!row.contains("<invalid>"), "{row}");
     for want in [
+        next_run,
         "hn",
         "curator",
         "every 1h",

@@ -48,7 +48,14 @@ use super::duration::GoDuration;
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
     printcolumn(name = "Backlog", type_ = "integer", json_path = ".status.backlog"),
     printcolumn(name = "Feeds", type_ = "integer", json_path = ".status.feeds"),
-    printcolumn(name = "Next Run", type_ = "date", json_path = ".status.nextRun"),
+    // A string, not a date: kubectl prints a date column as an age, and a future time as
+    // `<invalid>`.
+    printcolumn(
+        name = "Next Run",
+        type_ = "string",
+        description = "The earliest next run among the FeedSources it serves (RFC 3339, UTC).",
+        json_path = ".status.nextRun"
+    ),
     printcolumn(
         name = "Status",
         type_ = "string",

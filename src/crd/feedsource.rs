@@ -62,7 +62,14 @@ pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
     printcolumn(name = "Worker", type_ = "string", json_path = ".spec.workerRef.name"),
     printcolumn(name = "Schedule", type_ = "string", json_path = ".status.summary"),
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),
-    printcolumn(name = "Next Run", type_ = "date", json_path = ".status.nextRuns[0]"),
+    // A string, not a date: kubectl prints a date column as an age, and a future time as
+    // `<invalid>`.
+    printcolumn(
+        name = "Next Run",
+        type_ = "string",
+        description = "The next time the schedule runs (RFC 3339, UTC).",
+        json_path = ".status.nextRuns[0]"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
