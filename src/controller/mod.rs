@@ -167,7 +167,8 @@ async fn feed_controller(
     let client = ctx.shared.client.clone();
     let feeds: Api<FeedSource> = parts.api(client.clone());
     let workers: Api<CuratorWorker> = parts.api(client);
-    let watched = watcher(feeds, watcher::Config::default().any_semantic()).modify(watch::slim);
+    let watched =
+        watcher(feeds, watcher::Config::default().any_semantic()).modify(watch::slim_feed);
     let trigger = watch::changed(
         parts
             .watches
