@@ -38,6 +38,8 @@ ENV CC_x86_64_unknown_linux_musl=musl-gcc \
     CARGO_PROFILE_RELEASE_STRIP=symbols
 WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
+# The build's settings: jemalloc's options are compiled in from .cargo/config.toml.
+COPY .cargo ./.cargo
 COPY src ./src
 # The target directory is a cache mount, so the binary is copied out in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \

@@ -964,6 +964,15 @@ fn dockerfile_builds_a_static_binary_onto_distroless_nonroot() {
             .any(|i| i.args.contains("x86_64-unknown-linux-musl")),
         "static musl target"
     );
+    // jemalloc's options (one arena, quick decay, no thread caches) are build settings of
+    // .cargo/config.toml: an image built without it would not get them.
+    assert!(
+        builder
+            .body
+            .iter()
+            .any(|i| i.keyword == "COPY" && i.args.starts_with(".cargo ")),
+        "the builder copies .cargo/ (the allocator's build settings)"
+    );
     assert!(
         builder.body.iter().any(|i| i.args.contains("musl-tools")),
         "musl-tools for ring's C code"
