@@ -9,6 +9,7 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, future};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt, runtime::watcher};
 
 use crate::crd::{
@@ -26,27 +27,27 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 pub fn slim<K: Resource>(obj: &mut K) {
     let meta = obj.meta_mut();
     meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            meta.annotations = None;
-        }
-    }
+    keep_annotations(meta, |k| k != LAST_APPLIED);
 }
 
 /// The prefix of the annotations a FeedSource reconcile reads (`run-now`, `skip-cleanup`).
 const FEED_ANNOTATIONS: &str = "curator.buun.dev/";
 
 /// [`slim`] for FeedSources, the kind counted in thousands: also drops the labels and every
-/// annotation but the operator's own, which no FeedSource reconcile reads. GitOps tools add
-/// their own to every object (Argo CD's tracking annotation, Helm's and Flux's labels): a few
-/// hundred bytes, and allocations, per cached FeedSource.
+/// annotation but the operator's own (kubectl's last-applied among them), which no FeedSource
+/// reconcile reads. GitOps tools add their own to every object (Argo CD's tracking annotation,
+/// Helm's and Flux's labels): a few hundred bytes, and allocations, per cached FeedSource.
 pub fn slim_feed(fs: &mut FeedSource) {
-    slim(fs);
     let meta = &mut fs.metadata;
+    meta.managed_fields = None;
     meta.labels = None;
+    keep_annotations(meta, |k| k.starts_with(FEED_ANNOTATIONS));
+}
+
+/// Keeps the annotations whose key `keep` accepts; none left is no map at all.
+fn keep_annotations(meta: &mut ObjectMeta, keep: impl Fn(&str) -> bool) {
     if let Some(a) = meta.annotations.as_mut() {
-        a.retain(|k, _| k.starts_with(FEED_ANNOTATIONS));
+        a.retain(|k, _| keep(k));
         if a.is_empty() {
             meta.annotations = None;
         }
