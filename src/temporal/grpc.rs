@@ -310,11 +310,17 @@ impl ScheduleApi for GrpcSchedules {
 /// PURE: the visibility query for schedule IDs starting with `prefix`; empty (no filter) for no
 /// prefix, or one that a query literal could not hold as it is.
 pub fn prefix_query(prefix: &str) -> String {
+    starts_with("ScheduleId", prefix)
+}
+
+/// PURE: the visibility filter `field STARTS_WITH 'prefix'`; empty (no filter) for no prefix,
+/// or one that a query literal could not hold as it is.
+pub fn starts_with(field: &str, prefix: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/-_.:@+=".contains(c);
     if prefix.is_empty() || !prefix.chars().all(plain) {
         String::new()
     } else {
-        format!("ScheduleId STARTS_WITH '{prefix}'")
+        format!("{field} STARTS_WITH '{prefix}'")
     }
 }
 

@@ -9,6 +9,7 @@ pub mod pace;
 pub mod pool;
 pub mod proto;
 pub mod queue;
+pub mod runs;
 
 use std::future::Future;
 
