@@ -57,6 +57,13 @@ pub struct TemporalArgs {
     /// Timeout of a single Temporal call.
     #[arg(long, env = "CURATOR_TEMPORAL_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
     pub temporal_timeout: Duration,
+    /// Execution timeout of the runs of a FeedSource that sets no `workflow.executionTimeout`:
+    /// Temporal ends a run that is still going then, so that a run whose activity retries
+    /// forever cannot keep the feed's later runs from starting (with `overlapPolicy: Skip`
+    /// they are skipped while it runs). The default outlasts a working run of buun-curator's
+    /// worker (its crawl is bounded at 10 minutes, its content fetch at 30). 0 sets none.
+    #[arg(long, env = "CURATOR_DEFAULT_EXECUTION_TIMEOUT", default_value = "1h", value_parser = parse_duration_arg)]
+    pub default_execution_timeout: Duration,
 }
 
 /// Flags of `run`.
@@ -245,6 +252,7 @@ impl TemporalArgs {
     /// The schedule-building options these flags give.
     pub fn build_options(&self) -> crate::schedule::BuildOptions {
         crate::schedule::BuildOptions::new(&self.schedule_id_prefix, &self.identity)
+            .with_default_execution_timeout(self.default_execution_timeout)
     }
 }
 

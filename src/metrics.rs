@@ -79,6 +79,25 @@ pub struct KubeRequest {
     pub resource: String,
 }
 
+/// `namespace` and `outcome` of ended runs.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceOutcome {
+    /// The FeedSources' namespace.
+    pub namespace: String,
+    /// How the runs ended: `Completed`, `Failed`, `TimedOut`, `Canceled`, `Terminated`,
+    /// `ContinuedAsNew`.
+    pub outcome: String,
+}
+
+/// `namespace` and `name` of a FeedSource.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Feed {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
 /// `namespace` and `name` of a CuratorWorker.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Worker {
@@ -125,6 +144,11 @@ pub struct Metrics {
     pub watch_errors: Family<KindReason, Counter>,
     /// `curator_kube_requests_total{verb,resource}`: requests to the Kubernetes API server.
     pub kube_requests: Family<KubeRequest, Counter>,
+    /// `curator_feed_runs_total{namespace,outcome}`: runs of FeedSources' schedules seen to end.
+    pub feed_runs: Family<NamespaceOutcome, Counter>,
+    /// `curator_feed_last_success_timestamp_seconds{namespace,name}`: when a FeedSource's last
+    /// successful run ended.
+    pub feed_last_success: Family<Feed, Gauge>,
     /// The FeedSources whose schedule is managed, by UID.
     managed: Mutex<HashSet<crate::uid::UidKey>>,
 }
@@ -155,6 +179,8 @@ impl Default for Metrics {
             crd_installed: Family::default(),
             watch_errors: Family::default(),
             kube_requests: Family::default(),
+            feed_runs: Family::default(),
+            feed_last_success: Family::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
         };
@@ -238,6 +264,16 @@ impl Default for Metrics {
             "Requests to the Kubernetes API server by verb and resource",
             m.kube_requests.clone(),
         );
+        registry.register(
+            "feed_runs",
+            "Runs of FeedSources' schedules seen to end, by namespace and outcome",
+            m.feed_runs.clone(),
+        );
+        registry.register(
+            "feed_last_success_timestamp_seconds",
+            "When a FeedSource's last successful run ended (Unix seconds)",
+            m.feed_last_success.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -295,6 +331,35 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a run of a FeedSource in `namespace` that ended with `outcome` (`Completed`, …).
+    pub fn feed_run_ended(&self, namespace: &str, outcome: &str) {
+        self.feed_runs
+            .get_or_create(&NamespaceOutcome {
+                namespace: namespace.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Records when FeedSource `namespace/name`'s last successful run ended.
+    pub fn feed_succeeded(&self, namespace: &str, name: &str, at: jiff::Timestamp) {
+        let labels = Feed {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.feed_last_success
+            .get_or_create(&labels)
+            .set(at.as_second());
+    }
+
+    /// Forgets FeedSource `namespace/name` (deleted).
+    pub fn forget_feed(&self, namespace: &str, name: &str) {
+        self.feed_last_success.remove(&Feed {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    }
+
     /// Marks the schedule of FeedSource `uid` as managed (or not).
     pub fn set_managed(&self, uid: &str, managed: bool) {
         let mut set = self.managed.lock().unwrap_or_else(|p| p.into_inner());
@@ -317,61 +382,5 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposes_every_metric_family() {
-        let m = Metrics::default();
-        m.reconciled("FeedSource", Duration::from_millis(20), None);
-        m.reconciled(
-            "FeedSource",
-            Duration::from_millis(20),
-            Some("TemporalUnreachable"),
-        );
-        m.temporal_call("DescribeSchedule", "ok", Duration::from_millis(3));
-        m.set_managed("a", true);
-        m.set_managed("b", true);
-        m.set_managed("a", false);
-        m.worker_backlog
-            .get_or_create(&Worker {
-                namespace: "news".into(),
-                name: "curator".into(),
-            })
-            .set(7);
-        m.leader.set(1);
-        m.in_flight
-            .get_or_create(&Kind {
-                kind: "FeedSource".into(),
-            })
-            .set(2);
-        m.crd_installed
-            .get_or_create(&Crd {
-                crd: "feedsources.curator.buun.dev".into(),
-            })
-            .set(0);
-        m.watch_errors
-            .get_or_create(&KindReason {
-                kind: "FeedSource".into(),
-                reason: "NotFound".into(),
-            })
-            .inc();
-        let text = m.encode();
-        for line in [
-            "curator_reconciles_total{kind=\"FeedSource\",result=\"success\"} 1",
-            "curator_reconciles_total{kind=\"FeedSource\",result=\"error\"} 1",
-            "curator_reconcile_errors_total{kind=\"FeedSource\",reason=\"TemporalUnreachable\"} 1",
-            "curator_temporal_requests_total{method=\"DescribeSchedule\",outcome=\"ok\"} 1",
-            "curator_schedules_managed 1",
-            "curator_worker_backlog{namespace=\"news\",name=\"curator\"} 7",
-            "curator_leader 1",
-            "curator_reconciles_in_flight{kind=\"FeedSource\"} 2",
-            "curator_crd_installed{crd=\"feedsources.curator.buun.dev\"} 0",
-            "curator_watch_errors_total{kind=\"FeedSource\",reason=\"NotFound\"} 1",
-            "curator_reconcile_duration_seconds_count{kind=\"FeedSource\"} 2",
-            "curator_temporal_request_duration_seconds_bucket{le=\"0.005\",method=\"DescribeSchedule\"} 1",
-        ] {
-            assert!(text.contains(line), "missing {line:?} in:\n{text}");
-        }
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

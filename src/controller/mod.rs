@@ -205,10 +205,12 @@ async fn feed_controller(
             ctx.resynced(fs)
         })
     };
+    let runs = feedsource::runs_watch(reader.clone(), ctx.clone());
     Controller::for_stream(trigger, reader)
         .with_config(controller::Config::default().concurrency(parts.concurrency))
         .reconcile_on(news)
         .reconcile_on(swept)
+        .reconcile_on(runs)
         .watches_stream(worker_changes, move |w: CuratorWorker| {
             let ns = w.metadata.namespace.clone();
             let name = w.metadata.name.clone().unwrap_or_default();

@@ -44,6 +44,13 @@ const SHARED: &[&str] = &[
     "CleanupBlocked",
     "TemporalUnreachable",
     "FeedNotFound",
+    "Ingesting",
+    "RunCompleted",
+    "RunFailed",
+    "RunTimedOut",
+    "RunStuck",
+    "FirstRunPending",
+    "Running",
 ];
 
 /// A string of a condition: an entry of [`SHARED`], or its own (16 bytes either way). Built by

@@ -6,7 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
-pub use super::feedsource_status::{FeedSourceStatus, LastRun};
+pub use super::feedsource_status::{FeedSourceStatus, LastRun, RunOutcome, RunResult};
 
 /// Input fields the operator writes from typed `feed` fields; `extraInput` may not repeat them.
 pub const TYPED_INPUT_KEYS: &[&str] = &[
@@ -76,10 +76,35 @@ pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Ingesting",
+        type_ = "string",
+        description = "Whether the feed's runs complete (condition Ingesting).",
+        json_path = ".status.conditions[?(@.type==\"Ingesting\")].status"
+    ),
+    printcolumn(
+        name = "Last Result",
+        type_ = "string",
+        description = "How the last run ended, or Running.",
+        json_path = ".status.lastRun.outcome"
+    ),
+    printcolumn(
+        name = "Last Run",
+        type_ = "date",
+        description = "Since when the last run has been in its state (its end, or its start while it runs).",
+        json_path = ".status.lastRun.since"
+    ),
+    printcolumn(
         name = "Reason",
         type_ = "string",
         priority = 1,
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Ingestion",
+        type_ = "string",
+        priority = 1,
+        description = "Why Ingesting is what it is (RunCompleted, RunFailed, RunTimedOut, RunStuck, NeverRan, ...).",
+        json_path = ".status.conditions[?(@.type==\"Ingesting\")].reason"
     ),
     printcolumn(
         name = "Feed ID",
@@ -393,7 +418,14 @@ pub struct WorkflowSpec {
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
     )]
     pub id_prefix: Option<String>,
-    /// Limit on the whole workflow execution, retries included.
+    /// Limit on the whole run, retries included: Temporal ends a run still going then (it is
+    /// reported `TimedOut`, or `Failed` with the error of an activity whose retries ran out of
+    /// time), and the next one can start. Unset: the operator's default
+    /// (`--default-execution-timeout`, 1h), because buun-curator's worker retries some failing
+    /// activities forever (a wrong API token, its default settings row), and with
+    /// `overlapPolicy: Skip` a run that never ends skips every later run of its feed. An hour
+    /// outlasts a run that works: the worker bounds its crawl at 10 minutes and its content
+    /// fetch at 30. `0s` sets no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_timeout: Option<GoDuration>,
     /// Limit on a single workflow run.

@@ -31,6 +31,13 @@ pub const SUSPEND_NOTE: &str = "curator-operator: suspended by FeedSource spec.s
 pub const FEED_NOT_FOUND_NOTE: &str =
     "curator-operator: paused, the feed does not exist in buun-curator";
 
+/// The execution timeout of a run whose FeedSource sets none (`--default-execution-timeout`):
+/// longer than a run of buun-curator's worker can take when it works (its crawl activity is
+/// bounded at 10 minutes with 3 attempts, its content-fetch child workflow at 30 minutes), so
+/// it ends only a run that would never end (an activity that retries forever), and the next
+/// run can start.
+pub const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Settings shared by every schedule this operator builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildOptions {
@@ -38,15 +45,26 @@ pub struct BuildOptions {
     pub id_prefix: String,
     /// The operator's identity, recorded in the owner memo.
     pub identity: String,
+    /// The execution timeout of runs whose FeedSource sets no `workflow.executionTimeout`
+    /// (`--default-execution-timeout`; `None`: no limit).
+    pub default_execution_timeout: Option<Duration>,
 }
 
 impl BuildOptions {
-    /// Schedule IDs under `id_prefix`, owned by `identity`.
+    /// Schedule IDs under `id_prefix`, owned by `identity`, with the default execution timeout
+    /// ([`DEFAULT_EXECUTION_TIMEOUT`]).
     pub fn new(id_prefix: &str, identity: &str) -> Self {
         Self {
             id_prefix: id_prefix.to_owned(),
             identity: identity.to_owned(),
+            default_execution_timeout: Some(DEFAULT_EXECUTION_TIMEOUT),
         }
+    }
+
+    /// Runs whose FeedSource sets no execution timeout get `timeout` (zero: no limit).
+    pub fn with_default_execution_timeout(mut self, timeout: Duration) -> Self {
+        self.default_execution_timeout = Some(timeout).filter(|t| !t.is_zero());
+        self
     }
 }
 
@@ -71,6 +89,9 @@ pub struct DesiredSchedule {
     pub fingerprint: String,
     /// Human summary for status and `kubectl get`.
     pub summary: String,
+    /// Whether its runs fetch page content (`feed.enableContentFetch`, the worker's default
+    /// true).
+    pub content_fetch: bool,
 }
 
 impl DesiredSchedule {
@@ -79,6 +100,20 @@ impl DesiredSchedule {
         status.schedule_id.as_deref() == Some(&self.id)
             && status.temporal_address.as_deref() == Some(&self.address)
             && status.temporal_namespace.as_deref() == Some(&self.namespace)
+    }
+
+    /// The execution timeout of the runs it starts (`None`: no limit).
+    pub fn execution_timeout(&self) -> Option<jiff::SignedDuration> {
+        let action = self.schedule.action.as_ref()?.action.as_ref()?;
+        let Action::StartWorkflow(wf) = action;
+        let d = wf.workflow_execution_timeout.as_ref()?;
+        Some(jiff::SignedDuration::new(d.seconds, d.nanos)).filter(|d| d.is_positive())
+    }
+
+    /// No run before this time (`schedule.startAt`).
+    pub fn start_at(&self) -> Option<jiff::Timestamp> {
+        let t = self.schedule.spec.as_ref()?.start_time.as_ref()?;
+        jiff::Timestamp::new(t.seconds, t.nanos).ok()
     }
 
     /// Whether the resource asks for the schedule to be paused.
@@ -367,7 +402,7 @@ pub fn build_for_feed(
                 ..Default::default()
             }],
         }),
-        workflow_execution_timeout: timeout("workflow.executionTimeout", &wf.execution_timeout)?,
+        workflow_execution_timeout: execution_timeout(wf, opts)?,
         workflow_run_timeout: timeout("workflow.runTimeout", &wf.run_timeout)?,
         workflow_task_timeout: timeout("workflow.taskTimeout", &wf.task_timeout)?,
         retry_policy: wf.retry_policy.as_deref().map(retry_policy).transpose()?,
@@ -408,5 +443,19 @@ pub fn build_for_feed(
         schedule,
         owner,
         summary: summary(s),
+        content_fetch: spec.feed.enable_content_fetch.unwrap_or(true),
     })
+}
+
+/// The execution timeout of the runs: `workflow.executionTimeout` (`0s`: no limit), else the
+/// operator's default.
+fn execution_timeout(
+    wf: &feedsource::WorkflowSpec,
+    opts: &BuildOptions,
+) -> Result<Option<prost_wkt_types::Duration>, SpecError> {
+    let timeout = match &wf.execution_timeout {
+        Some(d) => Some(dur("workflow.executionTimeout", d)?),
+        None => opts.default_execution_timeout,
+    };
+    Ok(timeout.filter(|t| !t.is_zero()).map(to_proto_duration))
 }

@@ -6,16 +6,22 @@
 //! - [`canonical`]: the form the server gives a spec (for `sync`, which has no status);
 //! - [`listing`]: the cheap resync, from a schedule listing instead of a describe;
 //! - [`delete`]: the schedule's end with its FeedSource (deleted or orphaned);
+//! - [`runs`]: the runs the schedule started, and how they ended; [`health`]: whether the
+//!   feed is being ingested (the `Ingesting` condition); [`expect`]: what of its runs a
+//!   status waits for;
 //! - [`status`]: the FeedSource status a reconcile leaves.
 
 pub mod canonical;
 pub mod delete;
 pub mod desired;
+pub mod expect;
 pub mod fingerprint;
+pub mod health;
 pub mod input;
 pub mod listed;
 pub mod listing;
 pub mod plan;
+pub mod runs;
 pub mod status;
 pub mod sync;
 

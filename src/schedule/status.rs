@@ -3,7 +3,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    desired::DesiredSchedule,
+    desired::{DesiredSchedule, SUSPEND_NOTE},
+    health::{self, INGESTING},
+    runs::Recorded,
     sync::{Seen, Synced},
 };
 use crate::feed::{Origin, Registration};
@@ -12,7 +14,7 @@ use crate::{
         conditions::{
             self, Desired, Failure, READY, RECONCILING, Status, TEMPORAL_REACHABLE, truncate,
         },
-        feedsource::{FeedSourceStatus, LastRun},
+        feedsource::FeedSourceStatus,
         fingerprint::Fingerprint,
     },
     temporal::proto::ScheduleActionResult,
@@ -29,6 +31,12 @@ pub enum Outcome<'a> {
         desired: &'a DesiredSchedule,
         /// The run-now annotation value that fired a run, if one did.
         run_now: Option<&'a str>,
+        /// The schedule's runs as the status should record them (`schedule::runs::record`);
+        /// `None` leaves them as they are.
+        runs: Option<&'a Recorded>,
+        /// When the FeedSource was created (a schedule that never ran is reported only once a
+        /// run was due since).
+        created: Option<jiff::Timestamp>,
     },
     /// The referenced CuratorWorker does not exist.
     WorkerNotFound(&'a str),
@@ -124,8 +132,20 @@ struct View<'a> {
     paused: bool,
     notes: &'a str,
     next_runs: Option<&'a [prost_wkt_types::Timestamp]>,
-    recent: Option<&'a [ScheduleActionResult]>,
     action_count: Option<i64>,
+}
+
+/// PURE: the latest run the schedule started, as the reconcile saw it (`None` when it saw no
+/// run, or none yet).
+pub fn latest_action(seen: &Seen) -> Option<&ScheduleActionResult> {
+    let recent: &[ScheduleActionResult] = match seen {
+        Seen::Described(d) => &d.info.recent_actions,
+        Seen::Listed(l) => l.last_run.as_slice(),
+        Seen::Created => &[],
+    };
+    recent
+        .iter()
+        .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
 }
 
 fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
@@ -136,7 +156,6 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
                 paused: state.is_some_and(|s| s.paused),
                 notes: state.map(|s| s.notes.as_str()).unwrap_or_default(),
                 next_runs: Some(&d.info.future_action_times),
-                recent: Some(&d.info.recent_actions),
                 action_count: Some(d.info.action_count),
             }
         }
@@ -144,7 +163,6 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
             paused: l.paused,
             notes: &l.notes,
             next_runs: Some(&l.next_runs[..]),
-            recent: Some(l.last_run.as_slice()),
             action_count: None,
         },
         Seen::Created => {
@@ -154,7 +172,6 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
                 notes: state.map(|s| s.notes.as_str()).unwrap_or_default(),
                 // A new schedule: no run yet; the next ones come with the first listing.
                 next_runs: Some(&[]),
-                recent: Some(&[]),
                 action_count: Some(0),
             }
         }
@@ -203,6 +220,8 @@ pub fn compute(
             synced,
             desired: d,
             run_now,
+            runs,
+            created,
         } => {
             s.schedule_id = Some(d.id.clone());
             s.worker = Some(d.worker.clone());
@@ -213,20 +232,18 @@ pub fn compute(
             s.paused = Some(v.paused);
             s.pause_note = (!v.notes.is_empty()).then(|| v.notes.to_owned());
             if let Some(next) = v.next_runs {
-                s.next_runs = next.iter().take(3).filter_map(to_k8s_time).collect();
-            }
-            if let Some(recent) = v.recent {
-                s.last_run = recent
+                // Never a time that has passed: a listing can be older than the reconcile.
+                s.next_runs = next
                     .iter()
-                    .max_by_key(|a| a.schedule_time.as_ref().map(|t| (t.seconds, t.nanos)))
-                    .map(|a| LastRun {
-                        scheduled_time: a.schedule_time.as_ref().and_then(to_k8s_time),
-                        workflow_id: a
-                            .start_workflow_result
-                            .as_ref()
-                            .map(|w| w.workflow_id.clone()),
-                        run_id: a.start_workflow_result.as_ref().map(|w| w.run_id.clone()),
-                    });
+                    .filter_map(to_k8s_time)
+                    .filter(|t| t.0 > now.0)
+                    .take(3)
+                    .collect();
+            }
+            if let Some(r) = runs {
+                s.last_run.clone_from(&r.last_run);
+                s.last_success_time.clone_from(&r.last_success_time);
+                s.consecutive_failures = r.consecutive_failures;
             }
             s.action_count = Some(v.action_count.or(s.action_count).unwrap_or(0));
             if let Some(value) = run_now.filter(|_| synced.triggered) {
@@ -270,7 +287,7 @@ pub fn compute(
                     format!("schedule {} matches the spec", d.id),
                 )
             };
-            vec![
+            let mut conds = vec![
                 ready,
                 Desired::new(
                     TEMPORAL_REACHABLE,
@@ -278,7 +295,27 @@ pub fn compute(
                     "Connected",
                     "Temporal answered",
                 ),
-            ]
+            ];
+            if let Some(r) = runs {
+                let suspended = d.suspended() && d.pause_note() == SUSPEND_NOTE;
+                let paused = if synced.held_foreign_pause {
+                    Some(v.notes)
+                } else {
+                    (d.suspended() && !suspended).then(|| d.pause_note())
+                };
+                let schedule = health::Schedule {
+                    next_runs: &s.next_runs,
+                    suspended,
+                    paused,
+                    timeout: d.execution_timeout(),
+                    created: *created,
+                    start_at: d.start_at(),
+                    content_fetch: d.content_fetch,
+                };
+                let had = prev.conditions.find(INGESTING).is_some();
+                conds.extend(health::ingesting(r, &schedule, had, now));
+            }
+            conds
         }
         Outcome::WorkerNotFound(name) => vec![Desired::new(
             READY,

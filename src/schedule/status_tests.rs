@@ -56,6 +56,8 @@ fn recomputing_an_unchanged_outcome_is_a_fixed_point() {
         synced: &s,
         desired: &d,
         run_now: None,
+        runs: None,
+        created: None,
     };
     let first = compute(
         &FeedSourceStatus::default(),
@@ -93,6 +95,8 @@ fn a_held_pause_is_not_ready_with_the_right_reason() {
                 synced: &s,
                 desired: &d,
                 run_now: None,
+                runs: None,
+                created: None,
             },
             None,
             &at(1),
@@ -120,6 +124,8 @@ fn in_line(
         synced: s,
         desired: d,
         run_now: None,
+        runs: None,
+        created: None,
     };
     compute(prev, Some(1), Some(d), &outcome, None, &at(secs))
 }
@@ -250,6 +256,8 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
             synced: &described,
             desired: &d,
             run_now: None,
+            runs: None,
+            created: None,
         },
         None,
         &at(1),
@@ -273,6 +281,8 @@ fn a_listing_updates_the_runs_and_keeps_the_run_count() {
             synced: &listed,
             desired: &d,
             run_now: None,
+            runs: None,
+            created: None,
         },
         None,
         &at(2),
@@ -294,6 +304,8 @@ fn a_run_now_value_is_recorded_only_when_it_fired() {
                 synced: s,
                 desired: &d,
                 run_now: Some("2026-11-29T10:00"),
+                runs: None,
+                created: None,
             },
             None,
             &at(1),
@@ -316,6 +328,8 @@ fn the_feed_registration_shows_in_status_and_a_missing_feed_is_not_ready() {
         synced: &s,
         desired: &d,
         run_now: None,
+        runs: None,
+        created: None,
     };
     let with = |r: &Registration| {
         compute(

@@ -166,7 +166,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         ctx.shared
             .event(fs, EventType::Warning, "CleanupSkipped", "Cleanup", note)
             .await;
-        ctx.forget(&fs.uid().unwrap_or_default());
+        ctx.forget(fs);
         return Ok(Action::await_change());
     }
     // Where the schedule is: as recorded in status, else where the worker points.
@@ -178,7 +178,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         ),
         // No worker and nothing recorded: no schedule was ever written for this resource.
         _ => {
-            ctx.forget(&fs.uid().unwrap_or_default());
+            ctx.forget(fs);
             return Ok(Action::await_change());
         }
     };
@@ -205,7 +205,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
                 .event(fs, EventType::Normal, reason, "Cleanup", note)
                 .await;
             remove_feed(fs, ctx, worker.as_ref()).await;
-            ctx.forget(&fs.uid().unwrap_or_default());
+            ctx.forget(fs);
             Ok(Action::await_change())
         }
         Err(e) => {

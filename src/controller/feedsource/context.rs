@@ -79,6 +79,8 @@ pub struct FeedContext {
     created: std::sync::Mutex<HashMap<UidKey, Awaiting>>,
     /// The creates in flight, which listings for news wait for (`hold`).
     pub(super) creates: super::hold::Creates,
+    /// The ends of runs the runs watch learned and the reconciles have not recorded yet.
+    pub(super) run_news: super::run_news::RunNews,
     /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
     /// controller (watched scope).
     news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
@@ -102,6 +104,7 @@ impl FeedContext {
             parked: Default::default(),
             created: Default::default(),
             creates: Default::default(),
+            run_news: Default::default(),
             workers: Default::default(),
             news: Default::default(),
         }
@@ -251,8 +254,19 @@ impl FeedContext {
         stores.iter().find_map(|s| s.get(&key))
     }
 
-    /// Forgets everything remembered about FeedSource `uid` (it is gone).
-    pub(super) fn forget(&self, uid: &str) {
+    /// Forgets everything remembered about FeedSource `fs` (it is gone): what is kept by its
+    /// UID, news of its runs, its metrics series.
+    pub(super) fn forget(&self, fs: &FeedSource) {
+        let uid = fs.metadata.uid.as_deref().unwrap_or_default();
+        if let Some(s) = &fs.status
+            && let (Some(a), Some(n), Some(id)) =
+                (&s.temporal_address, &s.temporal_namespace, &s.schedule_id)
+        {
+            self.run_news.forget(&(a.clone(), n.clone()), id);
+        }
+        let ns = fs.metadata.namespace.as_deref().unwrap_or_default();
+        let name = fs.metadata.name.as_deref().unwrap_or_default();
+        self.shared.metrics.forget_feed(ns, name);
         self.verified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -263,7 +277,8 @@ impl FeedContext {
         self.shared.metrics.set_managed(uid, false);
     }
 
-    /// How many FeedSources this context remembers something about.
+    /// How many FeedSources this context remembers something about (news of their runs
+    /// included).
     pub fn remembered(&self) -> usize {
         let verified = self
             .verified
@@ -272,7 +287,7 @@ impl FeedContext {
             .len();
         let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
         let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).len();
-        verified + created + parked
+        verified + created + parked + self.run_news.waiting()
     }
 
     /// Whether `fs` is an older copy than this process's own write: its schedule was created
@@ -383,7 +398,7 @@ mod tests {
         ctx.park("uid-a", false);
         assert!(ctx.resynced(&fs));
         ctx.park("uid-a", true);
-        ctx.forget("uid-a");
+        ctx.forget(&fs);
         assert!(ctx.resynced(&fs), "forgotten with the rest");
         assert_eq!(ctx.remembered(), 0);
         fs.metadata.deletion_timestamp = Some(

@@ -15,7 +15,7 @@ use crate::{
         DesiredSchedule, desired, listing,
         sync::{self, Recorded, Synced},
     },
-    temporal::{ScheduleApi, pool::Credentials},
+    temporal::{ScheduleApi, TemporalError, pool::Credentials},
 };
 
 /// What the listing says about a schedule.
@@ -67,9 +67,7 @@ pub(super) async fn listed<A: ScheduleApi>(
     let fetched = std::sync::atomic::AtomicBool::new(false);
     let fetch = || async {
         fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        sync::list_kept::<_, _, Vec<_>>(api, &wanted, LIST_PAGE, |l| listing::compact(&wanted, l))
-            .await
-            .map(|kept| Arc::new(listing::Listing::from(kept)))
+        fetch_listing(api, &wanted).await
     };
     let created = ctx.created_at(&uid);
     // During a mass creation a new schedule's first listing comes after the creates (`hold`).
@@ -136,6 +134,16 @@ pub(super) async fn listed<A: ScheduleApi>(
     }
 }
 
+/// One listing of the operator's schedules (those under `wanted`), as the cache keeps it.
+pub(super) async fn fetch_listing<A: ScheduleApi>(
+    api: &A,
+    wanted: &str,
+) -> Result<Arc<listing::Listing>, TemporalError> {
+    sync::list_kept::<_, _, Vec<_>>(api, wanted, LIST_PAGE, |l| listing::compact(wanted, l))
+        .await
+        .map(|kept| Arc::new(listing::Listing::from(kept)))
+}
+
 /// PURE: the oldest listing a resync uses when no new one may start now, for a listing reused
 /// for `ttl` whose fetch took `took`: a listing starts once the last one is older than
 /// `ttl + took`, or later when the pace of listings (`cache::news_interval`) says so, and
@@ -182,6 +190,8 @@ mod tests {
             synced: &synced,
             desired: &desired,
             run_now: None,
+            runs: None,
+            created: None,
         };
         let registration = Registration::NotChecked {
             id: "feed-1".into(),

@@ -23,8 +23,11 @@ mod context;
 mod hold;
 mod listing;
 mod register;
+mod run_news;
+mod runs;
 
 pub use context::FeedContext;
+pub use runs::watch as runs_watch;
 
 use super::cache::NEWS_PACE_MAX;
 use super::{
@@ -33,10 +36,14 @@ use super::{
     status::{self, publish},
 };
 use crate::{
-    crd::{CuratorWorker, FeedSource, FeedSourceStatus, feedsource::RUN_NOW_ANNOTATION},
+    crd::{
+        CuratorWorker, FeedSource, FeedSourceStatus, conditions::Status,
+        feedsource::RUN_NOW_ANNOTATION,
+    },
     feed::Registration,
     schedule::{
         DesiredSchedule, desired,
+        health::INGESTING,
         status::{Outcome, compute},
         sync::{self, Recorded, Seen, Synced},
     },
@@ -102,6 +109,8 @@ enum Step {
         synced: Box<Synced>,
         run_now: Option<String>,
         registration: Registration,
+        /// Its runs, when the reconcile read the schedule (none right after a create).
+        runs: Option<Box<runs::Observed>>,
     },
     /// Waiting for a listing: a schedule created moments ago, its status written, whose next
     /// runs and server form are still to record; or a resync that found a listing in flight.
@@ -119,10 +128,11 @@ async fn apply(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
     // A new schedule is Ready as soon as it is created (one status write, on the path of
     // convergence); its next runs and the server's form come with a later listing, paced so
     // that listings never crowd out the creates of a mass creation.
-    if let Some(status) = status_of(fs, &step) {
-        publish(&ctx.shared, fs, &status).await?;
+    let status = status_of(fs, &step);
+    if let Some(status) = &status {
+        publish(&ctx.shared, fs, status).await?;
     }
-    report(ctx, fs, &step).await;
+    report(ctx, fs, &step, status.as_ref()).await;
     next(ctx, fs, step)
 }
 
@@ -214,31 +224,39 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             .pool
             .schedules(&desired.address, &desired.namespace, &creds)
             .await?;
-        match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
-            Listed::InSync(synced) => return Ok(Ok(*synced)),
+        let synced = match listed(fs, ctx, &desired, &recorded, &api, &creds).await {
+            Listed::InSync(synced) => *synced,
             Listed::NotYet(wait) => return Ok(Err(Waiting::Polling(wait))),
             Listed::Awaiting(took) => return Ok(Err(Waiting::Notified(took))),
-            Listed::Describe => {}
-        }
-        // Listings for news wait while schedules are being created (`hold`): a resource that
-        // never had a schedule is created first (`Recorded::expect_missing`).
-        let creating = recorded.expect_missing.then(|| ctx.creates.start());
-        let synced = sync::sync(&api, &desired, &recorded).await;
-        if let Some(create) = creating {
-            ctx.create_ended(create);
-        }
-        let synced = synced?;
-        ctx.mark_verified(&uid);
-        Ok::<_, Error>(Ok(synced))
+            Listed::Describe => {
+                // Listings for news wait while schedules are being created (`hold`): a
+                // resource that never had a schedule is created first
+                // (`Recorded::expect_missing`).
+                let creating = recorded.expect_missing.then(|| ctx.creates.start());
+                let synced = sync::sync(&api, &desired, &recorded).await;
+                if let Some(create) = creating {
+                    ctx.create_ended(create);
+                }
+                let synced = synced?;
+                ctx.mark_verified(&uid);
+                synced
+            }
+        };
+        let observed = match synced.seen {
+            Seen::Created => None,
+            ref seen => Some(Box::new(runs::observe(ctx, &api, fs, &desired, seen).await)),
+        };
+        Ok::<_, Error>(Ok((synced, observed)))
     }
     .await;
     let desired = Box::new(desired);
     Ok(match written {
-        Ok(Ok(synced)) => Step::Synced {
+        Ok(Ok((synced, runs))) => Step::Synced {
             desired,
             synced: Box::new(synced),
             run_now: recorded.run_now,
             registration,
+            runs,
         },
         Ok(Err(waiting)) => Step::Pending(waiting),
         Err(error) => Step::Failed {
@@ -261,12 +279,15 @@ fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
             synced,
             run_now,
             registration,
+            runs,
         } => (
             Some(&**desired),
             Outcome::Synced {
                 synced,
                 desired,
                 run_now: run_now.as_deref(),
+                runs: runs.as_ref().map(|r| &r.recorded),
+                created: fs.metadata.creation_timestamp.as_ref().map(|t| t.0),
             },
             Some(registration),
         ),
@@ -296,14 +317,26 @@ fn status_of(fs: &FeedSource, step: &Step) -> Option<FeedSourceStatus> {
     ))
 }
 
-/// Normal events about what the reconcile changed in Temporal.
-async fn report(ctx: &FeedContext, fs: &FeedSource, step: &Step) {
+/// Events about what the reconcile changed in Temporal, and about the feed's ingestion; what
+/// the written status records of the runs is no news any more.
+async fn report(
+    ctx: &FeedContext,
+    fs: &FeedSource,
+    step: &Step,
+    status: Option<&FeedSourceStatus>,
+) {
     let Step::Synced {
-        desired, synced, ..
+        desired,
+        synced,
+        runs,
+        ..
     } = step
     else {
         return;
     };
+    if let (Some(observed), Some(status)) = (runs, status) {
+        ingestion_recorded(ctx, fs, desired, observed, status).await;
+    }
     let id = &desired.id;
     if let Some((reason, note)) = synced.change.event(id, desired.suspended()) {
         tracing::info!(schedule = %id, change = synced.change.as_str(), "schedule reconciled");
@@ -360,4 +393,53 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         } => Err(error),
         Step::Held { retry: None, .. } => Ok(Action::await_change()),
     }
+}
+
+/// The status recorded the runs `observed`: they are no news any more; the runs that ended
+/// count in the metrics, and a change of `Ingesting` to True or False (or of its reason) is an
+/// event, a Warning when it turns False.
+async fn ingestion_recorded(
+    ctx: &FeedContext,
+    fs: &FeedSource,
+    desired: &DesiredSchedule,
+    observed: &runs::Observed,
+    status: &FeedSourceStatus,
+) {
+    let place = (desired.address.clone(), desired.namespace.clone());
+    ctx.run_news.recorded(&place, &desired.id, &observed.news);
+    let ns = fs.namespace().unwrap_or_default();
+    let name = fs.name_any();
+    let metrics = &ctx.shared.metrics;
+    for outcome in &observed.recorded.ended {
+        metrics.feed_run_ended(&ns, outcome.as_str());
+    }
+    if let Some(t) = &status.last_success_time {
+        metrics.feed_succeeded(&ns, &name, t.0);
+    }
+    let before = fs
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.find(INGESTING));
+    // A transition to True or False; not the first "no run yet" of a new FeedSource.
+    let Some(now) = status
+        .conditions
+        .find(INGESTING)
+        .filter(|c| c.status != Status::Unknown.as_str())
+    else {
+        return;
+    };
+    if before
+        .as_ref()
+        .is_some_and(|b| b.status == now.status && b.reason == now.reason)
+    {
+        return;
+    }
+    let kind = if now.status == Status::False.as_str() {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    ctx.shared
+        .event(fs, kind, &now.reason, "Ingestion", now.message.clone())
+        .await;
 }

@@ -1,0 +1,223 @@
+//! What the runs watch learned of ended runs and the reconciles have not recorded yet, per
+//! Temporal namespace: kept until the FeedSource's status records it, so that the memory is as
+//! large as the news in flight, not as the number of FeedSources.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::schedule::runs::ClosedRun;
+
+/// Ended runs kept per schedule at most (the newest): enough to count failures in a row
+/// between two reconciles of a feed that runs every minute.
+pub const KEPT_PER_SCHEDULE: usize = 16;
+
+/// News nobody took for this long are dropped (a FeedSource that no longer reconciles).
+pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// A Temporal frontend and namespace.
+pub type Place = (String, String);
+
+#[derive(Default)]
+struct Watched {
+    /// When the last query of ended runs was tried.
+    tried: Option<Instant>,
+    /// When the last query that answered started (wall time).
+    listed: Option<jiff::Timestamp>,
+    /// Ended runs by schedule ID, with when they were learned.
+    ended: HashMap<Box<str>, (Instant, Vec<ClosedRun>)>,
+}
+
+/// Ended runs, learned per Temporal namespace, waiting for their FeedSource's reconcile.
+#[derive(Default)]
+pub struct RunNews {
+    places: Mutex<HashMap<Place, Watched>>,
+}
+
+impl RunNews {
+    fn with<T>(&self, place: &Place, f: impl FnOnce(&mut Watched) -> T) -> T {
+        let mut m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(place.clone()).or_default())
+    }
+
+    /// Whether a query of `place`'s ended runs may start at `now` (one try every `every`, which
+    /// this call counts), and the time it must ask from: `floor` (the oldest start of a run in progress), or,
+    /// when the last query began later, that query's start less `overlap` (visibility lags a
+    /// little behind a run's end).
+    pub fn query_from(
+        &self,
+        place: &Place,
+        now: Instant,
+        every: Duration,
+        floor: jiff::Timestamp,
+        overlap: jiff::SignedDuration,
+    ) -> Option<jiff::Timestamp> {
+        self.with(place, |w| {
+            if w.tried.is_some_and(|t| now.duration_since(t) < every) {
+                return None;
+            }
+            w.tried = Some(now);
+            Some(w.listed.map_or(floor, |wall| floor.max(wall - overlap)))
+        })
+    }
+
+    /// A query that started at `started` (wall time `wall`) listed `runs` (by schedule ID);
+    /// returns the schedule IDs with news.
+    pub fn learned(
+        &self,
+        place: &Place,
+        started: Instant,
+        wall: jiff::Timestamp,
+        runs: impl IntoIterator<Item = (String, ClosedRun)>,
+    ) -> Vec<String> {
+        self.with(place, |w| {
+            w.listed = Some(wall);
+            w.ended
+                .retain(|_, (at, _)| started.duration_since(*at) < FORGET_AFTER);
+            let mut news = Vec::new();
+            for (id, run) in runs {
+                let (at, list) = w
+                    .ended
+                    .entry(id.as_str().into())
+                    .or_insert_with(|| (started, Vec::new()));
+                if list.iter().any(|r| r.run_id == run.run_id) {
+                    continue;
+                }
+                *at = started;
+                list.push(run);
+                list.sort_by_key(|r| (r.close_time, r.start_time));
+                let over = list.len().saturating_sub(KEPT_PER_SCHEDULE);
+                list.drain(..over);
+                news.push(id);
+            }
+            news.sort();
+            news.dedup();
+            news
+        })
+    }
+
+    /// The ended runs of schedule `id` not recorded yet (a copy).
+    pub fn ended(&self, place: &Place, id: &str) -> Vec<ClosedRun> {
+        let m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(place)
+            .and_then(|w| w.ended.get(id))
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// Schedule `id`'s status records `runs` now: they are no news any more.
+    pub fn recorded(&self, place: &Place, id: &str, runs: &[ClosedRun]) {
+        let mut m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = m.get_mut(place)
+            && let Some((_, list)) = w.ended.get_mut(id)
+        {
+            list.retain(|r| !runs.iter().any(|done| done.run_id == r.run_id));
+            if list.is_empty() {
+                w.ended.remove(id);
+            }
+        }
+    }
+
+    /// Forgets the news of schedule `id` (its FeedSource is gone).
+    pub fn forget(&self, place: &Place, id: &str) {
+        let mut m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = m.get_mut(place) {
+            w.ended.remove(id);
+        }
+    }
+
+    /// How many schedules have news waiting.
+    pub fn waiting(&self) -> usize {
+        let m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        m.values().map(|w| w.ended.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::feedsource::RunOutcome;
+
+    fn run(id: &str, close: i64) -> ClosedRun {
+        ClosedRun {
+            workflow_id: "wf".into(),
+            run_id: id.into(),
+            outcome: RunOutcome::Completed,
+            start_time: None,
+            close_time: jiff::Timestamp::from_second(close).ok(),
+        }
+    }
+
+    #[test]
+    fn news_wait_until_recorded_and_repeat_listings_add_nothing() {
+        let news = RunNews::default();
+        let place = ("t:1".to_owned(), "default".to_owned());
+        let t0 = Instant::now();
+        let asked = jiff::Timestamp::from_second(1_000).expect("ts");
+        let got = news.learned(
+            &place,
+            t0,
+            asked,
+            [
+                ("s/a".to_owned(), run("r1", 10)),
+                ("s/b".to_owned(), run("r2", 11)),
+            ],
+        );
+        assert_eq!(got, ["s/a", "s/b"]);
+        let again = news.learned(&place, t0, asked, [("s/a".to_owned(), run("r1", 10))]);
+        assert!(again.is_empty(), "listed twice, news once");
+        assert_eq!(news.ended(&place, "s/a"), [run("r1", 10)]);
+        news.recorded(&place, "s/a", &[run("r1", 10)]);
+        assert!(news.ended(&place, "s/a").is_empty());
+        assert_eq!(news.waiting(), 1);
+    }
+
+    #[test]
+    fn queries_are_paced_and_never_skip_an_end() {
+        let news = RunNews::default();
+        let place = ("t:1".to_owned(), "default".to_owned());
+        let every = Duration::from_secs(30);
+        let overlap = jiff::SignedDuration::from_secs(30);
+        let floor = jiff::Timestamp::from_second(500).expect("ts");
+        let t0 = Instant::now();
+        assert_eq!(
+            news.query_from(&place, t0, every, floor, overlap),
+            Some(floor)
+        );
+        assert_eq!(
+            news.query_from(&place, t0, every, floor, overlap),
+            None,
+            "a failed try counts too"
+        );
+        let asked = jiff::Timestamp::from_second(1_000).expect("ts");
+        news.learned(&place, t0, asked, []);
+        assert_eq!(news.query_from(&place, t0, every, floor, overlap), None);
+        let later = t0 + every;
+        assert_eq!(
+            news.query_from(&place, later, every, floor, overlap),
+            Some(asked - overlap),
+            "from the last query, less the overlap"
+        );
+        let newer_floor = jiff::Timestamp::from_second(2_000).expect("ts");
+        assert_eq!(
+            news.query_from(&place, later + every, every, newer_floor, overlap),
+            Some(newer_floor),
+            "nothing older than the oldest run in progress"
+        );
+    }
+
+    #[test]
+    fn a_schedule_keeps_its_newest_ends() {
+        let news = RunNews::default();
+        let place = ("t:1".to_owned(), "default".to_owned());
+        let t0 = Instant::now();
+        let asked = jiff::Timestamp::from_second(1).expect("ts");
+        let runs = (0..40).map(|i| ("s/a".to_owned(), run(&format!("r{i}"), i)));
+        news.learned(&place, t0, asked, runs);
+        let kept = news.ended(&place, "s/a");
+        assert_eq!(kept.len(), KEPT_PER_SCHEDULE);
+        assert_eq!(kept.last(), Some(&run("r39", 39)));
+    }
+}

@@ -1,0 +1,365 @@
+//! The runs of the FeedSources' schedules: what one reconcile records of them
+//! ([`observe`]), and the watch that brings a FeedSource back when one of its runs starts, ends
+//! or runs too long ([`watch`]), with no read per FeedSource: per Temporal namespace, one
+//! visibility query of the runs that ended while any run is in progress, and one schedule
+//! listing when a run's time has come.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{Stream, StreamExt, stream};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use super::{context::FeedContext, listing::fetch_listing, run_news::Place};
+use crate::{
+    controller::cache::News,
+    crd::FeedSource,
+    schedule::{
+        DesiredSchedule, desired,
+        expect::{self, Expect},
+        runs::{self, ClosedRun, Recorded, Runs},
+        status::latest_action,
+        sync::Seen,
+    },
+    temporal::{
+        TemporalError,
+        runs::{RunClose, RunsApi, list_all_runs},
+    },
+};
+
+/// How often the watch looks at the FeedSources.
+pub const TICK: Duration = Duration::from_secs(10);
+/// While runs are in progress in a Temporal namespace, the runs that ended there are listed
+/// this often; a schedule listing for runs whose time came, at most as often.
+pub const EVERY: Duration = Duration::from_secs(30);
+/// Visibility lags a little behind a run's end: each query asks again for this much before the
+/// last one started.
+pub const OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+/// Runs per page of a visibility query.
+const RUN_PAGE: i32 = 1000;
+
+/// What a reconcile saw of a schedule's runs.
+pub(super) struct Observed {
+    /// What the status records.
+    pub recorded: Recorded,
+    /// The ended runs it was told of; recorded once the status is written.
+    pub news: Vec<ClosedRun>,
+}
+
+/// The runs of `desired`'s schedule, as `fs`'s status should record them: the latest run from
+/// what the reconcile saw of the schedule (`seen`), the ends the watch learned, and, once per
+/// ended run, its close event (its result, or why it failed).
+pub(super) async fn observe<A: RunsApi>(
+    ctx: &FeedContext,
+    api: &A,
+    fs: &FeedSource,
+    desired: &DesiredSchedule,
+    seen: &Seen,
+) -> Observed {
+    let empty = Default::default();
+    let prev = fs.status.as_ref().unwrap_or(&empty);
+    let place = (desired.address.clone(), desired.namespace.clone());
+    let news = ctx.run_news.ended(&place, &desired.id);
+    let latest = latest_action(seen);
+    let now = Time(Timestamp::now());
+    let mut seen_runs = Runs {
+        latest,
+        closed: &news,
+        close: None,
+    };
+    let first = runs::record(prev, &seen_runs, &now);
+    let Some((workflow_id, run_id)) = &first.read else {
+        return Observed {
+            recorded: first,
+            news,
+        };
+    };
+    let close = match api.run_close(workflow_id, run_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => RunClose::default(),
+        Err(e) => {
+            tracing::warn!(schedule = %desired.id, workflow = %workflow_id, error = %e, "cannot read how the run ended; recorded without its result");
+            RunClose::default()
+        }
+    };
+    seen_runs.close = Some((run_id, &close));
+    Observed {
+        recorded: runs::record(prev, &seen_runs, &now),
+        news,
+    }
+}
+
+/// The FeedSources of one Temporal namespace that wait for news of their runs.
+#[derive(Default)]
+struct Waiting {
+    /// A FeedSource there, whose worker's credentials the reads use: (namespace, worker).
+    worker: Option<(String, String)>,
+    /// The oldest start of a run in progress.
+    running_since: Option<Timestamp>,
+    /// The earliest next run whose time came.
+    due: Option<Timestamp>,
+    /// The FeedSources there, by schedule ID.
+    members: HashMap<String, Arc<FeedSource>>,
+}
+
+/// PURE: the FeedSources that wait for news of their runs, by Temporal namespace, and those
+/// to bring back at once (a run in progress that now runs too long).
+fn waiting(
+    feeds: &[Arc<FeedSource>],
+    now: Timestamp,
+) -> (BTreeMap<Place, Waiting>, Vec<ObjectRef<FeedSource>>) {
+    let mut places: BTreeMap<Place, Waiting> = BTreeMap::new();
+    let mut stuck = Vec::new();
+    for fs in feeds {
+        let Some(s) = &fs.status else { continue };
+        let (Some(id), Some(address), Some(namespace), Some(worker)) = (
+            &s.schedule_id,
+            &s.temporal_address,
+            &s.temporal_namespace,
+            &s.worker,
+        ) else {
+            continue;
+        };
+        if fs.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let e: Expect = expect::expect(s, now);
+        let w = places
+            .entry((address.clone(), namespace.clone()))
+            .or_default();
+        w.members.insert(id.clone(), fs.clone());
+        if e.running_since.is_none() && e.due.is_none() {
+            continue;
+        }
+        w.worker.get_or_insert_with(|| {
+            (
+                fs.metadata.namespace.clone().unwrap_or_default(),
+                worker.clone(),
+            )
+        });
+        w.running_since = earliest(w.running_since, e.running_since);
+        w.due = earliest(w.due, e.due);
+        if e.stuck {
+            stuck.push(ObjectRef::from_obj(&**fs));
+        }
+    }
+    places.retain(|_, w| w.worker.is_some());
+    (places, stuck)
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The FeedSources of `store` to reconcile because one of their runs started, ended or runs
+/// too long (for `Controller::reconcile_on`); every [`TICK`].
+pub fn watch(
+    store: Store<FeedSource>,
+    ctx: Arc<FeedContext>,
+) -> impl Stream<Item = ObjectRef<FeedSource>> + Send + 'static {
+    let ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    let listed_for_due: HashMap<Place, Instant> = HashMap::new();
+    stream::unfold(
+        (ticks, listed_for_due),
+        move |(mut ticks, mut listed_for_due)| {
+            let (store, ctx) = (store.clone(), ctx.clone());
+            async move {
+                ticks.tick().await;
+                let back = tick(&store.state(), &ctx, &mut listed_for_due).await;
+                Some((stream::iter(back), (ticks, listed_for_due)))
+            }
+        },
+    )
+    .flatten()
+}
+
+/// One look at the FeedSources: the queries that are due, and who comes back.
+async fn tick(
+    feeds: &[Arc<FeedSource>],
+    ctx: &FeedContext,
+    listed_for_due: &mut HashMap<Place, Instant>,
+) -> Vec<ObjectRef<FeedSource>> {
+    let now = Timestamp::now();
+    let (places, mut back) = waiting(feeds, now);
+    listed_for_due.retain(|p, _| places.contains_key(p));
+    for (place, w) in places {
+        let Some((namespace, worker)) = &w.worker else {
+            continue;
+        };
+        let Some(creds) = ctx
+            .shared
+            .remembered_credentials(namespace, worker, &place.0)
+        else {
+            continue;
+        };
+        let api = match ctx.shared.pool.schedules(&place.0, &place.1, &creds).await {
+            Ok(api) => api,
+            Err(e) => {
+                tracing::debug!(address = %place.0, namespace = %place.1, error = %e, "runs watch: no connection");
+                continue;
+            }
+        };
+        if let Some(since) = w.running_since {
+            back.extend(ended(ctx, &api, &place, since, &w).await);
+        }
+        if let Some(due) = w.due {
+            let key = (place.0.clone(), place.1.clone(), creds.tag());
+            back.extend(started(ctx, &api, &key, &place, due, &w, listed_for_due).await);
+        }
+    }
+    back.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    back.dedup();
+    back
+}
+
+/// The runs of `place` that ended since the last query (or since the oldest run in progress
+/// began), as news for their FeedSources, which come back.
+async fn ended<A: RunsApi>(
+    ctx: &FeedContext,
+    api: &A,
+    place: &Place,
+    running_since: Timestamp,
+    w: &Waiting,
+) -> Vec<ObjectRef<FeedSource>> {
+    let Some(from) = ctx.run_news.query_from(
+        place,
+        Instant::now(),
+        EVERY,
+        running_since - OVERLAP,
+        OVERLAP,
+    ) else {
+        return Vec::new();
+    };
+    let (started, wall) = (Instant::now(), Timestamp::now());
+    let prefix = desired::listing_prefix(&ctx.build.id_prefix);
+    let mut rows = list_all_runs(api, &runs::closed_since(&prefix, from), RUN_PAGE).await;
+    if let Err(TemporalError::Rpc {
+        code: tonic::Code::InvalidArgument,
+        ..
+    }) = &rows
+    {
+        // A server whose visibility cannot filter on the prefix: every scheduled run, and the
+        // operator keeps its own.
+        rows = list_all_runs(api, &runs::closed_since("", from), RUN_PAGE).await;
+    }
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(address = %place.0, namespace = %place.1, error = %e, "cannot list the runs that ended; their FeedSources show them later");
+            return Vec::new();
+        }
+    };
+    let ends = rows.iter().filter_map(|r| {
+        let run = ClosedRun::of(r)?;
+        w.members
+            .contains_key(&r.schedule_id)
+            .then(|| (r.schedule_id.clone(), run))
+    });
+    let ids = ctx.run_news.learned(place, started, wall, ends);
+    ids.iter()
+        .filter_map(|id| w.members.get(id))
+        .map(|fs| ObjectRef::from_obj(&**fs))
+        .collect()
+}
+
+/// A listing that started after the time of the earliest due run (or after the last one made
+/// for due runs); the FeedSources it shows more of than their status come back.
+async fn started(
+    ctx: &FeedContext,
+    api: &crate::temporal::grpc::GrpcSchedules,
+    key: &crate::controller::cache::NamespaceKey,
+    place: &Place,
+    due: Timestamp,
+    w: &Waiting,
+    listed_for_due: &mut HashMap<Place, Instant>,
+) -> Vec<ObjectRef<FeedSource>> {
+    let now = Instant::now();
+    if listed_for_due
+        .get(place)
+        .is_some_and(|t| now.duration_since(*t) < EVERY)
+    {
+        return Vec::new();
+    }
+    let wall = Timestamp::now();
+    let ago = Duration::try_from(wall.duration_since(due + expect::START_LAG)).unwrap_or_default();
+    let mut since = now.checked_sub(ago).unwrap_or(now);
+    if let Some(last) = listed_for_due.get(place) {
+        since = since.max(*last);
+    }
+    let prefix = desired::listing_prefix(&ctx.build.id_prefix);
+    let news = ctx
+        .list_cache
+        .get_since(key, (since, since), EVERY, || fetch_listing(api, &prefix))
+        .await;
+    let News::Fresh(Ok(listing)) = news else {
+        return Vec::new();
+    };
+    listed_for_due.insert(place.clone(), now);
+    w.members
+        .iter()
+        .filter(|(id, fs)| {
+            let status = fs.status.as_ref();
+            listing
+                .get(id)
+                .zip(status)
+                .is_some_and(|(entry, s)| expect::behind(s, entry, wall))
+        })
+        .map(|(_, fs)| ObjectRef::from_obj(&**fs))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::feedsource::{FeedSourceStatus, LastRun, RunOutcome};
+
+    fn feed(name: &str, running: bool, next: i64) -> Arc<FeedSource> {
+        let mut fs = FeedSource::test("news", name);
+        let at = |s| Time(Timestamp::from_second(s).expect("ts"));
+        fs.status = Some(FeedSourceStatus {
+            schedule_id: Some(format!("c/news/{name}")),
+            temporal_address: Some("t:1".into()),
+            temporal_namespace: Some("default".into()),
+            worker: Some("w".into()),
+            last_run: Some(LastRun {
+                outcome: Some(if running {
+                    RunOutcome::Running
+                } else {
+                    RunOutcome::Completed
+                }),
+                since: Some(at(1_000)),
+                ..Default::default()
+            }),
+            next_runs: vec![at(next)],
+            ..Default::default()
+        });
+        Arc::new(fs)
+    }
+
+    #[test]
+    fn only_namespaces_with_runs_in_progress_or_due_are_asked() {
+        let now = Timestamp::from_second(2_000).expect("ts");
+        let idle = [feed("a", false, 5_000), feed("b", false, 6_000)];
+        let (places, stuck) = waiting(&idle, now);
+        assert!(
+            places.is_empty(),
+            "nothing to ask while nothing runs or is due"
+        );
+        assert!(stuck.is_empty());
+        let busy = [feed("a", true, 5_000), feed("b", false, 1_990)];
+        let (places, _) = waiting(&busy, now);
+        let w = &places[&("t:1".to_owned(), "default".to_owned())];
+        assert_eq!(w.running_since, Timestamp::from_second(1_000).ok());
+        assert_eq!(w.due, Timestamp::from_second(1_990).ok());
+        assert_eq!(w.members.len(), 2, "every FeedSource there may get news");
+        assert_eq!(w.worker, Some(("news".to_owned(), "w".to_owned())));
+    }
+}

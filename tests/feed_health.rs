@@ -1,0 +1,284 @@
+//! Feed health on a real API server: the operator binary, a Temporal dev server, and the
+//! contract worker (`tests/python/ingestion_worker.py serve`) on the schedules' task queue,
+//! whose runs complete, fail, hang or sleep on command. Each outcome shows in the FeedSource's
+//! status, its `Ingesting` condition, the printer columns, the events and the metrics.
+
+mod common;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::{
+    cluster::{self, eventually},
+    operator::{Operator, Options},
+};
+use curator_operator::crd::{
+    CuratorWorker, FeedSource, GoDuration,
+    feedsource::{InputField, RunOutcome},
+};
+use k8s_openapi::api::core::v1::Event;
+use kube::{Api, api::PostParams};
+
+/// The contract worker, serving a task queue until it is dropped.
+struct PythonWorker(Child);
+
+impl PythonWorker {
+    fn serve(address: &str, queue: &str) -> Self {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/ingestion_worker.py"
+        );
+        let child = Command::new("python3")
+            .args([script, "serve", address, queue, "900"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with temporalio (scripts/install-deps.sh)");
+        Self(child)
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A FeedSource every `every` whose runs end as `outcome` says (`testOutcome` in the input).
+fn feed(ns: &str, name: &str, every: &str, outcome: &str) -> FeedSource {
+    let mut f = FeedSource::test(ns, name).unsaved();
+    f.spec.schedule.every = Some(GoDuration::new(every));
+    f.spec.feed.extra_input = vec![InputField {
+        name: "testOutcome".into(),
+        value: serde_json::json!(outcome),
+    }];
+    f
+}
+
+fn condition(f: &FeedSource, type_: &str) -> Option<(String, String, String)> {
+    let s = f.status.as_ref()?;
+    let c = s.conditions.find(type_)?;
+    Some((c.status, c.reason, c.message))
+}
+
+/// Waits until FeedSource `name` satisfies `check`; returns it.
+async fn wait_for(
+    feeds: &Api<FeedSource>,
+    name: &str,
+    what: &str,
+    within: Duration,
+    check: impl Fn(&FeedSource) -> bool,
+) -> FeedSource {
+    eventually(&format!("{name}: {what}"), within, || async {
+        feeds.get(name).await.ok().is_some_and(|f| check(&f))
+    })
+    .await;
+    feeds.get(name).await.expect("get")
+}
+
+fn outcome(f: &FeedSource) -> Option<RunOutcome> {
+    f.status.as_ref()?.last_run.as_ref()?.outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
+    let Some(cluster) = cluster::shared() else {
+        return;
+    };
+    let client = cluster.client().await;
+    cluster::install_crds(&client).await;
+    let ns = cluster::namespace(&client, "health").await;
+    let temporal = common::shared();
+    let _worker = PythonWorker::serve(&temporal.address, &ns);
+    let prefix = cluster::unique("health");
+    let op = Operator::start(Options {
+        kubeconfig: &cluster.kubeconfig,
+        pod_name: "health",
+        lease: None,
+        args: [
+            "--watch-namespaces",
+            &ns,
+            "--schedule-id-prefix",
+            &prefix,
+            // Short, so that a run that hangs ends within the test; the FeedSources set none.
+            "--default-execution-timeout",
+            "20s",
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    let mut w = CuratorWorker::test(&ns, &temporal.address).unsaved();
+    w.spec.temporal.task_queue = ns.clone();
+    Api::<CuratorWorker>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("worker");
+    let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
+    let mut stuck = feed(&ns, "stuck", "15s", "hang");
+    stuck.spec.workflow.execution_timeout = Some(GoDuration::new("0s"));
+    for f in [
+        feed(&ns, "completes", "30s", "complete"),
+        feed(&ns, "fails", "30s", "fail"),
+        feed(&ns, "reports-error", "30s", "error"),
+        feed(&ns, "hangs", "30s", "hang"),
+        feed(&ns, "sleeps", "30s", "sleep"),
+        stuck,
+    ] {
+        feeds
+            .create(&PostParams::default(), &f)
+            .await
+            .expect("feed");
+    }
+    let within = Duration::from_secs(150);
+
+    // A run that completes: True, with what the worker returned.
+    let done = wait_for(&feeds, "completes", "Ingesting=True", within, |f| {
+        condition(f, "Ingesting").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let s = done.status.clone().expect("status");
+    let last = s.last_run.clone().expect("last run");
+    assert_eq!(last.outcome, Some(RunOutcome::Completed));
+    let result = last.result.expect("result read");
+    assert_eq!(
+        (result.entries_created, result.contents_fetched),
+        (Some(3), Some(3))
+    );
+    assert!(s.last_success_time.is_some());
+    assert_eq!(s.consecutive_failures, 0);
+    let (_, reason, message) = condition(&done, "Ingesting").expect("condition");
+    assert_eq!(reason, "RunCompleted");
+    assert!(message.contains("3 entries created"), "{message}");
+
+    // A run that fails: False, quoting the failure.
+    let failed = wait_for(&feeds, "fails", "RunFailed", within, |f| {
+        condition(f, "Ingesting").is_some_and(|c| c.1 == "RunFailed")
+    })
+    .await;
+    assert_eq!(outcome(&failed), Some(RunOutcome::Failed));
+    let (status, _, message) = condition(&failed, "Ingesting").expect("condition");
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("crawl failed: HTTP 503 from the feed"),
+        "{message}"
+    );
+    assert!(
+        failed
+            .status
+            .as_ref()
+            .is_some_and(|s| s.consecutive_failures >= 1)
+    );
+
+    // A run that completes with an error in its result is a failure to ingest.
+    let error = wait_for(&feeds, "reports-error", "RunFailed", within, |f| {
+        condition(f, "Ingesting").is_some_and(|c| c.1 == "RunFailed")
+    })
+    .await;
+    assert_eq!(outcome(&error), Some(RunOutcome::Completed));
+    let (_, _, message) = condition(&error, "Ingesting").expect("condition");
+    assert!(
+        message.contains("HTTP 503 Service Unavailable"),
+        "{message}"
+    );
+
+    // A run whose activity retries forever ends at the default timeout, with the activity's
+    // error, and the next scheduled run starts.
+    let hung = wait_for(&feeds, "hangs", "its first run ended", within, |f| {
+        outcome(f) == Some(RunOutcome::Failed)
+    })
+    .await;
+    let first = hung.status.clone().and_then(|s| s.last_run).expect("run");
+    let message = first.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("1 validation error for GetAppSettingsOutput"),
+        "{message}"
+    );
+    wait_for(&feeds, "hangs", "a later run", within, |f| {
+        let last = f.status.as_ref().and_then(|s| s.last_run.as_ref());
+        last.is_some_and(|l| l.scheduled_time > first.scheduled_time)
+    })
+    .await;
+
+    // A run that only a timeout ends: RunTimedOut.
+    let timed_out = wait_for(&feeds, "sleeps", "RunTimedOut", within, |f| {
+        condition(f, "Ingesting").is_some_and(|c| c.1 == "RunTimedOut")
+    })
+    .await;
+    // The next run may be running by now: the condition tells of the last one that ended.
+    let (_, _, message) = condition(&timed_out, "Ingesting").expect("condition");
+    assert!(message.contains("execution timeout of 20s"), "{message}");
+
+    // A run without a timeout that runs past the feed's interval: RunStuck.
+    let stuck = wait_for(&feeds, "stuck", "RunStuck", within, |f| {
+        condition(f, "Ingesting").is_some_and(|c| c.1 == "RunStuck")
+    })
+    .await;
+    assert_eq!(outcome(&stuck), Some(RunOutcome::Running));
+
+    // The printer columns.
+    let table = cluster.kubectl_ok(&["get", "feedsources", "-n", &ns, "-o", "wide"]);
+    println!("{table}");
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("completes").contains("Completed"), "{table}");
+    assert!(row("completes").contains("RunCompleted"), "{table}");
+    assert!(row("fails").contains("RunFailed"), "{table}");
+    assert!(row("sleeps").contains("TimedOut"), "{table}");
+    assert!(row("stuck").contains("RunStuck"), "{table}");
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["INGESTING", "LAST RESULT", "LAST RUN"] {
+        assert!(header.contains(column), "{header}");
+    }
+
+    // The events: a Warning when Ingesting turns False, with its reason.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    eventually("a RunFailed Warning event", within, || async {
+        events.list(&Default::default()).await.is_ok_and(|l| {
+            l.items.iter().any(|e| {
+                e.reason.as_deref() == Some("RunFailed")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.involved_object.name.as_deref() == Some("fails")
+            })
+        })
+    })
+    .await;
+
+    // The metrics: runs by outcome, and the last success of each FeedSource.
+    let runs = |outcome: &'static str| {
+        let ns = ns.clone();
+        let op = &op;
+        async move {
+            op.metric_sum(
+                "curator_feed_runs_total",
+                &[
+                    &format!("namespace=\"{ns}\""),
+                    &format!("outcome=\"{outcome}\""),
+                ],
+            )
+            .await
+        }
+    };
+    for o in ["Completed", "Failed", "TimedOut"] {
+        assert!(
+            runs(o).await >= 1.0,
+            "runs {o}: {}",
+            op.get("/metrics").await.1
+        );
+    }
+    let success = op
+        .metric(&format!(
+            "curator_feed_last_success_timestamp_seconds{{namespace=\"{ns}\",name=\"completes\"}}"
+        ))
+        .await;
+    assert!(success.is_some_and(|t| t > 1.7e9), "{success:?}");
+    drop(op);
+    cluster::delete_namespace(&client, &ns).await;
+}
