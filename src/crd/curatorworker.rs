@@ -115,6 +115,17 @@ pub struct CuratorWorkerSpec {
     /// Environment from ConfigMaps and Secrets (for API tokens and LLM keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// Environment variables the worker cannot start without. The operator follows each one
+    /// through what it sets itself (`INTERNAL_API_TOKEN` from `curatorApi`), `env` and
+    /// `envFrom`, to the Secret or ConfigMap key it comes from, and reports one that is
+    /// missing in the condition `SettingsProvided` and as `Ready=False`, reason
+    /// `MissingSettings` (it looks again at every reconcile, every 30s while one is missing).
+    /// The default is what buun-curator's worker requires at start: `OPENAI_API_KEY` (even when
+    /// no run calls an LLM) and `INTERNAL_API_TOKEN`. A fork of the worker may need others, or
+    /// none (`[]`).
+    #[serde(default = "default_required_env")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 253)))]
+    pub required_env: Vec<String>,
     /// CPU and memory requests and limits of the worker container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -151,6 +162,14 @@ pub struct CuratorWorkerSpec {
     /// PodDisruptionBudget of the worker pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disruption_budget: Option<DisruptionBudget>,
+}
+
+/// What buun-curator's worker requires at start (`spec.requiredEnv`'s default): it exits
+/// without them (`ValueError: Required environment variable 'OPENAI_API_KEY' is not set`).
+pub const REQUIRED_ENV: &[&str] = &["OPENAI_API_KEY", "INTERNAL_API_TOKEN"];
+
+fn default_required_env() -> Vec<String> {
+    REQUIRED_ENV.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn default_grace() -> i64 {
@@ -370,8 +389,8 @@ pub struct CuratorWorkerStatus {
     /// has held for `autoscaling.scaleDownDelay`. Kept here so that a new leader honours it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_since: Option<Time>,
-    /// Conditions: `Ready`, `TemporalReachable`, `Scaling`, `GlobalScheduleActive`, and
-    /// kstatus' `Reconciling` and `Stalled`.
+    /// Conditions: `Ready`, `SettingsProvided`, `TemporalReachable`, `Scaling`,
+    /// `GlobalScheduleActive`, and kstatus' `Reconciling` and `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -134,6 +134,8 @@ impl CuratorWorker {
         let spec: CuratorWorkerSpec = serde_json::from_value(serde_json::json!({
             "image": "ghcr.io/buun-ch/buun-curator-worker:1.0",
             "temporal": { "address": address },
+            // Tests that check the settings set them; the others start no worker.
+            "requiredEnv": [],
         }))
         .unwrap_or_else(|e| panic!("fixture worker spec: {e}"));
         let mut w = CuratorWorker::new("curator", spec);

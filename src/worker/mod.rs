@@ -4,9 +4,11 @@
 //! - [`deployment`]: the Deployment and PDB built from the spec;
 //! - [`scaler`]: the replica decision and what it remembers (in the status);
 //! - [`global`]: buun-curator's global ingestion schedule beside the worker's FeedSources;
+//! - [`settings`]: whether the container gets the settings the worker cannot start without;
 //! - [`status`]: the CuratorWorker status a reconcile leaves.
 
 pub mod deployment;
 pub mod global;
 pub mod scaler;
+pub mod settings;
 pub mod status;

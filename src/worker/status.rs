@@ -38,6 +38,9 @@ pub struct Observation<'a> {
     pub invalid: Option<Failure>,
     /// buun-curator's global schedule, as the reconcile left it; `None`: not looked at.
     pub global: Option<&'a Global>,
+    /// Whether the container gets the settings the worker requires (`SettingsProvided`);
+    /// `None`: not checked.
+    pub settings: Option<Desired>,
 }
 
 /// The status of a worker being deleted while `users` FeedSources still need its connection to
@@ -112,8 +115,12 @@ pub fn compute(
                 .unwrap_or(0)
                 >= desired
     });
+    let missing = o.settings.as_ref().filter(|c| c.status == Status::False);
     let ready_cond = if let Some(f) = &o.invalid {
         Desired::new(READY, Status::False, f.reason, f.message.clone())
+    } else if let Some(m) = missing {
+        // The worker exits at start: the rollout cannot complete until the settings change.
+        Desired::new(READY, Status::False, m.reason.clone(), m.message.clone())
     } else if o.deployment.is_none() {
         Desired::new(
             READY,
@@ -158,8 +165,10 @@ pub fn compute(
         o.scale.reason,
         o.scale.message.clone(),
     );
-    let [reconciling, stalled] = conditions::kstatus(&ready_cond, o.invalid.is_some());
+    let stalled = o.invalid.is_some() || missing.is_some();
+    let [reconciling, stalled] = conditions::kstatus(&ready_cond, stalled);
     let mut conds = vec![ready_cond, reach, scaling, reconciling, stalled];
+    conds.extend(o.settings.clone());
     if let Some(g) = o.global {
         conds.push(global::condition(o.feeds, g));
     }
@@ -222,6 +231,7 @@ mod tests {
                 scaled: false,
                 invalid: None,
                 global: None,
+                settings: None,
             },
             &Time(at(now)),
         )

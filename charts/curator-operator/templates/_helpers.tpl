@@ -143,11 +143,13 @@ the release namespace (rbac.yaml).
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Read the TLS and API-key Secrets a CuratorWorker names: the operator connects to that
-# worker's Temporal frontend with them to manage schedules. get only: no list or watch, so no
-# Secret is enumerated or cached.
+# Read the TLS, API-key and buun-curator token Secrets a CuratorWorker names: the operator
+# connects to that worker's Temporal frontend (and buun-curator's API) with them. And the keys
+# of the Secrets and ConfigMaps its env and envFrom name, to check that the worker gets the
+# settings it cannot start without (condition SettingsProvided). get only: no list or watch,
+# so no Secret or ConfigMap is enumerated or cached.
 - apiGroups: [""]
-  resources: ["secrets"]
+  resources: ["secrets", "configmaps"]
   verbs: ["get"]
 # Record Events on FeedSources and CuratorWorkers; patch aggregates repeated events.
 - apiGroups: ["events.k8s.io"]

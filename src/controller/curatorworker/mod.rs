@@ -47,6 +47,7 @@ use crate::{
 };
 
 mod global;
+mod settings;
 
 /// Finalizer that lets the operator undo what it did outside the worker's own children (a
 /// pause of buun-curator's global schedule) before the worker goes away.
@@ -62,6 +63,8 @@ pub struct WorkerContext {
     pub load_cache: LoadCache,
     /// buun-curator's global schedule, per Temporal frontend and namespace.
     pub global_cache: TtlCache<NamespaceKey, Global>,
+    /// The last check of each worker's required settings.
+    settings: settings::Checks,
 }
 
 impl WorkerContext {
@@ -72,6 +75,7 @@ impl WorkerContext {
             feeds,
             load_cache: LoadCache::default(),
             global_cache: TtlCache::default(),
+            settings: Default::default(),
         }
     }
 
@@ -146,6 +150,7 @@ async fn cleanup(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error
         ctx.shared.metrics.worker_backlog.remove(&labels);
         ctx.shared.metrics.worker_desired.remove(&labels);
         ctx.shared.backoff.reset(&w.uid().unwrap_or_default());
+        ctx.settings.forget(&w.uid().unwrap_or_default());
     };
     match global::reconcile_global(w, ctx, 0, true).await {
         Ok(_) => {
@@ -229,6 +234,7 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
     let global = global::reconcile_global(w, ctx, feeds, false)
         .await
         .unwrap_or(Global::Unknown);
+    let settings = settings::check(shared, &ctx.settings, w).await;
     // Decide.
     let scale = scaler::scale(
         w.spec.replicas,
@@ -278,6 +284,7 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
             scaled: scaled_from.is_some(),
             invalid,
             global: Some(&global),
+            settings: settings.clone(),
         },
         &Time(now),
     );
@@ -308,7 +315,11 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
         gauge.set(i64::from(d));
     }
     publish(shared, w, &status).await?;
-    Ok(Action::requeue(poll))
+    // Missing settings are looked at again soon: a Secret created later shows.
+    let recheck = settings
+        .as_ref()
+        .map_or(poll, |c| settings::reused_for(c, poll));
+    Ok(Action::requeue(poll.min(recheck)))
 }
 
 /// One Warning event when buun-curator's global schedule starts ingesting the worker's feeds a
