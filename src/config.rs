@@ -225,6 +225,13 @@ pub struct SyncArgs {
     /// (catches edits of a schedule's action that keep its spec and notes).
     #[arg(long)]
     pub verify: bool,
+    /// Read how each feed's last run ended (its result, or why it failed: one read per feed
+    /// whose last run ended), and exit 4 when a feed's last run failed, timed out, reported an
+    /// error, runs longer than the feed's interval, or none ever started. Without it, every
+    /// line still says how the last run went, from the listing and one visibility query per
+    /// hundred runs in progress.
+    #[arg(long)]
+    pub check_runs: bool,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: SyncOutput,

@@ -34,6 +34,8 @@ impl PythonWorker {
             .args([script, "serve", address, queue, "900"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            // It logs a traceback for every failure it is told to make.
+            .stderr(Stdio::null())
             .spawn()
             .expect("python3 with temporalio (scripts/install-deps.sh)");
         Self(child)
@@ -281,4 +283,97 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
     assert!(success.is_some_and(|t| t > 1.7e9), "{success:?}");
     drop(op);
     cluster::delete_namespace(&client, &ns).await;
+}
+
+/// `sync` as a process, on the dev server with the contract worker: each line and JSON object
+/// says how the feed's last run went, and `--check-runs` exits 4 when one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_reports_the_last_runs_and_fails_on_a_failing_one_with_check_runs() {
+    let temporal = common::shared();
+    let queue = cluster::unique("sync-health");
+    let _worker = PythonWorker::serve(&temporal.address, &queue);
+    let dir = tempfile::tempdir().expect("dir");
+    let mut y = format!(
+        "apiVersion: curator.buun.dev/v1alpha1\nkind: CuratorWorker\nmetadata: {{name: curator, namespace: news}}\nspec: {{image: \"w:1\", temporal: {{address: \"{}\", taskQueue: \"{queue}\"}}}}\n",
+        temporal.address
+    );
+    for (name, outcome) in [("fine", "complete"), ("broken", "fail")] {
+        y.push_str(&format!(
+            "---\napiVersion: curator.buun.dev/v1alpha1\nkind: FeedSource\nmetadata: {{name: {name}, namespace: news}}\nspec:\n  workerRef: {{name: curator}}\n  feed: {{id: \"id-{name}\", name: \"{name}\", url: \"https://example.com/{name}.xml\", extraInput: [{{name: testOutcome, value: {outcome}}}]}}\n  schedule: {{every: 10s}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("feeds.yaml"), y).expect("write");
+    let prefix = cluster::unique("synchealth");
+    let sync = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_curator-operator"))
+            .args(["sync", "-f"])
+            .arg(dir.path())
+            .args(["--schedule-id-prefix", &prefix])
+            .args(extra)
+            .env_remove("TEMPORAL_ADDRESS")
+            .env_remove("INTERNAL_API_TOKEN")
+            .output()
+            .expect("sync");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = sync(&[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    // Both have run, and the failing one has ended, as visibility shows it.
+    let mut last = (None, String::new(), String::new());
+    eventually("a run of each feed, ended", Duration::from_secs(90), || {
+        last = sync(&["-o", "json", "--check-runs"]);
+        let lines: Vec<serde_json::Value> = last
+            .1
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let ended = |name: &str| {
+            lines.iter().any(|l| {
+                l["resource"] == format!("news/{name}")
+                    && l["ingestion"]["lastRun"]["outcome"]
+                        .as_str()
+                        .is_some_and(|o| o != "Running")
+            })
+        };
+        std::future::ready(ended("fine") && ended("broken"))
+    })
+    .await;
+    let (code, stdout, _) = last;
+    println!("{stdout}");
+    assert_eq!(code, Some(4), "--check-runs: a failing last run");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["resource"] == format!("news/{name}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(of("fine")["ingestion"]["status"], "True");
+    assert_eq!(
+        of("fine")["ingestion"]["lastRun"]["result"]["entriesCreated"],
+        3
+    );
+    assert_eq!(of("broken")["ingestion"]["reason"], "RunFailed");
+    let message = of("broken")["ingestion"]["message"].to_string();
+    assert!(message.contains("crawl failed: HTTP 503"), "{message}");
+    // The text output, without the flag: the same verdict, exit 0.
+    let (code, stdout, _) = sync(&[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let broken = stdout
+        .lines()
+        .find(|l| l.contains("news/broken"))
+        .unwrap_or_default();
+    assert!(broken.contains("ingesting: False RunFailed"), "{stdout}");
+    assert!(
+        stdout.contains("last runs: 1 ok, 1 failing (RunFailed: 1)"),
+        "{stdout}"
+    );
 }

@@ -34,6 +34,7 @@ fn options(dry_run: bool, verify: bool, prune: bool) -> Options {
         prune,
         concurrency: 8,
         build: BuildOptions::new(PREFIX, "curator-operator"),
+        check_runs: false,
     }
 }
 
@@ -467,7 +468,7 @@ async fn a_dry_run_plans_everything_and_writes_nothing() {
         plan[1].changes[0].to_string(),
         "input.fetchLimit: (unset) → 9"
     );
-    assert_eq!(output::exit_code(&plan, true, true), output::PENDING);
+    assert_eq!(output::exit_code(&plan, true, true, false), output::PENDING);
 
     let applied = run(&after, &options(false, false, true), &api).await;
     assert!(applied.iter().all(|o| !o.action.failed()), "{applied:?}");
@@ -480,7 +481,7 @@ async fn a_dry_run_plans_everything_and_writes_nothing() {
     api.reset();
     let clean = run(&after, &options(true, false, true), &api).await;
     assert_eq!(
-        output::exit_code(&clean, true, true),
+        output::exit_code(&clean, true, true, false),
         output::OK,
         "{clean:?}"
     );
@@ -574,6 +575,6 @@ async fn a_schedule_someone_else_owns_is_a_conflict() {
     assert_eq!(out[0].action, Action::Conflict, "{out:?}");
     assert_eq!(out[0].reason, Some("ScheduleConflict"));
     assert_eq!(api.writes(), 0);
-    assert_eq!(output::exit_code(&out, false, false), output::FAILED);
+    assert_eq!(output::exit_code(&out, false, false, false), output::FAILED);
     assert!(output::summary(&out, false).contains("1 failed (ScheduleConflict: 1)"));
 }

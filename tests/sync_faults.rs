@@ -24,6 +24,7 @@ use curator_operator::{
     temporal::{
         Described, ListPage, ScheduleApi, TemporalError,
         proto::{Memo, Schedule, SchedulePatch},
+        runs::{RunClose, RunPage, RunsApi},
     },
     testing::schedules::FakeSchedules,
 };
@@ -117,6 +118,17 @@ impl ScheduleApi for Flaky {
     }
 }
 
+impl RunsApi for Flaky {
+    async fn list_runs(&self, q: &str, n: i32, t: Vec<u8>) -> Result<RunPage, TemporalError> {
+        self.call("ListWorkflowExecutions", self.0.fake.list_runs(q, n, t))
+            .await
+    }
+    async fn run_close(&self, w: &str, r: &str) -> Result<Option<RunClose>, TemporalError> {
+        self.call("GetWorkflowExecutionHistory", self.0.fake.run_close(w, r))
+            .await
+    }
+}
+
 fn rpc(method: &'static str, code: Code) -> TemporalError {
     TemporalError::Rpc {
         method,
@@ -155,6 +167,7 @@ async fn run(api: &Flaky, n: usize, budget: Duration) -> Vec<Outcome> {
         prune: false,
         concurrency: 4,
         build: BuildOptions::new("sync", "curator-operator"),
+        check_runs: false,
     };
     let p = inputs::prepare(&docs(n), &o.build, None).expect("valid");
     sync_cli::sync_all(
@@ -185,7 +198,7 @@ async fn intermittent_transient_errors_are_retried_until_every_feed_is_created()
         assert!(out.iter().any(|o| o.attempts > 1), "{out:?}");
         assert_eq!(api.0.fake.schedules.lock().expect("lock").len(), 10);
         assert!(output::summary(&out, false).contains("needed retries"));
-        assert_eq!(output::exit_code(&out, false, false), output::OK);
+        assert_eq!(output::exit_code(&out, false, false, false), output::OK);
     }
 }
 
@@ -210,7 +223,7 @@ async fn a_feed_fails_only_when_the_retry_time_runs_out_and_the_summary_says_why
         assert_eq!(o.reason, Some("TemporalUnreachable"));
     }
     assert!(output::summary(&out, false).contains("6 failed (TemporalUnreachable: 6)"));
-    assert_eq!(output::exit_code(&out, false, false), output::FAILED);
+    assert_eq!(output::exit_code(&out, false, false, false), output::FAILED);
 
     // Temporal down for the whole run: the listing fails (after its retries), and with it
     // every feed.

@@ -38,6 +38,7 @@ fn options(dry_run: bool) -> Options {
         prune: false,
         concurrency: 8,
         build: BuildOptions::new(PREFIX, "curator-operator"),
+        check_runs: false,
     }
 }
 
@@ -156,7 +157,7 @@ async fn feeds_are_created_adopted_and_updated_before_their_schedules() {
             .all(|o| o.action == Action::Create && !o.applied),
         "{plan:?}"
     );
-    assert_eq!(output::exit_code(&plan, true, true), output::PENDING);
+    assert_eq!(output::exit_code(&plan, true, true, false), output::PENDING);
 
     // The run.
     let out = run(&docs, &fake.url, false, &temporal).await;
@@ -198,7 +199,7 @@ async fn feeds_are_created_adopted_and_updated_before_their_schedules() {
             "{name}'s schedule runs its feed"
         );
     }
-    assert_eq!(output::exit_code(&out, false, false), output::OK);
+    assert_eq!(output::exit_code(&out, false, false, false), output::OK);
     assert!(
         output::summary(&out, false)
             .ends_with("; buun-curator feeds: 2 adopted, 2 created, 1 updated"),
@@ -251,7 +252,7 @@ async fn failures_of_the_api_are_per_feed_and_say_why() {
         0,
         "no schedule without its feed"
     );
-    assert_eq!(output::exit_code(&out, false, false), output::FAILED);
+    assert_eq!(output::exit_code(&out, false, false, false), output::FAILED);
 
     // A refused token fails every feed of that API, with its reason.
     let o = options(false);

@@ -56,6 +56,7 @@ pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
         prune: false,
         concurrency: cfg.concurrency,
         build: opts(&format!("sync{n}")),
+        check_runs: false,
     };
     let prepared = inputs::prepare(&docs, &opts.build, None).expect("valid declarations");
     let metrics = Arc::new(Metrics::default());

@@ -128,7 +128,9 @@ pub fn ingesting(
         return never_ran(s, now);
     };
     let since = last.since.as_ref().map(|t| t.0);
-    let at = since.map(|t| Time(t).0.to_string()).unwrap_or_default();
+    // " at <time>", when the time is known.
+    let at = since.map(|t| format!(" at {t}")).unwrap_or_default();
+    let started = since.map(|t| format!(" since {t}")).unwrap_or_default();
     let name = run_name(last);
     let message = last.message.as_deref().unwrap_or("no message");
     match last.outcome.unwrap_or(RunOutcome::Running) {
@@ -146,7 +148,7 @@ pub fn ingesting(
                     Status::False,
                     "RunStuck",
                     format!(
-                        "run {name} has been running since {at} ({}), longer than {what} of {}; while it runs, later runs are skipped (overlapPolicy Skip)",
+                        "run {name} has been running{started} ({}), longer than {what} of {}; while it runs, later runs are skipped (overlapPolicy Skip)",
                         human(ran),
                         human(limit)
                     ),
@@ -155,7 +157,7 @@ pub fn ingesting(
                 _ => d(
                     Status::Unknown,
                     "Running",
-                    format!("the first run, {name}, is running since {at}"),
+                    format!("run {name} is running{started}; none has ended yet"),
                 ),
             }
         }
@@ -168,27 +170,27 @@ pub fn ingesting(
             d(
                 Status::False,
                 "RunFailed",
-                format!("run {name} completed at {at} with an error: {error}{failures}"),
+                format!("run {name} completed{at} with an error: {error}{failures}"),
             )
         }
         RunOutcome::Completed => d(
             Status::True,
             "RunCompleted",
             format!(
-                "run {name} completed at {at}{}",
+                "run {name} completed{at}{}",
                 summary(last.result.as_deref(), s.content_fetch)
             ),
         ),
         RunOutcome::Failed => d(
             Status::False,
             "RunFailed",
-            format!("run {name} failed at {at}: {message}{failures}"),
+            format!("run {name} failed{at}: {message}{failures}"),
         ),
         RunOutcome::TimedOut => d(
             Status::False,
             "RunTimedOut",
             format!(
-                "run {name} timed out at {at}{}{failures}",
+                "run {name} timed out{at}{}{failures}",
                 s.timeout
                     .map(|t| format!(", after its execution timeout of {}", human(t)))
                     .unwrap_or_default()
@@ -205,7 +207,7 @@ pub fn ingesting(
                 Status::False,
                 reason,
                 format!(
-                    "run {name} was {} at {at}: {message}{failures}",
+                    "run {name} was {}{at}: {message}{failures}",
                     o.as_str().to_lowercase()
                 ),
             )

@@ -12,12 +12,14 @@
 //! - [`register`]: each feed in buun-curator first, as the controller does it;
 //! - [`feed`]: one feed's work; [`stamp`]: what `sync` keeps on the schedule; [`diff`]: the
 //!   fields that differ; [`retry`]: transient errors;
+//! - [`health`]: whether each feed is being ingested (its last run);
 //! - [`outcome`], [`output`], [`progress`]: what the run reports.
 
 pub mod credentials;
 pub mod diff;
 pub mod documents;
 pub mod feed;
+pub mod health;
 pub mod inputs;
 pub mod outcome;
 pub mod output;
@@ -42,7 +44,7 @@ use crate::{
     config::{SyncArgs, SyncOutput},
     curator_api::{FeedApi, http::HttpFeedApi},
     schedule::{BuildOptions, desired, sync::list_all},
-    temporal::{Listed, ScheduleApi, TemporalError, pool::Pool},
+    temporal::{Listed, ScheduleApi, TemporalError, pool::Pool, runs::RunsApi},
 };
 use feed::{Feed, Mode};
 use inputs::{Location, Prepared};
@@ -63,6 +65,9 @@ pub struct Options {
     pub concurrency: usize,
     /// Schedule ID prefix and identity.
     pub build: BuildOptions,
+    /// Read how each feed's last run ended (one read per feed whose last run ended), and fail
+    /// the run when one failed.
+    pub check_runs: bool,
 }
 
 /// One location's connection and listing.
@@ -80,7 +85,7 @@ pub async fn sync_all<A, F, Fut>(
     progress: Option<&Progress>,
 ) -> Vec<Outcome>
 where
-    A: ScheduleApi,
+    A: ScheduleApi + RunsApi,
     F: Fn(String, String) -> Fut,
     Fut: Future<Output = Result<A, TemporalError>>,
 {
@@ -131,6 +136,21 @@ where
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
+    // Whether each feed is being ingested, from this run's listing.
+    for (loc, l) in &located {
+        let Ok(l) = l else { continue };
+        let here: Vec<&Feed> = prepared
+            .feeds
+            .iter()
+            .filter(|f| (&f.desired.address, &f.desired.namespace) == (&loc.0, &loc.1))
+            .collect();
+        let mut found = health::assess_all(&l.api, &l.listing, &here, opts.check_runs).await;
+        for o in &mut outcomes {
+            if let Some(i) = found.remove(&o.schedule_id) {
+                o.ingestion = Some(i);
+            }
+        }
+    }
     if opts.prune {
         for (loc, l) in &located {
             if let Ok(l) = l {
@@ -156,7 +176,7 @@ pub async fn sync_feeds<C, A, F, Fut>(
 ) -> Vec<Outcome>
 where
     C: FeedApi,
-    A: ScheduleApi,
+    A: ScheduleApi + RunsApi,
     F: Fn(String, String) -> Fut,
     Fut: Future<Output = Result<A, TemporalError>>,
 {
@@ -221,6 +241,7 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         prune: args.prune,
         concurrency: usize::from(args.concurrency),
         build,
+        check_runs: args.check_runs,
     };
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_rps(args.temporal.temporal_rps)
@@ -264,5 +285,10 @@ pub async fn run(args: SyncArgs) -> ExitCode {
             eprintln!("{summary}");
         }
     }
-    ExitCode::from(output::exit_code(&outcomes, args.dry_run, args.exit_code))
+    ExitCode::from(output::exit_code(
+        &outcomes,
+        args.dry_run,
+        args.exit_code,
+        args.check_runs,
+    ))
 }

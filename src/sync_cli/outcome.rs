@@ -168,6 +168,10 @@ pub struct Outcome {
     /// Attempts made at Temporal (and buun-curator) calls (more than one when transient
     /// errors were retried).
     pub attempts: u32,
+    /// Whether the feed is being ingested: its last run, as the controller's `Ingesting`
+    /// condition says it (none for a schedule that was not listed, such as a new one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingestion: Option<super::health::Ingestion>,
 }
 
 impl Outcome {
@@ -185,6 +189,7 @@ impl Outcome {
             warning: None,
             feed: None,
             attempts: 0,
+            ingestion: None,
         }
     }
 

@@ -13,6 +13,9 @@ pub const FAILED: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
 /// Exit code of `--dry-run --exit-code` when changes are pending.
 pub const PENDING: u8 = 3;
+/// Exit code of `--check-runs` when a feed's last run failed, timed out, runs too long, or
+/// none ever started.
+pub const UNHEALTHY: u8 = 4;
 
 /// A feed as one line of text.
 pub fn text_line(o: &Outcome) -> String {
@@ -41,6 +44,12 @@ pub fn text_line(o: &Outcome) -> String {
     }
     if let Some(w) = &o.warning {
         line.push_str(&format!("  warning: {w}"));
+    }
+    if let Some(i) = o.ingestion.as_ref().filter(|i| i.status != "True") {
+        line.push_str(&format!(
+            "  ingesting: {} {}: {}",
+            i.status, i.reason, i.message
+        ));
     }
     line
 }
@@ -112,16 +121,49 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
     if retried > 0 {
         s.push_str(&format!("; {retried} needed retries"));
     }
+    let ingestion: Vec<&super::health::Ingestion> = outcomes
+        .iter()
+        .filter_map(|o| o.ingestion.as_ref())
+        .collect();
+    if !ingestion.is_empty() {
+        let ok = ingestion.iter().filter(|i| i.status == "True").count();
+        let mut failing: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in ingestion.iter().filter(|i| i.unhealthy()) {
+            *failing.entry(i.reason.as_str()).or_default() += 1;
+        }
+        let bad: usize = failing.values().sum();
+        s.push_str(&format!("; last runs: {ok} ok, {bad} failing"));
+        if bad > 0 {
+            let reasons: Vec<String> = failing.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            s.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        let other = ingestion.len() - ok - bad;
+        if other > 0 {
+            s.push_str(&format!(", {other} not known yet"));
+        }
+    }
     if dry_run {
         s.push_str(" (dry run: nothing was changed)");
     }
     s
 }
 
-/// The exit code of a run that got as far as Temporal.
-pub fn exit_code(outcomes: &[Outcome], dry_run: bool, exit_code_when_pending: bool) -> u8 {
+/// The exit code of a run that got as far as Temporal; `check_runs`: a failing last run fails
+/// it too.
+pub fn exit_code(
+    outcomes: &[Outcome],
+    dry_run: bool,
+    exit_code_when_pending: bool,
+    check_runs: bool,
+) -> u8 {
     if outcomes.iter().any(|o| o.action.failed()) {
         FAILED
+    } else if check_runs
+        && outcomes
+            .iter()
+            .any(|o| o.ingestion.as_ref().is_some_and(|i| i.unhealthy()))
+    {
+        UNHEALTHY
     } else if dry_run
         && exit_code_when_pending
         && outcomes
@@ -189,15 +231,18 @@ mod tests {
             "4 feeds: 1 created, 1 unchanged, 1 pruned, 2 failed (ScheduleConflict: 1, \
              TemporalUnreachable: 1); 1 needed retries"
         );
-        assert_eq!(exit_code(&all, false, false), FAILED);
+        assert_eq!(exit_code(&all, false, false, false), FAILED);
     }
 
     #[test]
     fn exit_codes() {
         let pending = vec![o("a/1", Action::Create), o("a/2", Action::Unchanged)];
-        assert_eq!(exit_code(&pending, true, true), PENDING);
-        assert_eq!(exit_code(&pending, true, false), OK);
-        assert_eq!(exit_code(&[o("a/2", Action::Unchanged)], true, true), OK);
+        assert_eq!(exit_code(&pending, true, true, false), PENDING);
+        assert_eq!(exit_code(&pending, true, false, false), OK);
+        assert_eq!(
+            exit_code(&[o("a/2", Action::Unchanged)], true, true, false),
+            OK
+        );
         assert!(summary(&pending, true).starts_with("2 feeds: 1 to create, 1 unchanged, 0 failed"));
     }
 }

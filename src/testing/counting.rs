@@ -8,6 +8,7 @@ use std::{
 use crate::temporal::{
     Described, ListPage, ScheduleApi, TemporalError, WRITE_METHODS,
     proto::{Memo, Schedule, SchedulePatch},
+    runs::{RunClose, RunPage, RunsApi},
 };
 
 /// Wraps `A` and counts calls; clones share the counters.
@@ -86,5 +87,16 @@ impl<A: ScheduleApi> ScheduleApi for Counting<A> {
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
         self.bump("DeleteSchedule");
         self.inner.delete(id).await
+    }
+}
+
+impl<A: RunsApi> RunsApi for Counting<A> {
+    async fn list_runs(&self, q: &str, n: i32, t: Vec<u8>) -> Result<RunPage, TemporalError> {
+        self.bump("ListWorkflowExecutions");
+        self.inner.list_runs(q, n, t).await
+    }
+    async fn run_close(&self, w: &str, r: &str) -> Result<Option<RunClose>, TemporalError> {
+        self.bump("GetWorkflowExecutionHistory");
+        self.inner.run_close(w, r).await
     }
 }

@@ -10,7 +10,8 @@ use std::{
 
 use crate::temporal::{
     Described, ListPage, Listed, ScheduleApi, TemporalError, WRITE_METHODS, memo,
-    proto::{Action, CalendarSpec, Memo, Schedule, SchedulePatch},
+    proto::{Action, CalendarSpec, Memo, Schedule, ScheduleActionResult, SchedulePatch},
+    runs::{RunClose, RunPage, RunRow, RunsApi},
 };
 
 /// One stored schedule.
@@ -24,6 +25,10 @@ pub struct Stored {
     pub version: u64,
     /// Runs triggered.
     pub triggered: u64,
+    /// The recent runs a listing shows (tests set them).
+    pub recent: Vec<ScheduleActionResult>,
+    /// The next run times a listing shows (tests set them).
+    pub next: Vec<prost_wkt_types::Timestamp>,
 }
 
 /// The fake server.
@@ -37,6 +42,10 @@ pub struct FakeSchedules {
     pub drop_stale_updates: bool,
     /// When set, every call fails with this error.
     pub fail_with: Mutex<Option<TemporalError>>,
+    /// The runs visibility lists (every query gets them all).
+    pub runs: Mutex<Vec<RunRow>>,
+    /// How runs ended, by run ID.
+    pub closes: Mutex<HashMap<String, RunClose>>,
 }
 
 fn canonical(mut s: Schedule) -> Schedule {
@@ -141,7 +150,7 @@ impl ScheduleApi for FakeSchedules {
                 schedule: canonical(schedule),
                 memo,
                 version: 1,
-                triggered: 0,
+                ..Default::default()
             },
         );
         Ok(true)
@@ -215,7 +224,8 @@ impl ScheduleApi for FakeSchedules {
                     spec: s.schedule.spec.clone(),
                     paused: state.paused,
                     notes: state.notes,
-                    ..Default::default()
+                    recent_actions: s.recent.clone(),
+                    future_action_times: s.next.clone(),
                 }
             });
         let schedules: Vec<Listed> = items.by_ref().take(size).collect();
@@ -234,5 +244,34 @@ impl ScheduleApi for FakeSchedules {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id)
             .is_some())
+    }
+}
+
+impl RunsApi for FakeSchedules {
+    async fn list_runs(
+        &self,
+        _query: &str,
+        _page_size: i32,
+        _page_token: Vec<u8>,
+    ) -> Result<RunPage, TemporalError> {
+        self.count("ListWorkflowExecutions")?;
+        Ok(RunPage {
+            runs: self.runs.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            next_page_token: Vec::new(),
+        })
+    }
+
+    async fn run_close(
+        &self,
+        _workflow_id: &str,
+        run_id: &str,
+    ) -> Result<Option<RunClose>, TemporalError> {
+        self.count("GetWorkflowExecutionHistory")?;
+        Ok(self
+            .closes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(run_id)
+            .cloned())
     }
 }
