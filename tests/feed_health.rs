@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use common::{
+    PythonWorker,
     cluster::{self, eventually},
     operator::{Operator, Options},
 };
@@ -20,34 +18,6 @@ use curator_operator::crd::{
 };
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::PostParams};
-
-/// The contract worker, serving a task queue until it is dropped.
-struct PythonWorker(Child);
-
-impl PythonWorker {
-    fn serve(address: &str, queue: &str) -> Self {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/ingestion_worker.py"
-        );
-        let child = Command::new("python3")
-            .args([script, "serve", address, queue, "900"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // It logs a traceback for every failure it is told to make.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with temporalio (scripts/install-deps.sh)");
-        Self(child)
-    }
-}
-
-impl Drop for PythonWorker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A FeedSource every `every` whose runs end as `outcome` says (`testOutcome` in the input).
 fn feed(ns: &str, name: &str, every: &str, outcome: &str) -> FeedSource {
@@ -119,6 +89,10 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
         .await
         .expect("worker");
     let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
+    // Hourly: its only run in the test is the one the run-now annotation starts.
+    let mut on_demand = feed(&ns, "on-demand", "1h", "complete");
+    on_demand.metadata.annotations =
+        Some([("curator.buun.dev/run-now".to_owned(), "1".to_owned())].into());
     let mut stuck = feed(&ns, "stuck", "15s", "hang");
     stuck.spec.workflow.execution_timeout = Some(GoDuration::new("0s"));
     for f in [
@@ -127,6 +101,7 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
         feed(&ns, "reports-error", "30s", "error"),
         feed(&ns, "hangs", "30s", "hang"),
         feed(&ns, "sleeps", "30s", "sleep"),
+        on_demand,
         stuck,
     ] {
         feeds
@@ -154,6 +129,17 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
     let (_, reason, message) = condition(&done, "Ingesting").expect("condition");
     assert_eq!(reason, "RunCompleted");
     assert!(message.contains("3 entries created"), "{message}");
+
+    // A run started by the run-now annotation shows too: the listing after the trigger shows
+    // it, the watch its end.
+    let now = wait_for(&feeds, "on-demand", "its run completed", within, |f| {
+        outcome(f) == Some(RunOutcome::Completed)
+    })
+    .await;
+    assert_eq!(
+        condition(&now, "Ingesting").map(|c| c.1).as_deref(),
+        Some("RunCompleted")
+    );
 
     // A run that fails: False, quoting the failure.
     let failed = wait_for(&feeds, "fails", "RunFailed", within, |f| {

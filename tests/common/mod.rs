@@ -210,6 +210,36 @@ pub fn cli(address: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The contract worker (`tests/python/ingestion_worker.py serve`) serving a task queue until it
+/// is dropped: each run ends as its input's `testOutcome` says (complete by default).
+pub struct PythonWorker(Child);
+
+impl PythonWorker {
+    /// Serves `queue` on the dev server at `address`.
+    pub fn serve(address: &str, queue: &str) -> Self {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/ingestion_worker.py"
+        );
+        let child = Command::new("python3")
+            .args([script, "serve", address, queue, "3600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // It logs a traceback for every failure it is told to make.
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with temporalio (scripts/install-deps.sh)");
+        Self(child)
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A Temporal "frontend" that accepts connections and never answers: its address, and how many
 /// connections it accepted.
 pub async fn black_hole() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

@@ -374,11 +374,12 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
         } => {
             ctx.shared.metrics.set_managed(&uid, true);
             // Created with one call: come back in a moment, when a listing shows it, to record
-            // the server's form and the next runs.
-            let created = matches!(synced.seen, Seen::Created);
-            let waiting = created.then(|| (ObjectRef::from_obj(fs), desired.id.clone()));
+            // the server's form and the next runs. After a run-now trigger the same: the
+            // listing shows the run it started (then the runs watch waits for its end).
+            let follow = matches!(synced.seen, Seen::Created) || synced.triggered;
+            let waiting = follow.then(|| (ObjectRef::from_obj(fs), desired.id.clone()));
             ctx.awaiting_listing(&uid, waiting);
-            Ok(if created {
+            Ok(if follow {
                 Action::requeue(FOLLOW_UP)
             } else {
                 Action::await_change()
