@@ -1,7 +1,8 @@
 //! FeedSource → Temporal Schedule. Everything here is pure except [`sync`], the one reconcile
 //! of a schedule (describe → plan → write → verify) that the controller and `sync` share:
 //!
-//! - [`desired`]: the schedule a FeedSource asks for, with its [`input`] and [`fingerprint`];
+//! - [`desired`]: the schedule a FeedSource asks for, with its [`input`], [`spec`] and
+//!   [`fingerprint`];
 //! - [`plan`]: what to write, given what Temporal holds;
 //! - [`canonical`]: the form the server gives a spec (for `sync`, which has no status);
 //! - [`listing`]: the cheap resync, from a schedule listing instead of a describe;
@@ -22,6 +23,7 @@ pub mod listed;
 pub mod listing;
 pub mod plan;
 pub mod runs;
+pub mod spec;
 pub mod status;
 pub mod sync;
 

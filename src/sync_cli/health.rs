@@ -6,10 +6,7 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde::Serialize;
-
-use super::feed::Feed;
+use super::{feed::Feed, outcome::Ingestion};
 use crate::{
     crd::{
         conditions::{Desired, Status},
@@ -27,33 +24,10 @@ use crate::{
         runs::{RunClose, RunRow, RunsApi, list_all_runs},
     },
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Runs asked for per visibility query.
 const IDS_PER_QUERY: usize = 100;
-
-/// A feed's ingestion, as `sync` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ingestion {
-    /// `True`, `False` or `Unknown`, as the controller's `Ingesting` condition.
-    pub status: &'static str,
-    /// `RunCompleted`, `RunFailed`, `RunTimedOut`, `RunStuck`, `NeverRan`, …
-    pub reason: String,
-    /// What it means, quoting the failure.
-    pub message: String,
-    /// The last run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_run: Option<LastRun>,
-    /// Runs in a row that failed, as far as the listing's recent runs go back.
-    pub consecutive_failures: i32,
-}
-
-impl Ingestion {
-    /// Whether the feed's last run failed, timed out, runs too long, or never started.
-    pub fn unhealthy(&self) -> bool {
-        self.status == Status::False.as_str()
-    }
-}
 
 fn sorted(listed: &Listed) -> Vec<&ScheduleActionResult> {
     let mut a: Vec<&ScheduleActionResult> = listed.recent_actions.iter().collect();

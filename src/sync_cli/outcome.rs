@@ -171,7 +171,7 @@ pub struct Outcome {
     /// Whether the feed is being ingested: its last run, as the controller's `Ingesting`
     /// condition says it (none for a schedule that was not listed, such as a new one).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ingestion: Option<super::health::Ingestion>,
+    pub ingestion: Option<Ingestion>,
 }
 
 impl Outcome {
@@ -200,5 +200,29 @@ impl Outcome {
         self.error = Some(error);
         self.reason = Some(reason);
         self
+    }
+}
+
+/// A feed's ingestion, as `sync` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingestion {
+    /// `True`, `False` or `Unknown`, as the controller's `Ingesting` condition.
+    pub status: &'static str,
+    /// `RunCompleted`, `RunFailed`, `RunTimedOut`, `RunStuck`, `NeverRan`, …
+    pub reason: String,
+    /// What it means, quoting the failure.
+    pub message: String,
+    /// The last run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<crate::crd::feedsource::LastRun>,
+    /// Runs in a row that failed, as far as the listing's recent runs go back.
+    pub consecutive_failures: i32,
+}
+
+impl Ingestion {
+    /// Whether the feed's last run failed, timed out, runs too long, or never started.
+    pub fn unhealthy(&self) -> bool {
+        self.status == crate::crd::conditions::Status::False.as_str()
     }
 }

@@ -121,7 +121,7 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
     if retried > 0 {
         s.push_str(&format!("; {retried} needed retries"));
     }
-    let ingestion: Vec<&super::health::Ingestion> = outcomes
+    let ingestion: Vec<&super::outcome::Ingestion> = outcomes
         .iter()
         .filter_map(|o| o.ingestion.as_ref())
         .collect();
