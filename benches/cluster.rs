@@ -27,6 +27,7 @@ fn main() {
         concurrency: 16,
         idle: Duration::from_secs(args.get(1).copied().unwrap_or(330)),
         resync: Duration::from_secs(args.get(2).copied().unwrap_or(300)),
+        runs: true,
     };
     let Some(cluster) = common::cluster::private() else {
         eprintln!("no control plane: see scripts/cluster.sh");

@@ -24,6 +24,7 @@ async fn one_thousand_feedsources_on_a_real_api_server() {
         concurrency: 16,
         idle: Duration::from_secs(25),
         resync: Duration::from_secs(20),
+        runs: true,
     };
     let hour = || jiff::Timestamp::now().as_second() / 3600;
     let first_hour = hour();
@@ -108,4 +109,29 @@ async fn one_thousand_feedsources_on_a_real_api_server() {
     } else {
         println!("an hour began during the run: the idle-write check is skipped");
     }
+    // Feed health: every run shows, at the cost of the runs' own reads: visibility queries
+    // (one per Temporal namespace every 30 s while runs are in progress) and one close-event
+    // read per ended run; no describe per feed.
+    assert_eq!(r.runs_unshown, 0, "every run shown completed");
+    let runs = &r.runs_temporal;
+    let shown = r.runs_shown.as_secs() + 30;
+    assert!(
+        get(runs, "ListWorkflowExecutions") <= shown / 30 + 1,
+        "one visibility query every 30 s: {runs:?}"
+    );
+    let reads = get(runs, "GetWorkflowExecutionHistory");
+    assert!(
+        (n..=n + failed).contains(&reads),
+        "one read per ended run: {runs:?}"
+    );
+    assert!(
+        get(runs, "DescribeSchedule") <= 2 * cfg.workers as u64,
+        "no describe per feed: {runs:?}"
+    );
+    let status_writes = get(&r.runs_kube, "patch feedsources/status");
+    assert!(
+        status_writes <= 2 * n + failed,
+        "at most two status writes per run (its start, its end): {:?}",
+        r.runs_kube
+    );
 }

@@ -7,7 +7,10 @@
 //! 2. the operator starts and converges: the time until every FeedSource is Ready, counted
 //!    from a watch;
 //! 3. it idles: RSS, CPU seconds and the requests to the API server and Temporal, read from
-//!    /proc and from the operator's own metrics.
+//!    /proc and from the operator's own metrics;
+//! 4. every schedule runs once (triggered in Temporal, completed by the contract worker): the
+//!    time until every FeedSource shows its run completed, and what the operator asked for it
+//!    (feed health).
 //!
 //! Shared by `cargo bench --bench cluster` and the smoke test in CI.
 #![allow(dead_code)]
@@ -49,6 +52,8 @@ pub struct Config {
     pub idle: Duration,
     /// The operator's `--resync-interval`.
     pub resync: Duration,
+    /// Run every schedule once after idling (phase 4).
+    pub runs: bool,
 }
 
 /// What one run measured.
@@ -107,6 +112,16 @@ pub struct Report {
     /// Requests to the API server while idle, by `verb resource` (watches excluded: they stay
     /// open).
     pub idle_kube: BTreeMap<String, u64>,
+    /// Phase 4: triggering every schedule once.
+    pub runs_triggered: Duration,
+    /// Phase 4: from the first trigger until every FeedSource showed its run completed.
+    pub runs_shown: Duration,
+    /// Phase 4: FeedSources that did not show it within the limit.
+    pub runs_unshown: usize,
+    /// Phase 4: the operator's Temporal calls, by method.
+    pub runs_temporal: BTreeMap<String, u64>,
+    /// Phase 4: its requests to the API server (watches excluded).
+    pub runs_kube: BTreeMap<String, u64>,
 }
 
 /// How often the RSS is sampled while idle.
@@ -492,6 +507,9 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     );
     (r.rss_idle, r.rss_peak, r.rss_file) = rss_parts(pid);
     r.kube_connections.1 = op.connections_to(api_port);
+    if cfg.runs {
+        runs_phase(&client, &run, cfg, temporal, &op, &mut r).await;
+    }
     if let Some(path) = std::env::var_os("CURATOR_HEAP_PROFILE") {
         // A binary built with `--features heap-profile` writes what is live now.
         let _ = std::process::Command::new("kill")
@@ -508,6 +526,81 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
     }
     let _ = op.terminate().await;
     r
+}
+
+/// How long phase 4 waits for every FeedSource to show its run completed: five resync
+/// intervals (a run shows at the first resync after it started), at least five minutes.
+pub fn runs_limit(cfg: &Config) -> Duration {
+    (cfg.resync * 5).max(Duration::from_secs(300))
+}
+
+/// Whether the last run of `f` completed.
+fn ran(f: &FeedSource) -> bool {
+    f.status
+        .as_ref()
+        .and_then(|s| s.last_run.as_ref())
+        .is_some_and(|l| {
+            l.outcome == Some(curator_operator::crd::feedsource::RunOutcome::Completed)
+        })
+}
+
+/// Phase 4: every operator schedule is triggered once (by the benchmark, in Temporal, as a
+/// person or buun-curator's UI could), the contract worker completes the runs, and every
+/// FeedSource must show its run completed: the operator learns of the runs from its resync
+/// listing, of their ends from one visibility query per Temporal namespace every 30 s, and
+/// reads each one's result once.
+async fn runs_phase(
+    client: &Client,
+    run: &str,
+    cfg: &Config,
+    temporal: &str,
+    op: &Operator,
+    r: &mut Report,
+) {
+    use curator_operator::temporal::{
+        ScheduleApi,
+        proto::{SchedulePatch, TriggerImmediatelyRequest},
+    };
+    let queue = TemporalConnection::test(temporal).task_queue;
+    let _worker = common::PythonWorker::serve(temporal, &queue);
+    let (temporal_before, kube_before) = requests(op).await;
+    let api = common::schedules(temporal).await;
+    let nss = namespaces(run, cfg);
+    let started = Instant::now();
+    stream::iter(0..cfg.feeds)
+        .map(|i| {
+            let (n, _) = worker_of(i, cfg);
+            let id = format!("op/{}/feed-{i:05}", nss[n]);
+            let api = api.clone();
+            async move {
+                let patch = SchedulePatch {
+                    trigger_immediately: Some(TriggerImmediatelyRequest::default()),
+                    ..Default::default()
+                };
+                for attempt in 1..=10 {
+                    match api.patch(&id, patch.clone(), format!("bench-{id}")).await {
+                        Ok(()) => return,
+                        Err(e) if attempt < 10 => eprintln!("trigger of {id} retried: {e}"),
+                        Err(e) => panic!("trigger of {id}: {e}"),
+                    }
+                }
+            }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    r.runs_triggered = started.elapsed();
+    println!("triggered {} runs in {:?}", cfg.feeds, r.runs_triggered);
+    r.runs_unshown = all_done(client, run, cfg, runs_limit(cfg), ran).await;
+    r.runs_shown = started.elapsed();
+    println!(
+        "every run shown completed {:?} after the first trigger ({} not shown)",
+        r.runs_shown, r.runs_unshown
+    );
+    let (temporal_after, kube_after) = requests(op).await;
+    r.runs_temporal = delta(&temporal_after, &temporal_before);
+    r.runs_kube = delta(&kube_after, &kube_before);
+    r.runs_kube.retain(|k, _| !k.starts_with("watch "));
 }
 
 fn mib(b: u64) -> String {
@@ -541,7 +634,8 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          - idle {idle}s, reconciles: {ir}\n\
          - RSS after idling: {ri} of which {rf} mapped files (the binary's code); while idle, \
            every {every}s: median {rmed}, lowest {rmin}, highest {rmax}\n\
-         - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n",
+         - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n\
+         {runs}",
         n = cfg.feeds,
         w = cfg.workers,
         apply = r.apply.as_secs_f64(),
@@ -583,5 +677,17 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         rmin = mib(spread.0),
         rmed = mib(spread.1),
         rmax = mib(spread.2),
+        runs = if cfg.runs {
+            format!(
+                "- runs: every schedule triggered once ({trig:.1} s) and completed by the contract worker; every FeedSource showed its run completed {shown:.1} s after the first trigger ({unshown} did not); meanwhile, Temporal: {rt}; API server: {rk}\n",
+                trig = r.runs_triggered.as_secs_f64(),
+                shown = r.runs_shown.as_secs_f64(),
+                unshown = r.runs_unshown,
+                rt = calls(&r.runs_temporal),
+                rk = calls(&r.runs_kube),
+            )
+        } else {
+            String::new()
+        },
     )
 }

@@ -98,12 +98,22 @@ fn summary(r: Option<&RunResult>, content_fetch: bool) -> String {
     out
 }
 
+/// The reasons that tell of a run that ended: while the next one runs, they stand.
+pub const ENDED_REASONS: &[&str] = &[
+    "RunCompleted",
+    "RunFailed",
+    "RunTimedOut",
+    "RunCanceled",
+    "RunTerminated",
+];
+
 /// PURE: the `Ingesting` condition from the runs the status records; `None` keeps the one it
-/// has (a run in progress says nothing new about the feed until it ends or runs too long).
+/// has. `ended_before` says that one tells of a run that ended ([`ENDED_REASONS`]): a run in
+/// progress then says nothing new about the feed until it ends or runs too long.
 pub fn ingesting(
     runs: &Recorded,
     s: &Schedule<'_>,
-    had_condition: bool,
+    ended_before: bool,
     now: &Time,
 ) -> Option<Desired> {
     let d = |status, reason: &str, message: String| {
@@ -153,7 +163,7 @@ pub fn ingesting(
                         human(limit)
                     ),
                 ),
-                _ if had_condition => None,
+                _ if ended_before => None,
                 _ => d(
                     Status::Unknown,
                     "Running",

@@ -125,6 +125,26 @@ pub fn result_of(value: &serde_json::Value) -> Option<RunResult> {
     (r != RunResult::default()).then_some(r)
 }
 
+/// PURE: the part of a run's close that the status reads: the result's summary fields (a result
+/// carries the new entries too, which can be large), the failure and the time.
+pub fn trimmed(close: RunClose) -> RunClose {
+    const READ: [&str; 5] = [
+        "status",
+        "entriesCreated",
+        "contentsFetched",
+        "entriesDistilled",
+        "error",
+    ];
+    let result = close.result.map(|v| match v {
+        serde_json::Value::Object(mut m) => {
+            m.retain(|k, _| READ.contains(&k.as_str()));
+            serde_json::Value::Object(m)
+        }
+        _ => serde_json::Value::Null,
+    });
+    RunClose { result, ..close }
+}
+
 /// Whether a result says the run did not ingest the feed (the worker returns `status: error`
 /// when the feed could not be crawled, and completes all the same).
 pub fn is_error_result(r: Option<&RunResult>) -> bool {
@@ -161,8 +181,8 @@ pub struct Recorded {
     pub last_success_time: Option<Time>,
     /// Failures in a row.
     pub consecutive_failures: i32,
-    /// The runs seen to end for the first time, in order (for the runs metric).
-    pub ended: Vec<RunOutcome>,
+    /// The runs seen to end for the first time, in order, by run ID (for the runs metric).
+    pub ended: Vec<(Box<str>, RunOutcome)>,
     /// The run whose close event tells what the status lacks (its result or failure), as
     /// (workflow ID, run ID): read it, then record again with it.
     pub read: Option<(String, String)>,
@@ -176,26 +196,27 @@ fn started(r: &LastRun) -> Option<jiff::Timestamp> {
     r.scheduled_time.as_ref().map(|t| t.0)
 }
 
+/// PURE: whether the end of `run` is news to `status`: the run it records as running, or a
+/// run that started after that one (a run that started before it was recorded, or not, when
+/// it was the last run).
+pub fn is_news(status: &FeedSourceStatus, run: &ClosedRun) -> bool {
+    let before = status.last_run.as_ref();
+    if before.and_then(|r| r.run_id.as_deref()) == Some(&*run.run_id) {
+        return !before.and_then(|r| r.outcome).is_some_and(ended);
+    }
+    before
+        .and_then(started)
+        .is_none_or(|b| run.start_time.is_none_or(|s| s >= b))
+}
+
 /// PURE: the runs the status should record, from the previous status, what was seen, and `now`
 /// (the time of an end seen only in the listing, which carries none).
 pub fn record(prev: &FeedSourceStatus, runs: &Runs<'_>, now: &Time) -> Recorded {
     let before = prev.last_run.as_ref();
     let before_id = before.and_then(|r| r.run_id.as_deref());
     let before_ended = before.and_then(|r| r.outcome).is_some_and(ended);
-    let before_start = before.and_then(started);
-    // Runs that ended and are not recorded: the recorded run, if it was running, and the runs
-    // that started after it.
-    let mut ends: Vec<&ClosedRun> = runs
-        .closed
-        .iter()
-        .filter(|c| {
-            if Some(&*c.run_id) == before_id {
-                !before_ended
-            } else {
-                before_start.is_none_or(|b| c.start_time.is_none_or(|s| s >= b))
-            }
-        })
-        .collect();
+    // Runs that ended and are not recorded.
+    let mut ends: Vec<&ClosedRun> = runs.closed.iter().filter(|c| is_news(prev, c)).collect();
     ends.sort_by_key(|c| (c.close_time, c.start_time));
     ends.dedup_by(|a, b| a.run_id == b.run_id);
     let latest = runs.latest.and_then(|a| latest_run(a, before));
@@ -260,19 +281,21 @@ pub fn record(prev: &FeedSourceStatus, runs: &Runs<'_>, now: &Time) -> Recorded 
         consecutive_failures: prev.consecutive_failures,
         ..Default::default()
     };
-    let mut count = |outcome: RunOutcome, at: Option<&Time>, result: Option<&RunResult>| {
-        out.ended.push(outcome);
-        if is_failure(outcome) || (outcome == RunOutcome::Completed && is_error_result(result)) {
-            out.consecutive_failures = out.consecutive_failures.saturating_add(1);
-        } else if outcome == RunOutcome::Completed {
-            out.consecutive_failures = 0;
-            out.last_success_time = at.cloned();
-        }
-    };
+    let mut count =
+        |run: &str, outcome: RunOutcome, at: Option<&Time>, result: Option<&RunResult>| {
+            out.ended.push((run.into(), outcome));
+            if is_failure(outcome) || (outcome == RunOutcome::Completed && is_error_result(result))
+            {
+                out.consecutive_failures = out.consecutive_failures.saturating_add(1);
+            } else if outcome == RunOutcome::Completed {
+                out.consecutive_failures = 0;
+                out.last_success_time = at.cloned();
+            }
+        };
     let last_id = last.as_ref().and_then(|l| l.run_id.clone());
     for e in &ends {
         if last_id.as_deref() != Some(&*e.run_id) {
-            count(e.outcome, e.close_time.map(time).as_ref(), None);
+            count(&e.run_id, e.outcome, e.close_time.map(time).as_ref(), None);
         }
     }
     if let Some(l) = &last
@@ -280,7 +303,8 @@ pub fn record(prev: &FeedSourceStatus, runs: &Runs<'_>, now: &Time) -> Recorded 
         && !(before_id == l.run_id.as_deref() && before_ended)
         && read.is_none()
     {
-        count(outcome, l.since.as_ref(), l.result.as_deref());
+        let id = l.run_id.as_deref().unwrap_or_default();
+        count(id, outcome, l.since.as_ref(), l.result.as_deref());
     }
     out.last_run = last;
     out.read = read;

@@ -70,6 +70,11 @@ fn both(
     record(prev, &runs, &now)
 }
 
+/// The outcomes of the runs seen to end.
+fn outcomes(r: &Recorded) -> Vec<RunOutcome> {
+    r.ended.iter().map(|(_, o)| *o).collect()
+}
+
 fn status_of(r: &Recorded) -> FeedSourceStatus {
     FeedSourceStatus {
         last_run: r.last_run.clone(),
@@ -91,10 +96,7 @@ fn a_run_in_progress_then_its_end_with_the_result_read_once() {
     let last = running.last_run.clone().expect("a run");
     assert_eq!(last.outcome, Some(RunOutcome::Running));
     assert_eq!(last.since, Some(at(1_000)), "since it started");
-    assert_eq!(
-        (running.read.clone(), running.ended.clone()),
-        (None, vec![])
-    );
+    assert_eq!((running.read.clone(), outcomes(&running)), (None, vec![]));
     let prev = status_of(&running);
     // Visibility lists its end; the listing still shows it running.
     let end = [ended_run("r1", 1_000, 1_100, RunOutcome::Completed)];
@@ -124,13 +126,13 @@ fn a_run_in_progress_then_its_end_with_the_result_read_once() {
     assert_eq!(result.status.as_deref(), Some("completed"));
     assert_eq!(done.last_success_time, Some(at(1_100)));
     assert_eq!(
-        (done.consecutive_failures, done.ended.clone()),
+        (done.consecutive_failures, outcomes(&done)),
         (0, vec![RunOutcome::Completed])
     );
     // Recorded: the same news and the stale listing change nothing, and nothing is read again.
     let again = both(&status_of(&done), Some(&start), &end, &RunClose::default());
     assert_eq!(again.read, None);
-    assert_eq!(again.ended, vec![]);
+    assert_eq!(outcomes(&again), vec![]);
     assert_eq!(again.last_run, done.last_run);
     let stale = both(&status_of(&done), Some(&start), &[], &RunClose::default());
     assert_eq!(
@@ -176,7 +178,10 @@ fn failures_count_in_a_row_and_a_success_resets_them() {
         &completed(0, "error"),
     );
     assert_eq!(r.consecutive_failures, 5);
-    assert_eq!(r.ended, vec![RunOutcome::TimedOut, RunOutcome::Completed]);
+    assert_eq!(
+        outcomes(&r),
+        vec![RunOutcome::TimedOut, RunOutcome::Completed]
+    );
     assert_eq!(r.last_success_time, None);
     let result = r
         .last_run
@@ -218,7 +223,7 @@ fn a_new_run_in_progress_follows_the_end_of_the_last_one() {
     );
     assert_eq!(r.read, None, "no read for a run that is not the last");
     assert_eq!(
-        (r.consecutive_failures, r.ended.clone()),
+        (r.consecutive_failures, outcomes(&r)),
         (1, vec![RunOutcome::Failed])
     );
 }
@@ -239,7 +244,7 @@ fn older_runs_and_unreadable_ends_count_once() {
         &old,
         &RunClose::default(),
     );
-    assert_eq!((r.consecutive_failures, r.ended.clone()), (0, vec![]));
+    assert_eq!((r.consecutive_failures, outcomes(&r)), (0, vec![]));
     // The close event could not be read: the end is recorded without it, and counted.
     let end = [ended_run("r5", 5_000, 5_050, RunOutcome::Failed)];
     let r = both(
@@ -263,7 +268,11 @@ fn older_runs_and_unreadable_ends_count_once() {
         },
         &at(6_000),
     );
-    assert_eq!((again.read, again.ended), (None, vec![]), "not read again");
+    assert_eq!(
+        (again.read.clone(), outcomes(&again)),
+        (None, vec![]),
+        "not read again"
+    );
 }
 
 #[test]
@@ -286,7 +295,7 @@ fn an_end_the_listing_shows_first_is_recorded_then_and_read() {
     assert_eq!(last.outcome, Some(RunOutcome::TimedOut));
     assert_eq!(r.read, None, "a timeout needs no read");
     assert_eq!(
-        (r.consecutive_failures, r.ended),
+        (r.consecutive_failures, outcomes(&r)),
         (1, vec![RunOutcome::TimedOut])
     );
 }
@@ -317,5 +326,16 @@ fn queries_and_results_read_as_temporal_and_buun_curator_write_them() {
         r.error
             .as_deref()
             .is_some_and(|e| e.chars().count() == MESSAGE_MAX + 1)
+    );
+}
+
+#[test]
+fn a_kept_close_holds_the_summary_not_the_new_entries() {
+    let c = trimmed(completed(3, "completed"));
+    let v = c.result.clone().expect("result");
+    assert!(v.get("newEntries").is_none());
+    assert_eq!(
+        result_of(&v),
+        result_of(&completed(3, "completed").result.expect("r"))
     );
 }

@@ -312,8 +312,11 @@ pub fn compute(
                     start_at: d.start_at(),
                     content_fetch: d.content_fetch,
                 };
-                let had = prev.conditions.find(INGESTING).is_some();
-                conds.extend(health::ingesting(r, &schedule, had, now));
+                let ended_before = prev
+                    .conditions
+                    .find(INGESTING)
+                    .is_some_and(|c| health::ENDED_REASONS.contains(&c.reason.as_str()));
+                conds.extend(health::ingesting(r, &schedule, ended_before, now));
             }
             conds
         }

@@ -119,8 +119,12 @@ pub fn assess(
         ..Default::default()
     };
     // A run in progress says nothing new: the run before it does.
-    let had = before.last_run.is_some();
-    let cond = health::ingesting(&rec, &schedule, had, now)
+    let ended_before = before
+        .last_run
+        .as_ref()
+        .and_then(|l| l.outcome)
+        .is_some_and(ended);
+    let cond = health::ingesting(&rec, &schedule, ended_before, now)
         .or_else(|| health::ingesting(&before, &schedule, false, now))
         .unwrap_or_else(|| Desired::new(health::INGESTING, Status::Unknown, "Unknown", ""));
     Ingestion {

@@ -396,9 +396,9 @@ fn next(ctx: &FeedContext, fs: &FeedSource, step: Step) -> Result<Action, Error>
     }
 }
 
-/// The status recorded the runs `observed`: they are no news any more; the runs that ended
-/// count in the metrics, and a change of `Ingesting` to True or False (or of its reason) is an
-/// event, a Warning when it turns False.
+/// The status recorded the runs `observed`: the runs that ended count in the metrics (once
+/// each), and a change of `Ingesting` to True or False (or of its reason) is an event, a Warning
+/// when it turns False.
 async fn ingestion_recorded(
     ctx: &FeedContext,
     fs: &FeedSource,
@@ -407,12 +407,13 @@ async fn ingestion_recorded(
     status: &FeedSourceStatus,
 ) {
     let place = (desired.address.clone(), desired.namespace.clone());
-    ctx.run_news.recorded(&place, &desired.id, &observed.news);
     let ns = fs.namespace().unwrap_or_default();
     let name = fs.name_any();
     let metrics = &ctx.shared.metrics;
-    for outcome in &observed.recorded.ended {
-        metrics.feed_run_ended(&ns, outcome.as_str());
+    for (run, outcome) in &observed.recorded.ended {
+        if ctx.run_news.first_count(&place, run) {
+            metrics.feed_run_ended(&ns, outcome.as_str());
+        }
     }
     if let Some(t) = &status.last_success_time {
         metrics.feed_succeeded(&ns, &name, t.0);

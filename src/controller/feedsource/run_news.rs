@@ -1,6 +1,9 @@
 //! What the runs watch learned of ended runs and the reconciles have not recorded yet, per
-//! Temporal namespace: kept until the FeedSource's status records it, so that the memory is as
-//! large as the news in flight, not as the number of FeedSources.
+//! Temporal namespace: kept until the FeedSource's cached status shows it (a reconcile of a copy
+//! the watch has not updated yet must see the news again, or it would write the run back as
+//! running), so that the memory is as large as the news in flight, not as the number of
+//! FeedSources. And the runs already counted in the metrics, for a while, so that such a
+//! reconcile does not count them twice.
 
 use std::{
     collections::HashMap,
@@ -8,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::schedule::runs::ClosedRun;
+use crate::{schedule::runs::ClosedRun, temporal::runs::RunClose};
 
 /// Ended runs kept per schedule at most (the newest): enough to count failures in a row
 /// between two reconciles of a feed that runs every minute.
@@ -16,6 +19,9 @@ pub const KEPT_PER_SCHEDULE: usize = 16;
 
 /// News nobody took for this long are dropped (a FeedSource that no longer reconciles).
 pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// How long a counted run is remembered: longer than the watch may lag behind a status write.
+pub const COUNTED_FOR: Duration = Duration::from_secs(600);
 
 /// A Temporal frontend and namespace.
 pub type Place = (String, String);
@@ -28,6 +34,10 @@ struct Watched {
     listed: Option<jiff::Timestamp>,
     /// Ended runs by schedule ID, with when they were learned.
     ended: HashMap<Box<str>, (Instant, Vec<ClosedRun>)>,
+    /// The runs counted in the metrics, by run ID, with when.
+    counted: HashMap<Box<str>, Instant>,
+    /// How runs ended, read from their close events, by run ID, with when.
+    closes: HashMap<Box<str>, (Instant, RunClose)>,
 }
 
 /// Ended runs, learned per Temporal namespace, waiting for their FeedSource's reconcile.
@@ -126,6 +136,34 @@ impl RunNews {
         if let Some(w) = m.get_mut(place) {
             w.ended.remove(id);
         }
+    }
+
+    /// Whether run `run_id` of `place` is counted for the first time (it is counted now).
+    pub fn first_count(&self, place: &Place, run_id: &str) -> bool {
+        self.with(place, |w| {
+            let now = Instant::now();
+            w.counted
+                .retain(|_, at| now.duration_since(*at) < COUNTED_FOR);
+            w.counted.insert(run_id.into(), now).is_none()
+        })
+    }
+
+    /// How run `run_id` of `place` ended, if its close event was read lately.
+    pub fn close_of(&self, place: &Place, run_id: &str) -> Option<RunClose> {
+        let m = self.places.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(place)?.closes.get(run_id).map(|(_, c)| c.clone())
+    }
+
+    /// Keeps how run `run_id` of `place` ended (read from its close event), for a while: a
+    /// reconcile of a copy the watch has not updated yet finds it here instead of reading it
+    /// again.
+    pub fn read_close(&self, place: &Place, run_id: &str, close: RunClose) {
+        self.with(place, |w| {
+            let now = Instant::now();
+            w.closes
+                .retain(|_, (at, _)| now.duration_since(*at) < COUNTED_FOR);
+            w.closes.insert(run_id.into(), (now, close));
+        });
     }
 
     /// How many schedules have news waiting.

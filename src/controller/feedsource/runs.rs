@@ -47,8 +47,6 @@ const RUN_PAGE: i32 = 1000;
 pub(super) struct Observed {
     /// What the status records.
     pub recorded: Recorded,
-    /// The ended runs it was told of; recorded once the status is written.
-    pub news: Vec<ClosedRun>,
 }
 
 /// The runs of `desired`'s schedule, as `fs`'s status should record them: the latest run from
@@ -64,7 +62,15 @@ pub(super) async fn observe<A: RunsApi>(
     let empty = Default::default();
     let prev = fs.status.as_ref().unwrap_or(&empty);
     let place = (desired.address.clone(), desired.namespace.clone());
-    let news = ctx.run_news.ended(&place, &desired.id);
+    // What the cached status shows is no news any more.
+    let (news, shown): (Vec<ClosedRun>, Vec<ClosedRun>) = ctx
+        .run_news
+        .ended(&place, &desired.id)
+        .into_iter()
+        .partition(|c| runs::is_news(prev, c));
+    if !shown.is_empty() {
+        ctx.run_news.recorded(&place, &desired.id, &shown);
+    }
     let latest = latest_action(seen);
     let now = Time(Timestamp::now());
     let mut seen_runs = Runs {
@@ -74,23 +80,26 @@ pub(super) async fn observe<A: RunsApi>(
     };
     let first = runs::record(prev, &seen_runs, &now);
     let Some((workflow_id, run_id)) = &first.read else {
-        return Observed {
-            recorded: first,
-            news,
-        };
+        return Observed { recorded: first };
     };
-    let close = match api.run_close(workflow_id, run_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => RunClose::default(),
-        Err(e) => {
-            tracing::warn!(schedule = %desired.id, workflow = %workflow_id, error = %e, "cannot read how the run ended; recorded without its result");
-            RunClose::default()
+    let close = match ctx.run_news.close_of(&place, run_id) {
+        Some(c) => c,
+        None => {
+            let c = match api.run_close(workflow_id, run_id).await {
+                Ok(Some(c)) => runs::trimmed(c),
+                Ok(None) => RunClose::default(),
+                Err(e) => {
+                    tracing::warn!(schedule = %desired.id, workflow = %workflow_id, error = %e, "cannot read how the run ended; recorded without its result");
+                    RunClose::default()
+                }
+            };
+            ctx.run_news.read_close(&place, run_id, c.clone());
+            c
         }
     };
     seen_runs.close = Some((run_id, &close));
     Observed {
         recorded: runs::record(prev, &seen_runs, &now),
-        news,
     }
 }
 
@@ -257,11 +266,11 @@ async fn ended<A: RunsApi>(
             return Vec::new();
         }
     };
+    // News for the FeedSources there whose cached status does not show the end already.
     let ends = rows.iter().filter_map(|r| {
         let run = ClosedRun::of(r)?;
-        w.members
-            .contains_key(&r.schedule_id)
-            .then(|| (r.schedule_id.clone(), run))
+        let status = w.members.get(&r.schedule_id)?.status.as_ref()?;
+        runs::is_news(status, &run).then(|| (r.schedule_id.clone(), run))
     });
     let ids = ctx.run_news.learned(place, started, wall, ends);
     ids.iter()
@@ -319,7 +328,66 @@ async fn started(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::feedsource::{FeedSourceStatus, LastRun, RunOutcome};
+    use crate::{
+        crd::feedsource::{FeedSourceStatus, LastRun, RunOutcome},
+        testing::{kube::FakeKube, schedules::FakeSchedules},
+    };
+
+    /// A reconcile of a copy the watch has not updated since the status recorded a run's end
+    /// still sees the end (it would write the run back as running), without a second read;
+    /// once the copy shows it, the news go.
+    #[tokio::test]
+    async fn news_outlive_a_stale_copy_and_a_close_is_read_once() {
+        let kube = std::sync::Arc::new(FakeKube::default());
+        let ctx = FeedContext::test(kube.client(), "t");
+        let api = FakeSchedules::default();
+        let mut fs = FeedSource::test("news", "hn");
+        let desired = fs.desired("t:1", "t");
+        let at = |s| Time(Timestamp::from_second(s).expect("ts"));
+        fs.status = Some(FeedSourceStatus {
+            last_run: Some(LastRun {
+                scheduled_time: Some(at(1_000)),
+                workflow_id: Some("wf".into()),
+                run_id: Some("r1".into()),
+                outcome: Some(RunOutcome::Running),
+                since: Some(at(1_000)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let place = (desired.address.clone(), desired.namespace.clone());
+        let end = ClosedRun {
+            workflow_id: "wf".into(),
+            run_id: "r1".into(),
+            outcome: RunOutcome::Completed,
+            start_time: Timestamp::from_second(1_000).ok(),
+            close_time: Timestamp::from_second(1_010).ok(),
+        };
+        ctx.run_news.learned(
+            &place,
+            Instant::now(),
+            Timestamp::now(),
+            [(desired.id.clone(), end)],
+        );
+        let seen = Seen::Created;
+        let first = observe(&ctx, &api, &fs, &desired, &seen).await.recorded;
+        let stale = observe(&ctx, &api, &fs, &desired, &seen).await.recorded;
+        let outcome = |r: &Recorded| r.last_run.as_ref().and_then(|l| l.outcome);
+        assert_eq!(outcome(&first), Some(RunOutcome::Completed));
+        assert_eq!(
+            outcome(&stale),
+            Some(RunOutcome::Completed),
+            "not Running again"
+        );
+        assert_eq!(api.calls("GetWorkflowExecutionHistory"), 1, "read once");
+        assert_eq!(ctx.remembered(), 1, "the news wait for the copy");
+        fs.status = Some(FeedSourceStatus {
+            last_run: first.last_run,
+            ..Default::default()
+        });
+        observe(&ctx, &api, &fs, &desired, &seen).await;
+        assert_eq!(ctx.remembered(), 0, "the copy shows the end: no news");
+    }
 
     fn feed(name: &str, running: bool, next: i64) -> Arc<FeedSource> {
         let mut fs = FeedSource::test("news", name);
