@@ -12,7 +12,7 @@ use kube::{
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 
-use crate::{controller::MANAGER, http::Health, metrics::Metrics};
+use crate::{http::Health, metrics::Metrics, runtime::MANAGER};
 
 /// How `lead` ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,12 +150,8 @@ pub async fn elect(client: Client, cfg: &LeaseConfig) -> (watch::Receiver<bool>,
         if attempt == 0 {
             tracing::warn!(lease = %cfg.name, %error, "cannot read or create the Lease; retrying");
         }
-        let delay = crate::controller::backoff::delay_within(
-            ELECT_RETRY_BASE,
-            ELECT_RETRY_CAP,
-            attempt,
-            0.5,
-        );
+        let delay =
+            crate::runtime::backoff::delay_within(ELECT_RETRY_BASE, ELECT_RETRY_CAP, attempt, 0.5);
         attempt = attempt.saturating_add(1);
         tokio::time::sleep(delay).await;
     };

@@ -12,7 +12,7 @@
 //!                        the clients of Temporal, buun-curator's API and Kubernetes
 //! crd                    the API types
 //! metrics, http, leader  process plumbing
-//! uid                    the UID as a compact map key
+//! runtime, uid           retries, backoff, request IDs; the UID as a compact map key
 //! ```
 #![forbid(unsafe_code)]
 
@@ -26,6 +26,7 @@ pub mod http;
 pub mod kube_client;
 pub mod leader;
 pub mod metrics;
+pub mod runtime;
 pub mod schedule;
 pub mod sync_cli;
 pub mod telemetry;

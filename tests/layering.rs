@@ -11,7 +11,7 @@
 //! temporal curator_api http kube_client
 //!                          the clients of Temporal, buun-curator and Kubernetes, the endpoints
 //! crd metrics              the API types, the metric registry
-//! uid                      the UID as a compact map key
+//! uid runtime              the UID as a compact map key; retries, backoff, request IDs
 //! ```
 //! `testing` (test support) may use anything; nothing else may use it.
 
@@ -30,7 +30,7 @@ fn layer(module: &str) -> Option<u8> {
         "feed" => 4,
         "temporal" | "curator_api" | "http" | "kube_client" => 5,
         "crd" | "metrics" => 6,
-        "uid" => 7,
+        "uid" | "runtime" => 7,
         _ => return None,
     })
 }

@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use curator_operator::{
     crd::{CuratorWorker, FeedSource, GoDuration},
+    runtime::retry::Retry,
     schedule::{BuildOptions, fingerprint, sync::list_all},
     sync_cli::{
         self, Documents, Options,
         feed::Mode,
         inputs::{self, Prepared},
         outcome::{Action, Outcome},
-        output,
-        retry::Retry,
-        stamp,
+        output, stamp,
     },
     temporal::{Listed, ScheduleApi, grpc::GrpcSchedules, memo, proto::Schedule},
     testing::counting::Counting,

@@ -12,6 +12,7 @@ use std::{
 
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
+    runtime::retry::Retry,
     schedule::BuildOptions,
     sync_cli::{
         self, Documents, Options,
@@ -19,7 +20,6 @@ use curator_operator::{
         inputs,
         outcome::{Action, Outcome},
         output,
-        retry::Retry,
     },
     temporal::{
         Described, ListPage, ScheduleApi, TemporalError,

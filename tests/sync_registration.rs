@@ -11,6 +11,7 @@ use std::{collections::HashMap, process::Command, time::Duration};
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
     curator_api::http::HttpFeedApi,
+    runtime::retry::Retry,
     schedule::BuildOptions,
     sync_cli::{
         self, Documents, Options,
@@ -18,7 +19,6 @@ use curator_operator::{
         inputs::{self, ApiGiven},
         outcome::{Action, Outcome},
         output,
-        retry::Retry,
     },
     temporal::{ScheduleApi, grpc::GrpcSchedules, proto::Action as ScheduleAction},
     testing::{counting::Counting, curator_api::FakeCuratorApi},

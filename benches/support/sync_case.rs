@@ -13,7 +13,8 @@ use crate::{
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
     metrics::Metrics,
-    sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, retry::Retry, stamp},
+    runtime::retry::Retry,
+    sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, stamp},
     temporal::pool::{Credentials, Pool},
 };
 

@@ -8,7 +8,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::shared::MANAGER;
+use crate::runtime::MANAGER;
 
 /// PURE: whether every field of `desired` has the same value in `live`. Fields only in `live`
 /// (server defaults, other managers' fields) are ignored; lists must match element by element.

@@ -9,7 +9,6 @@
 //! most [`RunOptions::drain`], and for nothing else).
 
 pub mod apply;
-pub mod backoff;
 pub mod cache;
 pub mod curatorworker;
 pub mod drain;
@@ -32,7 +31,8 @@ use kube::{
     runtime::{Controller, WatchStreamExt, controller, reflector, reflector::ObjectRef, watcher},
 };
 
-pub use shared::{MANAGER, Shared};
+pub use crate::runtime::MANAGER;
+pub use shared::Shared;
 
 use crate::crd::{CuratorWorker, FeedSource};
 use drain::Drain;

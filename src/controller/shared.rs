@@ -13,15 +13,12 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
-use super::backoff;
 use crate::{
     http::Health,
     metrics::Metrics,
+    runtime::{MANAGER, backoff},
     temporal::pool::{Credentials, Pool},
 };
-
-/// The field manager of every write this operator makes.
-pub const MANAGER: &str = "curator-operator";
 
 /// What both controllers share: the clients, the event recorder and the observability.
 pub struct Shared {

@@ -13,10 +13,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
-use super::{
-    error::Error,
-    shared::{MANAGER, Shared},
-};
+use super::{error::Error, shared::Shared};
 use crate::crd::{
     CuratorWorker, CuratorWorkerStatus, FeedSource, FeedSourceStatus,
     conditions::{self, READY},
@@ -93,7 +90,7 @@ pub async fn publish<K: Reconciled>(
     });
     api.patch_status(
         &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
+        &PatchParams::apply(crate::runtime::MANAGER).force(),
         &Patch::Apply(&body),
     )
     .await?;

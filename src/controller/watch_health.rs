@@ -24,7 +24,7 @@ use std::{
 use futures::{Stream, StreamExt, future};
 use kube::runtime::{WatchStreamExt, utils::Backoff, watcher};
 
-use super::backoff::delay_within;
+use crate::runtime::backoff::delay_within;
 use crate::{
     http::{ControllerReport, Health},
     metrics::{Crd, KindReason, Metrics},

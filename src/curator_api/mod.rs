@@ -118,3 +118,8 @@ pub trait FeedApi: Send + Sync {
     /// Deletes a feed and its entries; `false` when it did not exist.
     fn delete(&self, id: &str) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
+impl crate::runtime::retry::Transient for ApiError {
+    fn is_transient(&self) -> bool {
+        !self.is_permanent()
+    }
+}

@@ -167,6 +167,12 @@ impl Recorded {
     }
 }
 
+impl crate::runtime::retry::Transient for SyncError {
+    fn is_transient(&self) -> bool {
+        !self.is_permanent()
+    }
+}
+
 pub(super) async fn describe_required<A: ScheduleApi>(
     api: &A,
     id: &str,

@@ -15,9 +15,9 @@ use crate::{
 use super::{
     diff,
     outcome::{Action, FeedNote, Outcome},
-    retry::Retry,
     stamp::{self, Stamped},
 };
+use crate::runtime::retry::Retry;
 
 /// A declared feed, ready to sync.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@
 //! - [`credentials`]: the `temporal` CLI's TLS and API-key flags;
 //! - [`register`]: each feed in buun-curator first, as the controller does it;
 //! - [`feed`]: one feed's work; [`stamp`]: what `sync` keeps on the schedule; [`diff`]: the
-//!   fields that differ; [`retry`]: transient errors;
+//!   fields that differ (transient errors are retried with `runtime::retry`);
 //! - [`health`]: whether each feed is being ingested (its last run);
 //! - [`outcome`], [`output`], [`progress`]: what the run reports.
 
@@ -26,7 +26,6 @@ pub mod output;
 pub mod progress;
 pub mod prune;
 pub mod register;
-pub mod retry;
 pub mod stamp;
 
 use std::{
@@ -43,6 +42,7 @@ pub use documents::{Documents, parse_documents, read_documents};
 use crate::{
     config::{SyncArgs, SyncOutput},
     curator_api::{FeedApi, http::HttpFeedApi},
+    runtime::{LIST_PAGE, retry},
     schedule::{BuildOptions, desired, sync::list_all},
     temporal::{Listed, ScheduleApi, TemporalError, pool::Pool, runs::RunsApi},
 };
@@ -50,9 +50,6 @@ use feed::{Feed, Mode};
 use inputs::{Location, Prepared};
 use outcome::{Action, Outcome};
 use progress::Progress;
-
-/// Schedules per listing page (the most Temporal returns).
-pub const LIST_PAGE: i32 = 1000;
 
 /// How a run works.
 #[derive(Clone, Debug)]

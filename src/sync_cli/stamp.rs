@@ -32,17 +32,7 @@ pub fn fingerprint(notes: &str) -> Option<&str> {
 /// A request ID of its own for every patch: Temporal drops a patch whose ID it has seen on
 /// the schedule before, so a second pause (or unpause) with a derived ID would be lost.
 pub fn request_id(kind: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "sync-{kind}-{}-{nanos}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::runtime::request_id(&format!("sync-{kind}"))
 }
 
 /// A [`ScheduleApi`] for one feed that stamps every unpaused state the shared reconcile writes

@@ -109,6 +109,12 @@ impl TemporalError {
     }
 }
 
+impl crate::runtime::retry::Transient for TemporalError {
+    fn is_transient(&self) -> bool {
+        !self.is_permanent()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

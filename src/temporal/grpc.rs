@@ -132,19 +132,9 @@ impl GrpcSchedules {
     }
 }
 
+// Unique per call: Temporal dedupes retries of one logical request by it.
 fn request_id() -> String {
-    // Unique per call: Temporal dedupes retries of one logical request by it.
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "curator-{}-{nanos}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::runtime::request_id("curator")
 }
 
 impl ScheduleApi for GrpcSchedules {

@@ -67,7 +67,10 @@ pub(super) async fn reconcile_global(
             "GlobalScheduleResumed",
         ),
     };
-    let request_id = format!("{reason}-{}-{}", w.uid().unwrap_or_default(), unique());
+    // A request ID of its own for every pause and unpause (Temporal drops a repeated request ID
+    // as a retry, and both are idempotent anyway).
+    let request_id =
+        crate::runtime::request_id(&format!("{reason}-{}", w.uid().unwrap_or_default()));
     api.patch(GLOBAL_SCHEDULE_ID, patch, request_id).await?;
     let now = global::after(&seen, &action);
     ctx.global_cache.update(&key, |g| *g = now.clone()).await;
@@ -79,16 +82,4 @@ pub(super) async fn reconcile_global(
         .event(w, EventType::Normal, reason, "GlobalSchedule", note)
         .await;
     Ok(now)
-}
-
-/// A request ID of its own for every pause and unpause (Temporal drops a repeated request ID as
-/// a retry, and both are idempotent anyway).
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
 }

@@ -14,8 +14,6 @@ use crate::{
     uid::UidKey,
 };
 
-/// Page size of schedule listings.
-pub(super) const LIST_PAGE: i32 = 1000;
 /// When a new schedule is first looked for in a listing (later ones are paced by
 /// `cache::news_interval`).
 pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);

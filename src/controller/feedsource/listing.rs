@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Instant};
 use kube::ResourceExt;
 
 use super::{
-    context::{FeedContext, LIST_PAGE, NEWS_INTERVAL, VISIBILITY_GRACE},
+    context::{FeedContext, NEWS_INTERVAL, VISIBILITY_GRACE},
     hold::Hold,
 };
 use crate::{
@@ -139,9 +139,11 @@ pub(super) async fn fetch_listing<A: ScheduleApi>(
     api: &A,
     wanted: &str,
 ) -> Result<Arc<listing::Listing>, TemporalError> {
-    sync::list_kept::<_, _, Vec<_>>(api, wanted, LIST_PAGE, |l| listing::compact(wanted, l))
-        .await
-        .map(|kept| Arc::new(listing::Listing::from(kept)))
+    sync::list_kept::<_, _, Vec<_>>(api, wanted, crate::runtime::LIST_PAGE, |l| {
+        listing::compact(wanted, l)
+    })
+    .await
+    .map(|kept| Arc::new(listing::Listing::from(kept)))
 }
 
 /// PURE: the oldest listing a resync uses when no new one may start now, for a listing reused

@@ -1,41 +1,20 @@
-//! Retrying a feed's Temporal calls: transient errors (timeouts, `Unavailable`,
-//! `ResourceExhausted`, a lost update, a connection that failed) are retried with exponential
-//! backoff and jitter within a bounded total time; permanent ones (a rejected spec, a conflict,
-//! a refused credential) end the feed's work at once.
+//! Retrying a piece of work within a bounded total time (`sync`'s Temporal and buun-curator
+//! calls): transient errors (timeouts, `Unavailable`, `ResourceExhausted`, a lost update, a
+//! connection that failed) are retried with exponential backoff and jitter; permanent ones (a
+//! rejected spec, a conflict, a refused credential) end the work at once. Each error type says
+//! which it is ([`Transient`], implemented beside it).
 
 use std::{
     future::Future,
-    hash::{BuildHasher, Hasher},
     time::{Duration, Instant},
 };
 
-use crate::{
-    controller::backoff::delay_within, curator_api::ApiError, schedule::sync::SyncError,
-    temporal::TemporalError,
-};
+use super::backoff::{delay_within, jitter};
 
 /// An error that may go away by itself.
 pub trait Transient {
     /// Whether trying again, unchanged, can succeed.
     fn is_transient(&self) -> bool;
-}
-
-impl Transient for TemporalError {
-    fn is_transient(&self) -> bool {
-        !self.is_permanent()
-    }
-}
-
-impl Transient for ApiError {
-    fn is_transient(&self) -> bool {
-        !self.is_permanent()
-    }
-}
-
-impl Transient for SyncError {
-    fn is_transient(&self) -> bool {
-        !self.is_permanent()
-    }
 }
 
 /// How long and how often to retry.
@@ -122,18 +101,6 @@ impl<T, E: std::fmt::Display + Transient> Tried<T, E> {
     }
 }
 
-/// A number in [0, 1) that differs between calls (no random crate needed for jitter).
-fn jitter() -> f64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    (h.finish() % 10_000) as f64 / 10_000.0
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -141,6 +108,7 @@ mod tests {
     use tonic::Code;
 
     use super::*;
+    use crate::{schedule::sync::SyncError, temporal::TemporalError};
 
     fn rpc(code: Code) -> TemporalError {
         TemporalError::Rpc {

@@ -1,9 +1,11 @@
-//! Per-object exponential backoff with jitter, reset on success.
+//! Exponential backoff with jitter: per object for the controllers (reset on success), and the
+//! delays every other retry uses.
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, Hasher},
     sync::Mutex,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 /// First retry delay.
@@ -61,16 +63,7 @@ impl Backoffs {
             *n = n.saturating_add(1);
             a
         };
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        delay_within(
-            self.base,
-            self.cap,
-            attempt,
-            f64::from(nanos % 1000) / 1000.0,
-        )
+        delay_within(self.base, self.cap, attempt, jitter())
     }
 
     /// Forgets the failures of `key` after a success.
@@ -80,6 +73,18 @@ impl Backoffs {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
     }
+}
+
+/// A number in [0, 1) that differs between calls (no random crate needed for jitter).
+pub fn jitter() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 #[cfg(test)]
