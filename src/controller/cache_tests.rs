@@ -1,6 +1,7 @@
 //! Tests of the shared caches.
 
 use super::*;
+use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 fn key(q: &str) -> QueueKey {

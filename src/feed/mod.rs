@@ -1,6 +1,11 @@
-//! FeedSource → its feed in buun-curator, PURE: which feed a FeedSource stands for, and what to
-//! write so that the fields the API can write follow the spec. Every POST and PATCH starts an
-//! ingestion run in buun-curator, so nothing is written unless a field differs.
+//! FeedSource → its feed in buun-curator: which feed a FeedSource stands for, and what to
+//! write so that the fields the API can write follow the spec (PURE: [`plan`], [`route`]), and
+//! the one engine that settles it through the API for the controller and `sync`
+//! ([`settle`]). Every POST and PATCH starts an ingestion run in buun-curator, so nothing is
+//! written unless a field differs.
+
+pub mod route;
+pub mod settle;
 
 use crate::{
     crd::{conditions::Failure, feedsource::FeedSpec},
@@ -91,6 +96,15 @@ impl Origin {
             Origin::Exists => "Exists",
             Origin::Adopted => "Adopted",
             Origin::Created => "Created",
+        }
+    }
+
+    /// Lower-case word, as `sync` prints it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Origin::Exists => "exists",
+            Origin::Adopted => "adopted",
+            Origin::Created => "created",
         }
     }
 }

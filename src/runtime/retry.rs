@@ -38,6 +38,11 @@ impl Retry {
         }
     }
 
+    /// One attempt, no retry.
+    pub fn once() -> Self {
+        Self::within(Duration::ZERO)
+    }
+
     /// PURE: the wait after failed attempt number `attempt` (0-based) at `elapsed` into the
     /// budget, or `None` when the next attempt would start after the budget.
     pub fn wait(&self, attempt: u32, elapsed: Duration, jitter: f64) -> Option<Duration> {

@@ -13,7 +13,10 @@ use super::{
     feed::Feed,
     register::{NEW_FEED_ID, Pending},
 };
-use crate::schedule::{BuildOptions, desired};
+use crate::{
+    feed::route::{NoRoute, Route, route},
+    schedule::{BuildOptions, desired},
+};
 
 /// buun-curator's API as `sync` is given it: a URL that overrides the workers'
 /// `spec.curatorApi.url` (`--curator-api-url`), and whether a token is set
@@ -118,27 +121,23 @@ pub fn prepare_with(
             .url
             .map(str::to_owned)
             .or_else(|| worker.spec.curator_api.as_ref().map(|c| c.url.clone()));
-        match (api_url, api.token, f.spec.feed.id.is_some()) {
-            (Some(url), true, _) => out.pending.push(Pending {
+        let given = api_url.as_deref().map(|url| (url, api.token));
+        match route(f.spec.feed.id.as_deref(), given) {
+            Ok(Route::Register) => out.pending.push(Pending {
                 resource,
                 schedule_id: d.id,
+                api: api_url.unwrap_or_default(),
                 source: f.clone(),
                 temporal,
-                api: url,
             }),
-            (_, _, true) => out.feeds.push(Feed::new(resource, d)),
-            (Some(url), false, false) => errors.push(format!(
-                "FeedSource {resource}: feed.id is not set, and INTERNAL_API_TOKEN is not set \
-                 for buun-curator's API at {url} to register the feed with; set feed.id, or \
-                 the token"
-            )),
-            (None, _, false) => errors.push(format!(
-                "FeedSource {resource}: feed.id is not set, and there is no buun-curator API to \
-                 register the feed with (CuratorWorker {:?} has no spec.curatorApi.url, and \
-                 --curator-api-url / BUUN_CURATOR_API_URL is not given); set feed.id, or give \
-                 the API and INTERNAL_API_TOKEN",
+            Ok(Route::Unchecked(_)) => out.feeds.push(Feed::new(resource, d)),
+            Err(e @ NoRoute::NoApi) => errors.push(format!(
+                "FeedSource {resource}: {e} (CuratorWorker {:?} has no spec.curatorApi.url, and \
+                 --curator-api-url / BUUN_CURATOR_API_URL is not given; give the API and \
+                 INTERNAL_API_TOKEN)",
                 f.spec.worker_ref.name
             )),
+            Err(e) => errors.push(format!("FeedSource {resource}: {e}")),
         }
     }
     if errors.is_empty() {

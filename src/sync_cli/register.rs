@@ -1,11 +1,15 @@
-//! Each FeedSource's feed in buun-curator, as the controller settles it
-//! (`controller::feedsource::register`): one listing per API, the shared plan (`feed::plan`: by
-//! `feed.id`, else the one feed with `feed.url`, else a new one), a write only when a field
-//! differs. A FeedSource without `feed.id` gets its ID here, before its schedule is built.
-//! FeedSources with the same feed URL are settled one after the other, so that two of them
-//! never create the feed twice; the rest `--concurrency` at a time.
+//! Each FeedSource's feed in buun-curator, settled with the engine the controller uses
+//! (`feed::settle`): one listing per API per run, the shared plan (`feed.id`, else the one feed
+//! with `feed.url`, else a new one), a write only when a field differs. A FeedSource without
+//! `feed.id` gets its ID here, before its schedule is built. FeedSources with the same feed URL
+//! are settled one after the other, so that two of them never create the feed twice; the rest
+//! `--concurrency` at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::{StreamExt, stream};
 
@@ -15,8 +19,11 @@ use super::{
 };
 use crate::{
     crd::{FeedSource, curatorworker::TemporalConnection},
-    curator_api::{ApiError, FeedApi, FeedRow},
-    feed::{self, Origin, Plan, Registration},
+    curator_api::FeedApi,
+    feed::{
+        Registration,
+        settle::{Ask, Done, FeedCache, settle},
+    },
     schedule::{BuildOptions, desired},
 };
 
@@ -38,9 +45,6 @@ pub struct Pending {
     pub api: String,
 }
 
-/// One API's feeds, read once per run, kept in line with this run's writes.
-type Rows = Vec<FeedRow>;
-
 /// Settles every pending FeedSource's feed: the feeds ready to sync (with their ID), and an
 /// outcome for each FeedSource whose feed could not be settled. `apis` holds a client per API
 /// URL; a URL without one (its listing failed) fails its feeds.
@@ -51,7 +55,10 @@ pub async fn resolve<A: FeedApi>(
     mode: &Mode,
     concurrency: usize,
 ) -> (Vec<Feed>, Vec<Outcome>) {
-    let mut listings: HashMap<&str, Result<Rows, Outcome>> = HashMap::new();
+    // Each API's feeds, listed once per run and shared by its FeedSources (kept in line with
+    // this run's writes).
+    let rows = FeedCache::default();
+    let mut listings: HashMap<&str, Result<(), Outcome>> = HashMap::new();
     for url in pending.iter().map(|p| p.api.as_str()) {
         if listings.contains_key(url) {
             continue;
@@ -61,18 +68,24 @@ pub async fn resolve<A: FeedApi>(
                 let tried = mode.retry.run(|| api.list()).await;
                 let why = tried.result.as_ref().err().map(|e| tried.why(e));
                 let attempts = tried.attempts;
-                tried.result.map_err(|e| {
-                    let mut o = Outcome::new("", "", Action::Error);
-                    o.attempts = attempts;
-                    o.failed(
-                        Action::Error,
-                        format!(
-                            "listing feeds of buun-curator at {url}: {}",
-                            why.unwrap_or_default()
-                        ),
-                        e.reason(),
-                    )
-                })
+                match tried.result {
+                    Ok(listed) => {
+                        rows.put(&url.to_owned(), Arc::new(listed)).await;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let mut o = Outcome::new("", "", Action::Error);
+                        o.attempts = attempts;
+                        Err(o.failed(
+                            Action::Error,
+                            format!(
+                                "listing feeds of buun-curator at {url}: {}",
+                                why.unwrap_or_default()
+                            ),
+                            e.reason(),
+                        ))
+                    }
+                }
             }
             None => Err(Outcome::new("", "", Action::Error).failed(
                 Action::Error,
@@ -90,32 +103,26 @@ pub async fn resolve<A: FeedApi>(
             .or_default()
             .push(p);
     }
+    let rows = &rows;
     let results: Vec<Vec<Result<Feed, Box<Outcome>>>> = stream::iter(groups)
         .map(|((url, _), group)| {
             let (api, listing) = (apis.get(url), listings.get(url));
             async move {
-                let mut rows = match listing {
-                    Some(Ok(rows)) => rows.clone(),
-                    Some(Err(failed)) => {
-                        return group
-                            .iter()
-                            .map(|p| Err(Box::new(p.failed_like(failed))))
-                            .collect();
+                let failed = match (api, listing) {
+                    (Some(api), Some(Ok(()))) => {
+                        let mut out = Vec::new();
+                        for p in group {
+                            out.push(settle_one(api, rows, url, p, build, mode).await);
+                        }
+                        return out;
                     }
-                    None => Vec::new(),
+                    (_, Some(Err(failed))) => failed.clone(),
+                    _ => Outcome::new("", "", Action::Error),
                 };
-                let mut out = Vec::new();
-                for p in group {
-                    out.push(match api {
-                        Some(api) => settle(api, p, &mut rows, build, mode).await,
-                        None => Err(Box::new(p.failed_like(&Outcome::new(
-                            "",
-                            "",
-                            Action::Error,
-                        )))),
-                    });
-                }
-                out
+                group
+                    .iter()
+                    .map(|p| Err(Box::new(p.failed_like(&failed))))
+                    .collect()
             }
         })
         .buffer_unordered(concurrency.max(1))
@@ -139,123 +146,59 @@ pub async fn resolve<A: FeedApi>(
     (feeds, failed)
 }
 
-/// Keeps `rows` in line with a write.
-fn remember(rows: &mut Rows, row: &FeedRow) {
-    rows.retain(|r| r.id != row.id);
-    rows.push(row.clone());
-}
-
-/// One FeedSource's feed, then its schedule built for that feed.
-async fn settle<A: FeedApi>(
+/// One FeedSource's feed, settled as the controller does it (`feed::settle`, on this run's
+/// listing), then its schedule built for that feed.
+async fn settle_one<A: FeedApi>(
     api: &A,
+    rows: &FeedCache,
+    url: &str,
     p: &Pending,
-    rows: &mut Rows,
     build: &BuildOptions,
     mode: &Mode,
 ) -> Result<Feed, Box<Outcome>> {
     let spec = &p.source.spec.feed;
-    // Attempts beyond the first of each call that succeeded.
-    let mut retries = 0;
-    let mut plan = feed::plan(spec, None, rows);
-    let api_failed = |e: &ApiError, attempts: u32, why: String| {
-        let mut o = p.outcome(Action::Error);
-        o.attempts = attempts;
-        o.failed(Action::Error, format!("buun-curator: {why}"), e.reason())
+    let ask = Ask {
+        spec,
+        recorded: None,
+        dry_run: mode.dry_run,
+        retry: mode.retry,
+        // This run's listing; after a failed POST, one that started after it.
+        max_age: Duration::MAX,
+        fresh_for_create: Duration::MAX,
     };
-    if let Plan::NotListed { id } = &plan {
-        // The listing may predate the feed: ask for it.
-        let tried = mode.retry.run(|| api.get(id)).await;
-        retries += tried.attempts.saturating_sub(1);
-        match &tried.result {
-            Ok(Some(row)) => {
-                remember(rows, row);
-                plan = feed::plan(spec, None, std::slice::from_ref(row));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
-        }
-    }
+    let settled = settle(api, rows, url, &ask).await;
+    let retries = settled.retries;
     let note = |id: Option<&str>, action, changed| FeedNote {
         id: id.map(str::to_owned),
         action,
         changed,
     };
-    let origin_word = |o: Origin| match o {
-        Origin::Exists => "exists",
-        Origin::Adopted => "adopted",
-        Origin::Created => "created",
-    };
-    let (id, n) = match plan {
-        Plan::Use { row, origin } => (
-            row.id.clone(),
-            note(Some(&row.id), origin_word(origin), vec![]),
-        ),
-        Plan::Update { row, changed, .. } if mode.dry_run => {
+    let done = settled.done.map_err(|f| {
+        let mut o = p.outcome(Action::Error);
+        o.attempts = f.attempts;
+        Box::new(o.failed(
+            Action::Error,
+            format!("buun-curator: {}", f.why),
+            f.error.reason(),
+        ))
+    })?;
+    let (id, n) = match done {
+        Done::Found { row, origin } => (row.id.clone(), note(Some(&row.id), origin.word(), vec![])),
+        Done::Updated { row, changed, .. } => {
+            (row.id.clone(), note(Some(&row.id), "updated", changed))
+        }
+        Done::Created { row } => (row.id.clone(), note(Some(&row.id), "created", vec![])),
+        Done::WouldUpdate { row, changed } => {
             (row.id.clone(), note(Some(&row.id), "update", changed))
         }
-        Plan::Update {
-            row,
-            fields,
-            changed,
-            ..
-        } => {
-            let tried = mode.retry.run(|| api.update(&row.id, &fields)).await;
-            retries += tried.attempts.saturating_sub(1);
-            match &tried.result {
-                Ok(Some(new)) => {
-                    remember(rows, new);
-                    (new.id.clone(), note(Some(&new.id), "updated", changed))
-                }
-                Ok(None) => {
-                    return Err(Box::new(
-                        p.unregistered(&Registration::NotFound { id: row.id }),
-                    ));
-                }
-                Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
-            }
-        }
-        Plan::Create { .. } if mode.dry_run => {
-            (NEW_FEED_ID.to_owned(), note(None, "create", vec![]))
-        }
-        Plan::Create { .. } => {
-            // A POST cannot be taken back: after a failed attempt (its answer may have been
-            // lost) the feeds are listed again, and one that now has the URL is adopted.
-            let mut fresh = false;
-            let tried = mode
-                .retry
-                .run(|| {
-                    let again = std::mem::replace(&mut fresh, true);
-                    let rows_now = rows.clone();
-                    async move {
-                        let listed = if again { api.list().await? } else { rows_now };
-                        match feed::plan(spec, None, &listed) {
-                            Plan::Create { fields } => api.create(&fields).await.map(|r| (r, true)),
-                            Plan::Use { row, .. } | Plan::Update { row, .. } => Ok((row, false)),
-                            _ => Err(ApiError::Rejected(format!(
-                                "more than one feed has URL {} now",
-                                spec.url
-                            ))),
-                        }
-                    }
-                })
-                .await;
-            retries += tried.attempts.saturating_sub(1);
-            match &tried.result {
-                Ok((row, created)) => {
-                    remember(rows, row);
-                    let action = if *created { "created" } else { "adopted" };
-                    (row.id.clone(), note(Some(&row.id), action, vec![]))
-                }
-                Err(e) => return Err(Box::new(api_failed(e, tried.attempts, tried.why(e)))),
-            }
-        }
-        Plan::Ambiguous { ids } => {
+        Done::WouldCreate => (NEW_FEED_ID.to_owned(), note(None, "create", vec![])),
+        Done::Ambiguous { ids } => {
             return Err(Box::new(p.unregistered(&Registration::Ambiguous {
                 url: spec.url.clone(),
                 ids,
             })));
         }
-        Plan::NotListed { id } => {
+        Done::NotFound { id } => {
             return Err(Box::new(p.unregistered(&Registration::NotFound { id })));
         }
     };

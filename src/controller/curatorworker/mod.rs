@@ -62,7 +62,7 @@ pub struct WorkerContext {
     /// Task queue loads, shared by the workers on a queue.
     pub load_cache: LoadCache,
     /// buun-curator's global schedule, per Temporal frontend and namespace.
-    pub global_cache: TtlCache<NamespaceKey, Global>,
+    pub global_cache: TtlCache<NamespaceKey, Global, crate::temporal::TemporalError>,
     /// The last check of each worker's required settings.
     settings: settings::Checks,
 }

@@ -40,7 +40,10 @@ use crate::{
         CuratorWorker, FeedSource, FeedSourceStatus, conditions::Status,
         feedsource::RUN_NOW_ANNOTATION,
     },
-    feed::Registration,
+    feed::{
+        Registration,
+        route::{NoRoute, Route, route},
+    },
     schedule::{
         DesiredSchedule, desired,
         health::INGESTING,
@@ -158,8 +161,14 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
     let Some(worker) = worker else {
         return Ok(Step::WorkerNotFound(worker_name.clone()));
     };
-    let registration = match (&worker.spec.curator_api, &fs.spec.feed.id) {
-        (Some(api), _) => match register(fs, ctx, api).await {
+    let api = worker.spec.curator_api.as_ref();
+    // With an API the token is read from its Secret while registering.
+    let routed = route(
+        fs.spec.feed.id.as_deref(),
+        api.map(|a| (a.url.as_str(), true)),
+    );
+    let registration = match (routed, api) {
+        (Ok(Route::Register), Some(api)) => match register(fs, ctx, api).await {
             Ok(r) => r,
             Err(e @ (Error::CuratorApi { .. } | Error::Secret { .. })) => {
                 let registration = Registration::Failed {
@@ -174,12 +183,9 @@ async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> Result<Step, 
             }
             Err(e) => return Err(e),
         },
-        (None, Some(id)) => Registration::NotChecked { id: id.clone() },
-        (None, None) => {
-            return Ok(Step::InvalidSpec(
-                "feed.id is required unless the CuratorWorker sets spec.curatorApi".into(),
-            ));
-        }
+        (Ok(Route::Unchecked(id)), _) => Registration::NotChecked { id: id.to_owned() },
+        (Err(e), _) => return Ok(Step::InvalidSpec(e.to_string())),
+        (Ok(Route::Register), None) => return Ok(Step::InvalidSpec(NoRoute::NoApi.to_string())),
     };
     let (feed_id, missing) = match &registration {
         Registration::NotChecked { id } | Registration::Registered { id, .. } => (id, false),

@@ -1,7 +1,6 @@
-//! The FeedSource's feed in buun-curator: found (by `feed.id`, by the recorded ID, or as the one
-//! feed with its URL), created when there is none, and kept in line with the spec. Every POST
-//! and PATCH starts an ingestion run there, so an unchanged FeedSource writes nothing: the feeds
-//! are read from one shared listing per API, and a write happens only when a field differs.
+//! The FeedSource's feed in buun-curator, as the controller settles it with the one engine
+//! (`feed::settle`): what is the controller's own is here (the token Secret, the shared listing
+//! per API, one registration at a time per feed URL, the events).
 
 use std::sync::Arc;
 
@@ -12,13 +11,19 @@ use crate::{
     controller::{error::Error, secrets},
     crd::{FeedSource, curatorworker::CuratorApi},
     curator_api::{ApiError, FeedApi, FeedRow, http::HttpFeedApi},
-    feed::{self, Origin, Plan, Recorded, Registration},
+    feed::{
+        Origin, Recorded, Registration,
+        settle::{Ask, Done, settle},
+    },
+    runtime::retry::Retry,
 };
 
-/// How old the listing may be on which the operator decides to create a feed.
+/// How old the listing may be on which the operator decides to create a feed: a feed added in
+/// buun-curator's UI meanwhile is adopted, not made twice. Creators share that listing.
 const FRESH_FOR_CREATE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Settles the feed; `Err(Error::CuratorApi)` when the API or its token failed.
+/// Settles the feed (`feed::settle`); `Err(Error::CuratorApi)` when the API or its token
+/// failed.
 pub(super) async fn register(
     fs: &FeedSource,
     ctx: &FeedContext,
@@ -38,75 +43,50 @@ pub(super) async fn register(
     let spec = &fs.spec.feed;
     // One FeedSource at a time per URL: two of them must not both create the feed.
     let _guard = ctx.feed_locks.lock(&format!("{key} {}", spec.url)).await;
-    let rows = ctx
-        .feed_rows
-        .get(&key, ctx.list_ttl(), || async {
-            api.list().await.map(Arc::new)
-        })
-        .await
-        .map_err(failed)?;
     let status = fs.status.clone().unwrap_or_default();
     let recorded = status.feed_id.as_deref().map(|id| Recorded {
         id,
         created: status.feed_created,
     });
-    let mut plan = feed::plan(spec, recorded, &rows);
-    if matches!(plan, Plan::Create { .. }) {
-        // A POST cannot be taken back: decide it on a listing at most a second old, so that a
-        // feed added in buun-curator's UI meanwhile is adopted, not made twice. Creators share
-        // that listing.
-        let fresh = ctx
-            .feed_rows
-            .get(&key, FRESH_FOR_CREATE, || async {
-                api.list().await.map(Arc::new)
-            })
-            .await
-            .map_err(failed)?;
-        plan = feed::plan(spec, recorded, &fresh);
-    }
-    if let Plan::NotListed { id } = &plan {
-        // The listing may predate the feed: ask for it.
-        match api.get(id).await.map_err(failed)? {
-            Some(row) => {
-                remember(ctx, &key, &row).await;
-                plan = feed::plan(spec, recorded, std::slice::from_ref(&row));
-            }
-            None => return Ok(Registration::NotFound { id: id.clone() }),
-        }
-    }
+    let ask = Ask {
+        spec,
+        recorded,
+        dry_run: false,
+        // A failure fails the reconcile, which is retried with backoff.
+        retry: Retry::once(),
+        max_age: ctx.list_ttl(),
+        fresh_for_create: FRESH_FOR_CREATE,
+    };
+    let done = settle(&api, &ctx.feed_rows, &key, &ask)
+        .await
+        .done
+        .map_err(|f| failed(f.error))?;
     let registered = |row: &FeedRow, origin| Registration::Registered {
         id: row.id.clone(),
         origin,
     };
-    Ok(match plan {
-        Plan::Use { row, origin } => {
+    Ok(match done {
+        Done::Found { row, origin } => {
             if origin == Origin::Adopted && recorded.is_none() {
                 let note = format!("adopted feed {}, the one with URL {}", row.id, row.url);
                 event(ctx, fs, "FeedAdopted", note).await;
             }
             registered(&row, origin)
         }
-        Plan::Update {
+        Done::Updated {
             row,
             origin,
-            fields,
             changed,
-        } => match api.update(&row.id, &fields).await.map_err(failed)? {
-            Some(new) => {
-                remember(ctx, &key, &new).await;
-                let note = format!(
-                    "updated feed {} in buun-curator ({}); buun-curator starts an ingestion run",
-                    new.id,
-                    changed.join(", ")
-                );
-                event(ctx, fs, "FeedUpdated", note).await;
-                registered(&new, origin)
-            }
-            None => Registration::NotFound { id: row.id },
-        },
-        Plan::Create { fields } => {
-            let row = api.create(&fields).await.map_err(failed)?;
-            remember(ctx, &key, &row).await;
+        } => {
+            let note = format!(
+                "updated feed {} in buun-curator ({}); buun-curator starts an ingestion run",
+                row.id,
+                changed.join(", ")
+            );
+            event(ctx, fs, "FeedUpdated", note).await;
+            registered(&row, origin)
+        }
+        Done::Created { row } => {
             let note = format!(
                 "created feed {} for {} in buun-curator; it starts an ingestion run",
                 row.id, row.url
@@ -114,23 +94,20 @@ pub(super) async fn register(
             event(ctx, fs, "FeedCreated", note).await;
             registered(&row, Origin::Created)
         }
-        Plan::Ambiguous { ids } => Registration::Ambiguous {
+        Done::Ambiguous { ids } => Registration::Ambiguous {
             url: spec.url.clone(),
             ids,
         },
-        Plan::NotListed { id } => Registration::NotFound { id },
+        Done::NotFound { id } => Registration::NotFound { id },
+        // A dry run's answers; the controller asks for none.
+        Done::WouldUpdate { .. } | Done::WouldCreate => Registration::Failed {
+            failure: crate::crd::conditions::Failure {
+                reason: "CuratorApiError",
+                message: "the feed was not settled (a dry run)".into(),
+            },
+            permanent: false,
+        },
     })
-}
-
-/// Keeps the shared listing in line with a write, so the next FeedSource sees it.
-async fn remember(ctx: &FeedContext, key: &str, row: &FeedRow) {
-    ctx.feed_rows
-        .update(&key.to_owned(), |rows| {
-            let rows = Arc::make_mut(rows);
-            rows.retain(|r| r.id != row.id);
-            rows.push(row.clone());
-        })
-        .await;
 }
 
 async fn event(ctx: &FeedContext, fs: &FeedSource, reason: &str, note: String) {
