@@ -225,7 +225,11 @@ async fn kubectl_explain_get_and_wait_work_as_the_readme_says() {
             "SUSPENDED",
             "NEXT RUN",
             "READY",
+            "INGESTING",
+            "LAST RESULT",
+            "LAST RUN",
             "REASON",
+            "INGESTION",
             "FEED ID",
             "SCHEDULE ID",
             "AGE"

@@ -1,8 +1,8 @@
 //! Tests of the shared caches.
 
 use super::*;
-use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 fn key(q: &str) -> QueueKey {
     QueueKey {

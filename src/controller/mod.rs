@@ -88,16 +88,43 @@ pub async fn run(
             shared.clone(),
             reader.clone(),
         ));
+        // One CuratorWorker watch and cache per scope, shared by both controllers.
+        let (worker_store, tee) = worker_watch(&parts, &shared.client);
+        let watch::Tee {
+            drive,
+            first: for_workers,
+            second: for_feeds,
+        } = tee;
+        feeds.add_worker_cache(worker_store.clone());
+        let stop_drive = stopped(&stop);
+        controllers.push(
+            async move {
+                tokio::select! {
+                    _ = drive => {}
+                    _ = stop_drive => {}
+                }
+            }
+            .boxed(),
+        );
         controllers.push(
             feed_controller(
                 parts.clone(),
                 feeds.clone(),
                 (reader, writer),
+                for_feeds,
                 stopped(&stop),
             )
             .boxed(),
         );
-        controllers.push(worker_controller(parts, worker_ctx, stopped(&stop)).boxed());
+        controllers.push(
+            worker_controller(
+                parts,
+                worker_ctx,
+                (worker_store, for_workers),
+                stopped(&stop),
+            )
+            .boxed(),
+        );
     }
     let mut all = join_all(controllers);
     tokio::select! {
@@ -154,6 +181,30 @@ impl Parts {
     }
 }
 
+/// The CuratorWorker watch of a scope: its cache, and its events for the CuratorWorker
+/// controller (`first`) and for the FeedSource controller (`second`).
+fn worker_watch(
+    parts: &Parts,
+    client: &Client,
+) -> (reflector::Store<CuratorWorker>, watch::Tee<CuratorWorker>) {
+    let workers: Api<CuratorWorker> = parts.api(client.clone());
+    let (store, writer) = reflector::store();
+    // Spec, deletion and finalizers are read; what no reconcile reads is dropped first.
+    let watched = watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
+    let events = parts
+        .watches
+        .watch(
+            parts.spec(
+                "CuratorWorker",
+                Some(CuratorWorker::crd_name().into()),
+                true,
+            ),
+            watched,
+        )
+        .reflect(writer);
+    (store, watch::tee(events))
+}
+
 /// The FeedSource controller for one scope (a namespace, or all).
 async fn feed_controller(
     parts: Parts,
@@ -162,11 +213,11 @@ async fn feed_controller(
         reflector::Store<FeedSource>,
         reflector::store::Writer<FeedSource>,
     ),
+    worker_events: watch::Events<CuratorWorker>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.shared.client.clone();
-    let feeds: Api<FeedSource> = parts.api(client.clone());
-    let workers: Api<CuratorWorker> = parts.api(client);
+    let feeds: Api<FeedSource> = parts.api(client);
     let watched =
         watcher(feeds, watcher::Config::default().any_semantic()).modify(watch::slim_feed);
     let trigger = watch::changed(
@@ -179,23 +230,7 @@ async fn feed_controller(
             .reflect(writer),
         watch::feed_predicate,
     );
-    let worker_events =
-        watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
-    let (worker_cache, worker_cache_writer) = reflector::store();
-    ctx.add_worker_cache(worker_cache);
-    let worker_changes = watch::spec_changes_and_deletions(
-        parts
-            .watches
-            .watch(
-                parts.spec(
-                    "CuratorWorker",
-                    Some(CuratorWorker::crd_name().into()),
-                    false,
-                ),
-                worker_events,
-            )
-            .reflect(worker_cache_writer),
-    );
+    let worker_changes = watch::spec_changes_and_deletions(worker_events);
     let store = reader.clone();
     let drain = parts.drain.clone();
     let news = ctx.listing_news();
@@ -243,29 +278,18 @@ async fn feed_controller(
 async fn worker_controller(
     parts: Parts,
     ctx: Arc<curatorworker::WorkerContext>,
+    (reader, events): (
+        reflector::Store<CuratorWorker>,
+        watch::Events<CuratorWorker>,
+    ),
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.shared.client.clone();
-    let workers: Api<CuratorWorker> = parts.api(client.clone());
     // Metadata only: the owner reference is all that is needed of the children.
     let deployments: Api<PartialObjectMeta<Deployment>> = parts.api(client.clone());
     let pdbs: Api<PartialObjectMeta<PodDisruptionBudget>> = parts.api(client);
-    let (reader, writer) = reflector::store();
     // Spec, deletion and finalizers: the controller's own status writes do not trigger it again.
-    let watched = watcher(workers, watcher::Config::default().any_semantic()).modify(watch::slim);
-    let trigger = parts
-        .watches
-        .watch(
-            parts.spec(
-                "CuratorWorker",
-                Some(CuratorWorker::crd_name().into()),
-                true,
-            ),
-            watched,
-        )
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(watch::spec_or_lifecycle, Default::default());
+    let trigger = watch::changed(events, watch::spec_or_lifecycle::<CuratorWorker>);
     let owned_deployments = parts
         .watches
         .watch(

@@ -6,6 +6,7 @@ use std::{
         hash_map::{DefaultHasher, Entry},
     },
     hash::{Hash, Hasher},
+    pin::Pin,
 };
 
 use futures::{Stream, StreamExt, future};
@@ -67,10 +68,47 @@ pub fn feed_predicate(fs: &FeedSource) -> u64 {
 
 /// PURE: the part of any resource whose change needs a reconcile: its generation (spec),
 /// deletion and finalizers (the finalizer helper adds its own and waits for that change).
-pub fn spec_or_lifecycle<K: Resource>(obj: &K) -> Option<u64> {
+pub fn spec_or_lifecycle<K: Resource>(obj: &K) -> u64 {
     let mut h = DefaultHasher::new();
     lifecycle(obj, &mut h);
-    Some(h.finish())
+    h.finish()
+}
+
+/// Watch events, errors included.
+pub type Events<K> = Pin<Box<dyn Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send>>;
+
+/// One watch shared by two controllers (one watch and one cache per kind and scope).
+pub struct Tee<K> {
+    /// Drives the watch; ends when both copies are dropped.
+    pub drive: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// The events, for one controller.
+    pub first: Events<K>,
+    /// The same events, for the other.
+    pub second: Events<K>,
+}
+
+/// Two copies of every event of `events`. Errors stay with the watch:
+/// [`super::watch_health`] reports and retries them before this.
+pub fn tee<K: Clone + Send + 'static>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> Tee<K> {
+    let (a_tx, a_rx) = futures::channel::mpsc::unbounded();
+    let (b_tx, b_rx) = futures::channel::mpsc::unbounded();
+    let drive = async move {
+        let mut events = std::pin::pin!(events.filter_map(|e| future::ready(e.ok())));
+        while let Some(event) = events.next().await {
+            let a = a_tx.unbounded_send(event.clone());
+            let b = b_tx.unbounded_send(event);
+            if a.is_err() && b.is_err() {
+                return;
+            }
+        }
+    };
+    Tee {
+        drive: Box::pin(drive),
+        first: Box::pin(a_rx.map(Ok)),
+        second: Box::pin(b_rx.map(Ok)),
+    }
 }
 
 fn lifecycle<K: Resource>(obj: &K, h: &mut DefaultHasher) {
