@@ -471,6 +471,11 @@ fn host_network_and_http_port_for_a_cluster_without_a_pod_network() {
     let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
     assert!(pod.get("hostNetwork").is_none());
     assert!(pod.get("dnsPolicy").is_none());
+    assert!(one(&docs, "Deployment")["spec"].get("strategy").is_none());
+    // The Lease is the release's, so `helm uninstall` removes it with the rest.
+    let lease = one(&docs, "Lease");
+    assert_eq!(lease["metadata"]["name"], "curator-operator");
+    assert!(lease.get("spec").is_none(), "the spec is the operator's");
 
     let docs = render(&[
         "--set",
@@ -483,6 +488,11 @@ fn host_network_and_http_port_for_a_cluster_without_a_pod_network() {
     let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["hostNetwork"], true);
     assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    // The old pod holds the port: no surge pod beside it.
+    assert_eq!(
+        one(&docs, "Deployment")["spec"]["strategy"]["rollingUpdate"],
+        serde_json::json!({"maxSurge": 0, "maxUnavailable": 1})
+    );
     let c = operator_container(&docs);
     assert_eq!(c["ports"][0]["containerPort"], 18080);
     assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http");
