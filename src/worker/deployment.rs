@@ -56,6 +56,14 @@ pub fn deployment(
     }
     let mut template = pod::template(w, &name)?;
     pod_overrides::merge(&mut template, w, &name)?;
+    // A new pod starts before an old one stops (no gap in polling), except with hostNetwork:
+    // the old pod holds the health port on its node, so a surge pod could not start beside it
+    // there, and pods are replaced one at a time.
+    let host_network = template
+        .spec
+        .as_ref()
+        .is_some_and(|p| p.host_network == Some(true));
+    let (max_surge, max_unavailable) = if host_network { (0, 1) } else { (1, 0) };
     Ok(Deployment {
         metadata: child_meta(w, &name, owner),
         spec: Some(DeploymentSpec {
@@ -70,8 +78,8 @@ pub fn deployment(
             strategy: Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
                 rolling_update: Some(RollingUpdateDeployment {
-                    max_unavailable: Some(IntOrString::Int(0)),
-                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(max_unavailable)),
+                    max_surge: Some(IntOrString::Int(max_surge)),
                 }),
             }),
             template,

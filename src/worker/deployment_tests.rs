@@ -388,6 +388,11 @@ fn pod_overrides_reach_the_deployment_and_bad_ones_fail_the_build() {
     let d = build(&w, Replicas::Set(1));
     assert_eq!(d["spec"]["template"]["spec"]["hostNetwork"], true);
     assert_eq!(d["spec"]["template"]["spec"]["volumes"][2]["name"], "cache");
+    // The old pod holds the health port on its node: replaced one at a time, no surge.
+    assert_eq!(
+        d["spec"]["strategy"]["rollingUpdate"],
+        json!({"maxUnavailable": 1, "maxSurge": 0})
+    );
     assert_eq!(
         d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"],
         "curator"
