@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod env;
+pub mod node;
 pub mod operator;
 
 use std::{
