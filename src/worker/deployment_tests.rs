@@ -383,8 +383,10 @@ fn the_stop_signal_decides_the_pre_stop_hook() {
 
 #[test]
 fn pod_overrides_reach_the_deployment_and_bad_ones_fail_the_build() {
-    let w = worker_with(json!({"spec": {"podOverrides": {"spec": {"hostNetwork": true,
-        "volumes": [{"name": "cache", "emptyDir": {}}]}}}}));
+    let w = worker_with(
+        json!({"spec": {"podOverrides": {"spec": {"hostNetwork": true,
+        "volumes": [{"name": "cache", "emptyDir": {}}]}}}}),
+    );
     let d = build(&w, Replicas::Set(1));
     assert_eq!(d["spec"]["template"]["spec"]["hostNetwork"], true);
     assert_eq!(d["spec"]["template"]["spec"]["volumes"][2]["name"], "cache");

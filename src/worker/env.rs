@@ -168,4 +168,3 @@ pub fn config_hash(w: &CuratorWorker) -> String {
     let digest = Sha256::digest(v.to_string().as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
-

@@ -130,7 +130,8 @@ fn check_worker(c: &Container, w: &CuratorWorker) -> Result<(), SpecError> {
     }
     let api = w.spec.curator_api.is_some();
     if let Some(e) = c.env.iter().flatten().find(|e| {
-        RESERVED_ENV.contains(&e.name.as_str()) || (api && CURATOR_API_ENV.contains(&e.name.as_str()))
+        RESERVED_ENV.contains(&e.name.as_str())
+            || (api && CURATOR_API_ENV.contains(&e.name.as_str()))
     }) {
         return Err(invalid(format!(
             "spec.containers[{WORKER_CONTAINER}].env: {} is set by the operator from the spec; set it there",

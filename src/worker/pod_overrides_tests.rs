@@ -167,12 +167,18 @@ fn the_fields_the_operator_keeps_are_refused() {
 #[test]
 fn malformed_overrides_are_refused_with_the_path() {
     for (overrides, says) in [
-        (json!({"spec": {"hostNetwrok": true}}), "spec.hostNetwrok: unknown field"),
+        (
+            json!({"spec": {"hostNetwrok": true}}),
+            "spec.hostNetwrok: unknown field",
+        ),
         (
             json!({"spec": {"containers": [{"name": "worker", "volumeMount": []}]}}),
             "spec.containers[0].volumeMount: unknown field",
         ),
-        (json!({"spec": {"hostNetwork": "yes"}}), "not a pod template"),
+        (
+            json!({"spec": {"hostNetwork": "yes"}}),
+            "not a pod template",
+        ),
         (
             json!({"spec": {"containers": [{"name": "sidecar"}]}}),
             "an added container needs an image",
