@@ -34,8 +34,11 @@ pub const CURATOR_API_ENV: &[&str] = &["BUUN_CURATOR_API_URL", "INTERNAL_API_TOK
 /// the root filesystem is read-only).
 pub const DEFAULTED_ENV: &[(&str, &str)] = &[
     ("ENVIRONMENT", "production"),
-    ("HOME", super::pod::HOME_MOUNT),
+    ("HOME", HOME_MOUNT),
 ];
+
+/// The worker's writable home (an emptyDir), its `HOME` unless the user's env sets one.
+pub const HOME_MOUNT: &str = "/home/worker";
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {

@@ -12,6 +12,7 @@ use k8s_openapi::{
     apimachinery::pkg::{apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
 };
 
+pub use super::env::HOME_MOUNT;
 use super::env::{TLS_MOUNT, config_hash, container_env};
 use crate::crd::{CuratorWorker, SpecError, curatorworker::StopSignal};
 
@@ -20,8 +21,6 @@ use crate::crd::{CuratorWorker, SpecError, curatorworker::StopSignal};
 pub const CONFIG_HASH_ANNOTATION: &str = "curator.buun.dev/config-hash";
 /// Name of the worker's container (the one `podOverrides` merges into by this name).
 pub const WORKER_CONTAINER: &str = "worker";
-/// The worker's writable home (an emptyDir), its `HOME` unless the user's env sets one.
-pub const HOME_MOUNT: &str = "/home/worker";
 /// The preStop hook of `stopSignal: SIGINT`: the worker (PID 1) ignores SIGTERM but stops on
 /// SIGINT, which Python turns into KeyboardInterrupt.
 pub const SIGINT_HOOK: [&str; 3] = ["/bin/sh", "-c", "kill -INT 1"];
