@@ -32,10 +32,7 @@ pub const CURATOR_API_ENV: &[&str] = &["BUUN_CURATOR_API_URL", "INTERNAL_API_TOK
 /// `ENVIRONMENT` (anything but `development` makes buun-curator log JSON instead of coloured
 /// console text) and `HOME` (a writable emptyDir: crawl4ai creates `~/.crawl4ai` on import, and
 /// the root filesystem is read-only).
-pub const DEFAULTED_ENV: &[(&str, &str)] = &[
-    ("ENVIRONMENT", "production"),
-    ("HOME", HOME_MOUNT),
-];
+pub const DEFAULTED_ENV: &[(&str, &str)] = &[("ENVIRONMENT", "production"), ("HOME", HOME_MOUNT)];
 
 /// The worker's writable home (an emptyDir), its `HOME` unless the user's env sets one.
 pub const HOME_MOUNT: &str = "/home/worker";
