@@ -177,6 +177,18 @@ impl Node {
         client_for(&self.kubeconfig).await
     }
 
+    /// An admin client that does not retry answers 429, 503 and 504 (kube's default client
+    /// retries them for minutes: an eviction refused by a PodDisruptionBudget is a 429).
+    pub async fn client_without_retries(&self) -> Client {
+        use kube::config::{KubeConfigOptions, Kubeconfig};
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig");
+        config.default_retry = false;
+        Client::try_from(config).expect("client")
+    }
+
     /// The API server's loopback port (what a hostNetwork Pod connects to).
     pub fn apiserver_port(&self) -> u16 {
         let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
