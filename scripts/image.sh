@@ -63,7 +63,7 @@ trap - EXIT
 # As the chart runs it: uid 65532, read-only root filesystem, no capabilities. (The limits are
 # lowered to what this machine allows: root here lacks CAP_SYS_RESOURCE, and runc fails to set
 # podman's defaults.)
-"${podman[@]}" run --rm --pull=never --ulimit nofile=8192:8192 --ulimit nproc=8192:8192 --read-only --cap-drop=ALL \
+"${podman[@]}" run --rm --pull=never --network none --ulimit nofile=8192:8192 --ulimit nproc=8192:8192 --read-only --cap-drop=ALL \
   --security-opt=no-new-privileges --user 65532:65532 "$ref" --version >&2
 
 archive=$OUT/curator-operator-$TAG.tar
