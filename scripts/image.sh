@@ -25,6 +25,8 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-release}
 target_dir=${CARGO_TARGET_DIR:-target}
 OUT=${OUT:-$target_dir/image}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # the archive path printed last is absolute
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 dir=$PROFILE
 [[ $PROFILE == dev ]] && dir=debug

@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir=${CARGO_TARGET_DIR:-target}
 OUT=${OUT:-$target_dir/image}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # the archive path printed last is absolute
 ref=localhost/curator-contract-worker:test
 podman=(podman --runtime runc --cgroup-manager=cgroupfs)
 temporalio=$(sed -n 's/^TEMPORALIO_VERSION=//p' scripts/install-deps.sh)

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::{
     cluster::eventually,
     node::{self, Node, POD_WAIT},
+    pods::{self, ready},
 };
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
@@ -35,39 +36,15 @@ use serde_json::json;
 const NS: &str = "curator-system";
 const SELECTOR: &str = "app.kubernetes.io/instance=curator-operator";
 
-fn ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 /// The operator's Pods that are not being deleted.
 async fn operator_pods(client: &Client) -> Vec<Pod> {
-    Api::<Pod>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().labels(SELECTOR))
-        .await
-        .expect("list pods")
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect()
+    pods::live(client, NS, SELECTOR).await
 }
 
 /// Waits until one operator Pod other than `except` is Ready; returns its name.
 async fn ready_pod(client: &Client, except: &[String]) -> String {
-    let start = Instant::now();
-    while start.elapsed() < POD_WAIT {
-        if let Some(p) = operator_pods(client)
-            .await
-            .into_iter()
-            .find(|p| ready(p) && !except.contains(&p.name_any()))
-        {
-            return p.name_any();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("no operator Pod became Ready within {POD_WAIT:?} (besides {except:?})");
+    let except: Vec<&str> = except.iter().map(String::as_str).collect();
+    pods::wait_ready(client, NS, SELECTOR, &except).await
 }
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {

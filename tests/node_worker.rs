@@ -20,6 +20,7 @@ use std::{
 use common::{
     cluster::eventually,
     node::{self, Node, POD_WAIT},
+    pods::{self, ready, unschedulable_for_ports},
 };
 use curator_operator::crd::{CuratorWorker, FeedSource};
 use k8s_openapi::api::{
@@ -27,62 +28,24 @@ use k8s_openapi::api::{
     core::v1::{Namespace, Pod},
 };
 use kube::{
-    Api, Client, ResourceExt,
-    api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams},
+    Api, Client,
+    api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 
 const NS: &str = "work";
 const QUEUE: &str = "node-worker";
 
-fn ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn unschedulable_for_ports(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| {
-            c.iter().any(|c| {
-                c.type_ == "PodScheduled"
-                    && c.status == "False"
-                    && c.message
-                        .as_deref()
-                        .is_some_and(|m| m.contains("free ports"))
-            })
-        })
-}
+const SELECTOR: &str = "app.kubernetes.io/instance=curator";
 
 /// The worker's Pods that are not being deleted.
 async fn worker_pods(client: &Client) -> Vec<Pod> {
-    Api::<Pod>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().labels("app.kubernetes.io/instance=curator"))
-        .await
-        .expect("list")
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect()
+    pods::live(client, NS, SELECTOR).await
 }
 
 /// Waits until a worker Pod other than `except` is Ready; returns its name.
 async fn ready_pod(client: &Client, except: &[&str]) -> String {
-    let start = Instant::now();
-    while start.elapsed() < POD_WAIT {
-        if let Some(p) = worker_pods(client)
-            .await
-            .into_iter()
-            .find(|p| ready(p) && !except.contains(&p.name_any().as_str()))
-        {
-            return p.name_any();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("no worker Pod became Ready within {POD_WAIT:?} (besides {except:?})");
+    pods::wait_ready(client, NS, SELECTOR, except).await
 }
 
 /// Waits until Pod `name` is gone; returns how long that took from `since`.

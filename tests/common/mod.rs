@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod env;
 pub mod node;
 pub mod operator;
+pub mod pods;
 
 use std::{
     net::TcpListener,
