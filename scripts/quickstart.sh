@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-7233}
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh quickstart
 mkdir -p .tools/run
 if ! .tools/bin/temporal operator namespace describe --address "127.0.0.1:${PORT}" default >/dev/null 2>&1; then
   echo "starting Temporal dev server on 127.0.0.1:${PORT} (log: .tools/run/temporal.log)"

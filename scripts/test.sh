@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, CRD drift, unit, controller, Temporal integration and
-# cluster tests. Each integration test binary starts its own Temporal dev server on a free
+# The whole test suite: formatting, lints, CRD drift, unit, controller, Temporal integration,
+# cluster tests, and node tests (the images built here, run in real Pods: tests/node_*.rs).
+# Each integration test binary starts its own Temporal dev server on a free
 # loopback port; the cluster tests share one Kubernetes control plane started here (see
 # scripts/cluster.sh), or the cluster named by CURATOR_TEST_KUBECONFIG.
 set -euo pipefail
@@ -39,6 +40,25 @@ echo "== cargo deny check bans licenses sources (advisories need the RustSec dat
 # no-op once they are in the registry cache; a new machine's builds fetch only its own).
 cargo fetch --locked --quiet
 .tools/bin/cargo-deny --offline check bans licenses sources
+echo "== actionlint (.github/workflows)"
+.tools/bin/actionlint -no-color
+echo "== images for the node tests (scripts/image.sh with the tests' cargo profile, scripts/worker-image.sh)"
+# The operator's image is built from this checkout with the dev profile, the one profile CI
+# compiles; the release profile differs only in optimisation (Dockerfile ARG PROFILE).
+node_note=""
+if [[ "$(id -u)" == 0 ]] && command -v podman >/dev/null && command -v mmdebstrap >/dev/null; then
+  CURATOR_OPERATOR_IMAGE=$(PROFILE=dev bash scripts/image.sh | tail -1)
+  CURATOR_WORKER_IMAGE=$(bash scripts/worker-image.sh | tail -1)
+  export CURATOR_OPERATOR_IMAGE CURATOR_WORKER_IMAGE
+  node_note="images $CURATOR_OPERATOR_IMAGE, $CURATOR_WORKER_IMAGE"
+else
+  node_note="SKIPPED: the images need root, podman and mmdebstrap (scripts/install-deps.sh as root)"
+  if [[ "${CURATOR_REQUIRE_NODE:-}" == 1 ]]; then
+    echo "node tests: required (CURATOR_REQUIRE_NODE=1) but $node_note" >&2
+    exit 1
+  fi
+fi
+echo "node tests: $node_note"
 echo "== cargo test"
 # Library, binary and test targets; the benchmark runs with `cargo bench` (its small-N smoke
 # run is tests/bench_smoke.rs).
@@ -47,5 +67,6 @@ mkdir -p "$(dirname "$test_log")"
 cargo test --lib --bins --tests --locked 2>&1 | tee "$test_log"
 echo "== summary"
 echo "cluster tests: $cluster_note"
+echo "node tests: $node_note"
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$test_log"

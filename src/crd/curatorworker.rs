@@ -147,7 +147,9 @@ pub struct CuratorWorkerSpec {
     /// Labels added to the worker pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_labels: BTreeMap<String, String>,
-    /// Pod-level security context of the worker pods.
+    /// Pod-level security context of the worker pods. For Pod Security `restricted`, set
+    /// `runAsNonRoot: true` with a numeric `runAsUser` (and `runAsGroup`): the upstream image's
+    /// user `pwuser` is not numeric, so the kubelet can only verify it as uid `1001`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     /// Seconds a stopping pod gets to finish in-flight activities; the worker does not drain on
@@ -162,6 +164,51 @@ pub struct CuratorWorkerSpec {
     /// PodDisruptionBudget of the worker pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disruption_budget: Option<DisruptionBudget>,
+    /// How a stopping worker pod (rollout, scale-down, eviction, deletion) is told to stop.
+    /// buun-curator's worker is PID 1 in its container and installs no SIGTERM handler, so the
+    /// kernel drops the kubelet's SIGTERM: the pod would go on taking new work until
+    /// `terminationGracePeriodSeconds` ends it with SIGKILL. `SIGINT` (default): a preStop hook
+    /// runs `/bin/sh -c 'kill -INT 1'`; Python raises KeyboardInterrupt, the Temporal SDK stops
+    /// polling and the worker exits within seconds; activities it was running are cancelled and
+    /// Temporal retries them on another worker, so their runs complete there. `SIGTERM`: no hook,
+    /// only the kubelet's SIGTERM, for an image whose PID 1 handles it (e.g. under tini).
+    #[serde(default)]
+    pub stop_signal: StopSignal,
+    /// A partial pod template (`metadata` and `spec`, as in a Deployment's `template`) merged
+    /// over the one the operator generates: for volumes, sidecars, init containers, a priority
+    /// class, topology spread, a runtime class, `hostNetwork`, or any other pod field. Merged
+    /// as Kubernetes merges such lists: containers, init containers, volumes, env and volume
+    /// mounts by name (the worker's container is named `worker`), other lists replaced, maps
+    /// and objects field by field. The operator keeps for itself, and rejects overrides of: the
+    /// selector labels `app.kubernetes.io/name` and `app.kubernetes.io/instance` (a
+    /// Deployment's selector cannot change), the `curator.buun.dev/config-hash` annotation, and
+    /// the worker container's `image` and the env variables it sets from the spec (the
+    /// operator schedules for the same Temporal address, namespace and task queue, so the two
+    /// must agree: set them in their fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "pod_overrides_schema")]
+    pub pod_overrides: Option<serde_json::Value>,
+}
+
+/// `podOverrides` in the CRD: any object, kept as written (the operator checks it when it
+/// builds the Deployment and reports a bad one in the status).
+fn pod_overrides_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// How a stopping worker pod is told to stop.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum StopSignal {
+    /// A preStop hook sends SIGINT to PID 1 (buun-curator's worker stops at once).
+    #[default]
+    #[serde(rename = "SIGINT")]
+    Sigint,
+    /// No hook: only the kubelet's SIGTERM.
+    #[serde(rename = "SIGTERM")]
+    Sigterm,
 }
 
 /// What buun-curator's worker requires at start (`spec.requiredEnv`'s default): it exits

@@ -58,6 +58,8 @@ fn env_comes_from_the_spec_in_a_fixed_order_then_the_users() {
             "HEALTH_PORT",
             "MAX_CONCURRENT_ACTIVITIES",
             "MAX_CONCURRENT_LOCAL_ACTIVITIES",
+            "ENVIRONMENT",
+            "HOME",
             "LOG_LEVEL",
         ]
     );
@@ -67,7 +69,32 @@ fn env_comes_from_the_spec_in_a_fixed_order_then_the_users() {
     assert_eq!(c["env"][2]["value"], "buun-curator");
     assert_eq!(c["env"][3]["value"], "8080");
     assert_eq!(c["env"][4]["value"], "20");
+    assert_eq!(c["env"][6]["value"], "production", "JSON logs");
+    assert_eq!(c["env"][7]["value"], "/home/worker");
     assert_eq!(c["envFrom"][0]["secretRef"]["name"], "curator-secrets");
+}
+
+#[test]
+fn the_users_environment_and_home_win_over_the_operators_defaults() {
+    let w = worker_with(json!({"spec": {"env": [
+        {"name": "ENVIRONMENT", "value": "development"},
+        {"name": "HOME", "value": "/home/pwuser"},
+    ]}}));
+    let d = build(&w, Replicas::Set(1));
+    let names = env_names(&d);
+    assert_eq!(names.iter().filter(|n| *n == "ENVIRONMENT").count(), 1);
+    assert_eq!(names.iter().filter(|n| *n == "HOME").count(), 1);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    let value = |n: &str| {
+        c["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == n)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(value("ENVIRONMENT"), Some(json!("development")));
+    assert_eq!(value("HOME"), Some(json!("/home/pwuser")));
 }
 
 #[test]
@@ -86,10 +113,10 @@ fn tls_and_api_key_are_references_never_values() {
     }}}));
     let d = build(&w, Replicas::Set(1));
     let pod = &d["spec"]["template"]["spec"];
-    assert_eq!(pod["volumes"][0]["secret"]["secretName"], "temporal-mtls");
+    assert_eq!(pod["volumes"][2]["secret"]["secretName"], "temporal-mtls");
     let c = &pod["containers"][0];
-    assert_eq!(c["volumeMounts"][0]["mountPath"], TLS_MOUNT);
-    assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    assert_eq!(c["volumeMounts"][2]["mountPath"], TLS_MOUNT);
+    assert_eq!(c["volumeMounts"][2]["readOnly"], true);
     let env = c["env"].as_array().expect("env");
     let get = |n: &str| env.iter().find(|e| e["name"] == n).cloned().expect(n);
     // The names of the `temporal` CLI (`temporal options`) and the SDKs' env config.
@@ -159,6 +186,9 @@ fn probes_ports_grace_and_rollout() {
         json!({"maxUnavailable": 0, "maxSurge": 1})
     );
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    // The worker's own /health check of Temporal takes up to 5 s: the probe waits 10.
+    assert_eq!(c["livenessProbe"]["timeoutSeconds"], 10);
+    assert_eq!(c["readinessProbe"]["timeoutSeconds"], 5);
     assert_eq!(
         CuratorWorker::test("n", "t:1")
             .spec
@@ -310,4 +340,66 @@ fn the_curator_api_reaches_the_worker_as_url_and_secret_reference() {
         config_hash(&own),
         "a new API rolls the pods"
     );
+}
+
+#[test]
+fn a_read_only_root_with_a_writable_home_and_tmp_and_no_token() {
+    let d = build(&worker_with(json!({})), Replicas::Set(1));
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "home", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{"name": "home", "mountPath": "/home/worker"}, {"name": "tmp", "mountPath": "/tmp"}])
+    );
+    assert_eq!(pod["automountServiceAccountToken"], false);
+}
+
+#[test]
+fn the_stop_signal_decides_the_pre_stop_hook() {
+    let default = build(&worker_with(json!({})), Replicas::Set(1));
+    assert_eq!(
+        default["spec"]["template"]["spec"]["containers"][0]["lifecycle"],
+        json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "kill -INT 1"]}}}),
+        "SIGINT by default: the worker (PID 1) ignores SIGTERM"
+    );
+    let term = build(
+        &worker_with(json!({"spec": {"stopSignal": "SIGTERM"}})),
+        Replicas::Set(1),
+    );
+    assert!(
+        term["spec"]["template"]["spec"]["containers"][0]
+            .get("lifecycle")
+            .is_none()
+    );
+}
+
+#[test]
+fn pod_overrides_reach_the_deployment_and_bad_ones_fail_the_build() {
+    let w = worker_with(
+        json!({"spec": {"podOverrides": {"spec": {"hostNetwork": true,
+        "volumes": [{"name": "cache", "emptyDir": {}}]}}}}),
+    );
+    let d = build(&w, Replicas::Set(1));
+    assert_eq!(d["spec"]["template"]["spec"]["hostNetwork"], true);
+    assert_eq!(d["spec"]["template"]["spec"]["volumes"][2]["name"], "cache");
+    // The old pod holds the health port on its node: replaced one at a time, no surge.
+    assert_eq!(
+        d["spec"]["strategy"]["rollingUpdate"],
+        json!({"maxUnavailable": 1, "maxSurge": 0})
+    );
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"],
+        "curator"
+    );
+    let bad = worker_with(json!({"spec": {"podOverrides": {"spec": {"hostNetwrok": true}}}}));
+    let err = deployment(&bad, owner(&bad), Replicas::Set(1)).expect_err("bad");
+    assert!(err.to_string().contains("hostNetwrok"), "{err}");
 }

@@ -6,7 +6,9 @@
 
 pub mod cluster;
 pub mod env;
+pub mod node;
 pub mod operator;
+pub mod pods;
 
 use std::{
     net::TcpListener,

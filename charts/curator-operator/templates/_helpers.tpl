@@ -106,10 +106,10 @@ The leader-election Lease name.
 
 {{/*
 The container port of the http server (/livez, /readyz, /metrics). The Dockerfile EXPOSEs the
-same port.
+default, 8080.
 */}}
 {{- define "curator-operator.httpPort" -}}
-8080
+{{- .Values.httpPort | int }}
 {{- end }}
 
 {{/*
