@@ -619,6 +619,7 @@ fn items(path: &str, n: usize) -> Value {
         "spec.feed.extraInput" => json!({"name": format!("f{i}"), "value": i}),
         "spec.schedule.cron" => json!("0 * * * *"),
         "spec.workflow.retryPolicy.nonRetryableErrorTypes" => json!(format!("E{i}")),
+        "spec.requiredEnv" => json!(format!("SETTING_{i}")),
         _ => json!({}),
     };
     Value::Array((0..n).map(item).collect())
