@@ -2,7 +2,7 @@
 //! on a real API server with 10,000 FeedSources and 100 CuratorWorkers by default (see
 //! BENCHMARKS.md).
 
-#[path = "support/cluster_run.rs"]
+#[path = "../tests/common/bench/cluster_run.rs"]
 mod cluster_run;
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -3,9 +3,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "support/harness.rs"]
+#[path = "../tests/common/bench/harness.rs"]
 mod harness;
-#[path = "support/sync_case.rs"]
+#[path = "../tests/common/bench/sync_case.rs"]
 mod sync_case;
 
 fn main() {

@@ -5,7 +5,7 @@
 //! CuratorWorkers from its cache, and writes nothing while idle. The times are printed, not
 //! asserted.
 
-#[path = "../benches/support/cluster_run.rs"]
+#[path = "common/bench/cluster_run.rs"]
 mod cluster_run;
 mod common;
 

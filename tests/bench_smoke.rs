@@ -3,9 +3,9 @@
 //! must create with one call per feed and re-run with one listing.
 
 mod common;
-#[path = "../benches/support/harness.rs"]
+#[path = "common/bench/harness.rs"]
 mod harness;
-#[path = "../benches/support/sync_case.rs"]
+#[path = "common/bench/sync_case.rs"]
 mod sync_case;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
