@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::GoDuration;
 
+/// The CuratorWorker's finalizer: what the operator did outside the worker's own children (a
+/// pause of buun-curator's global schedule) is undone, and FeedSources that still need the
+/// worker's connection remove their schedules, before the worker goes away.
+pub const FINALIZER: &str = "curator.buun.dev/worker";
+
 /// Desired state of a buun-curator worker: its Deployment, its Temporal connection, and how many
 /// replicas it runs.
 #[allow(

@@ -38,6 +38,10 @@ pub const RUN_NOW_ANNOTATION: &str = "curator.buun.dev/run-now";
 /// (`"true"`): the schedule, and any feed, is left as it is.
 pub const SKIP_CLEANUP_ANNOTATION: &str = "curator.buun.dev/skip-cleanup";
 
+/// The FeedSource's finalizer: its schedule (and, when asked for, its feed) is removed before
+/// the resource goes away.
+pub const FINALIZER: &str = "curator.buun.dev/schedule";
+
 /// The default workflow a FeedSource starts.
 pub const DEFAULT_WORKFLOW_TYPE: &str = "SingleFeedIngestionWorkflow";
 

@@ -94,7 +94,7 @@ impl FeedSource {
 
     /// Carrying the operator's finalizer, as after its first reconcile.
     pub fn with_finalizer(mut self) -> Self {
-        self.metadata.finalizers = Some(vec![crate::controller::feedsource::FINALIZER.into()]);
+        self.metadata.finalizers = Some(vec![crate::crd::feedsource::FINALIZER.into()]);
         self
     }
 
@@ -154,7 +154,7 @@ impl CuratorWorker {
 
     /// Carrying the operator's finalizer, as after its first reconcile.
     pub fn with_finalizer(mut self) -> Self {
-        self.metadata.finalizers = Some(vec![crate::controller::curatorworker::FINALIZER.into()]);
+        self.metadata.finalizers = Some(vec![crate::crd::curatorworker::FINALIZER.into()]);
         self
     }
 

@@ -49,9 +49,7 @@ use crate::{
 mod global;
 mod settings;
 
-/// Finalizer that lets the operator undo what it did outside the worker's own children (a
-/// pause of buun-curator's global schedule) before the worker goes away.
-pub const FINALIZER: &str = "curator.buun.dev/worker";
+pub use crate::crd::curatorworker::FINALIZER;
 
 /// What the worker controller needs.
 pub struct WorkerContext {
@@ -408,18 +406,4 @@ async fn write_children(
         }
     }
     Ok(written)
-}
-
-#[cfg(any(test, feature = "testing"))]
-impl WorkerContext {
-    /// A context on `client` with a 5 s Temporal timeout and a 5 min resync, reading
-    /// FeedSources from `feeds`.
-    pub fn test(client: kube::Client, feeds: Store<FeedSource>) -> Self {
-        let pool = crate::temporal::pool::Pool::new(
-            crate::testing::fixtures::IDENTITY,
-            std::time::Duration::from_secs(5),
-        );
-        let shared = Shared::new(client, pool, std::time::Duration::from_secs(300));
-        Self::new(Arc::new(shared), feeds)
-    }
 }

@@ -1,9 +1,15 @@
-//! The FeedSource controller's context, and what it remembers between reconciles.
+//! The FeedSource controller's context: what both controllers share, the caches, the settings,
+//! and what this controller remembers between reconciles (`memory`, `hold`, `run_news`).
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Duration};
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::{
+    hold::{Creates, Creating},
+    memory::{AwaitingListing, Comebacks, Parked, Verified, Workers},
+    run_news::RunNews,
+};
 use crate::{
     controller::{
         cache::{FeedCache, KeyedLocks, ListCache},
@@ -11,45 +17,30 @@ use crate::{
     },
     crd::{CuratorWorker, FeedSource},
     schedule::BuildOptions,
-    uid::UidKey,
 };
 
 /// When a new schedule is first looked for in a listing (later ones are paced by
 /// `cache::news_interval`).
-pub(super) const FOLLOW_UP: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Fewest seconds between two listings fetched for schedules created since the last one: every
 /// FeedSource created before a listing starts is served by it.
-pub(super) const NEWS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const NEWS_INTERVAL: Duration = Duration::from_secs(1);
 /// The least time after which a FeedSource that found a listing in flight looks again (it comes
 /// back after about as long as the last listing took, or when the listing's arrival shows its
 /// new schedule).
-pub(super) const AWAIT_FALLBACK: std::time::Duration = std::time::Duration::from_secs(15);
+pub(super) const AWAIT_FALLBACK: Duration = Duration::from_secs(15);
 /// How long after its creation a new schedule may be missing from listings that started after
 /// it (visibility lags behind a create) before it is described instead. Counted from the
-/// create, so it must outlast a few listings and the server's visibility lag under load: at
-/// 20,000 schedules on a loaded dev server a listing took about 150 s, and listings for news
-/// start at most every 5 min; with 30 s here every schedule created during a mass creation
-/// was described (3,000 describes of 2.4 s each in the first 13 minutes of 10,000
-/// FeedSources), and with 10 min still 193 (most of them timing out after 30 s). Half the
+/// create, so it outlasts a few listings and the visibility lag of a loaded server (a listing of
+/// tens of thousands of schedules takes minutes, and listings for news are paced); a describe
+/// per schedule of a mass creation would only load that server more (BENCHMARKS.md). Half the
 /// default full verification interval: a schedule deleted right after its create is found
 /// within it.
-pub(super) const VISIBILITY_GRACE: std::time::Duration = std::time::Duration::from_secs(1800);
+pub(super) const VISIBILITY_GRACE: Duration = Duration::from_secs(1800);
 
 /// How long after a create the FeedSource's cached copy may still lack the status written with
 /// it (`FeedContext::status_lags_create`): a watch this far behind is not waited for.
-pub(super) const WATCH_LAG_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// A schedule created with one call, waiting for a listing to show it.
-struct Awaiting {
-    /// When it was created.
-    at: Instant,
-    /// A listing must have started after this to be news for it (moved on when one missed it).
-    since: Instant,
-    /// Its FeedSource, brought back by a listing that shows it.
-    obj: ObjectRef<FeedSource>,
-    /// The schedule ID.
-    id: String,
-}
+pub(super) const WATCH_LAG_LIMIT: Duration = Duration::from_secs(60);
 
 /// What the FeedSource controller needs.
 pub struct FeedContext {
@@ -64,27 +55,24 @@ pub struct FeedContext {
     /// One registration at a time per feed URL.
     pub feed_locks: KeyedLocks,
     /// Limit of one call to buun-curator's API.
-    pub api_timeout: std::time::Duration,
+    pub api_timeout: Duration,
     /// How often each schedule is fully described even when the listing shows no change (to
     /// catch edits of the action or input, which the listing does not show).
-    pub full_verify: std::time::Duration,
-    /// When each FeedSource's schedule was last fully described (by UID).
-    verified: std::sync::Mutex<std::collections::HashMap<UidKey, Instant>>,
-    /// The FeedSources only a change can help (no worker, a spec that cannot become a
-    /// schedule), by UID: the resync sweep leaves them out.
-    parked: std::sync::Mutex<std::collections::HashSet<UidKey>>,
-    /// The schedules created with one call and not yet seen in a listing, by UID.
-    created: std::sync::Mutex<HashMap<UidKey, Awaiting>>,
+    pub full_verify: Duration,
+    /// When each schedule was last read in full.
+    pub(super) verified: Verified,
+    /// The FeedSources only a change can help.
+    pub(super) parked: Parked,
+    /// The schedules created or triggered moments ago, until a listing shows them.
+    pub(super) awaiting: AwaitingListing,
     /// The creates in flight, which listings for news wait for (`hold`).
-    pub(super) creates: super::hold::Creates,
+    pub(super) creates: Creates,
     /// The ends of runs the runs watch learned and the reconciles have not recorded yet.
-    pub(super) run_news: super::run_news::RunNews,
-    /// Where the arrival of a listing sends the FeedSources waiting for it: one channel per
-    /// controller (watched scope).
-    news: std::sync::Mutex<Vec<futures::channel::mpsc::UnboundedSender<ObjectRef<FeedSource>>>>,
-    /// The CuratorWorker caches of the watched scopes: a reconcile reads its worker there, and
-    /// asks the API server only when the cache does not have it (yet).
-    workers: std::sync::RwLock<Vec<Store<CuratorWorker>>>,
+    pub(super) run_news: RunNews,
+    /// Where FeedSources are sent to be reconciled again.
+    pub(super) comebacks: Comebacks,
+    /// The CuratorWorker caches.
+    pub(super) workers: Workers,
 }
 
 impl FeedContext {
@@ -96,56 +84,33 @@ impl FeedContext {
             list_cache: ListCache::default(),
             feed_rows: FeedCache::default(),
             feed_locks: KeyedLocks::default(),
-            api_timeout: std::time::Duration::from_secs(10),
-            full_verify: std::time::Duration::from_secs(3600),
-            verified: Default::default(),
-            parked: Default::default(),
-            created: Default::default(),
-            creates: Default::default(),
-            run_news: Default::default(),
-            workers: Default::default(),
-            news: Default::default(),
+            api_timeout: Duration::from_secs(10),
+            full_verify: Duration::from_secs(3600),
+            verified: Verified::default(),
+            parked: Parked::default(),
+            awaiting: AwaitingListing::default(),
+            creates: Creates::default(),
+            run_news: RunNews::default(),
+            comebacks: Comebacks::default(),
+            workers: Workers::default(),
         }
     }
 
     /// Limits each call to buun-curator's API to `timeout`.
-    pub fn with_api_timeout(mut self, timeout: std::time::Duration) -> Self {
+    pub fn with_api_timeout(mut self, timeout: Duration) -> Self {
         self.api_timeout = timeout;
         self
     }
 
     /// Describes every schedule fully at least this often.
-    pub fn with_full_verify(mut self, every: std::time::Duration) -> Self {
+    pub fn with_full_verify(mut self, every: Duration) -> Self {
         self.full_verify = every;
         self
     }
 
-    pub(super) fn mark_verified(&self, uid: &str) {
-        let mut m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert(uid.into(), Instant::now());
-    }
-
-    /// Whether `uid`'s schedule was read or written in full recently enough. The interval is
-    /// spread per UID (75%–125%) so that verifications do not come in waves.
+    /// Whether `uid`'s schedule was read in full recently enough to trust the listing.
     pub(super) fn verified_recently(&self, uid: &str) -> bool {
-        let spread = uid
-            .bytes()
-            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-            % 1000;
-        let every = self.full_verify.mul_f64(0.75 + f64::from(spread) / 2000.0);
-        let m = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&uid.into()).is_some_and(|t| t.elapsed() < every)
-    }
-
-    /// Records whether FeedSource `uid` waits for a change (`true`) or comes back with the
-    /// resync sweep.
-    pub(super) fn park(&self, uid: &str, parked: bool) {
-        let mut set = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-        if parked {
-            set.insert(uid.into());
-        } else {
-            set.remove(&uid.into());
-        }
+        self.verified.recently(uid, self.full_verify)
     }
 
     /// Whether the resync sweep brings `fs` back now: when [`crate::controller::resync::feed_due`]
@@ -155,101 +120,34 @@ impl FeedContext {
         let uid = fs.metadata.uid.as_deref().unwrap_or_default();
         fs.metadata.deletion_timestamp.is_none()
             && crate::controller::resync::feed_due(fs, jiff::Timestamp::now(), self.shared.resync)
-            && !self
-                .parked
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&uid.into())
+            && !self.parked.contains(uid)
     }
 
-    /// Records that `uid`'s schedule (ID and FeedSource in `waiting`) was just created and
-    /// waits for a listing (`Some`), or no longer waits (`None`).
-    pub(super) fn awaiting_listing(
-        &self,
-        uid: &str,
-        waiting: Option<(ObjectRef<FeedSource>, String)>,
-    ) {
-        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        match waiting {
-            Some((obj, id)) => {
-                let now = Instant::now();
-                let entry = Awaiting {
-                    at: now,
-                    since: now,
-                    obj,
-                    id,
-                };
-                m.insert(uid.into(), entry);
-            }
-            None => {
-                m.remove(&uid.into());
-            }
-        }
-    }
-
-    /// The FeedSources a listing's arrival brings back (for `Controller::reconcile_on`).
+    /// The FeedSources sent back to be reconciled (for `Controller::reconcile_on`).
     pub fn listing_news(
         &self,
     ) -> impl futures::Stream<Item = ObjectRef<FeedSource>> + Send + 'static + use<> {
-        let (tx, rx) = futures::channel::mpsc::unbounded();
-        self.news.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
-        rx
+        self.comebacks.subscribe()
     }
 
     /// `listing` arrived: the FeedSources waiting for their schedule to show come back, if it
     /// does (the others come back when the next listing may start).
     pub(super) fn listing_arrived(&self, listing: &crate::schedule::listing::Listing) {
-        let waiting: Vec<ObjectRef<FeedSource>> = {
-            let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-            m.values()
-                .filter(|a| listing.contains_key(&a.id))
-                .map(|a| a.obj.clone())
-                .collect()
-        };
-        self.bring_back(&waiting);
+        self.comebacks.send(&self.awaiting.shown_in(listing));
     }
 
-    /// Ends the count of a create ([`super::hold::Creates::start`]). When it was the last in
-    /// flight and a listing for news waited for it, the FeedSource waiting longest comes back
-    /// to fetch it, and the listing's arrival brings the others.
-    pub(super) fn create_ended(&self, create: super::hold::Creating<'_>) {
-        if !create.end() {
-            return;
-        }
-        let oldest = {
-            let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-            m.values().min_by_key(|a| a.at).map(|a| a.obj.clone())
-        };
-        self.bring_back(oldest.as_slice());
-    }
-
-    /// Sends `objs` to every controller's news stream.
-    fn bring_back(&self, objs: &[ObjectRef<FeedSource>]) {
-        if objs.is_empty() {
-            return;
-        }
-        let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
-        news.retain(|tx| !tx.is_closed());
-        for tx in news.iter() {
-            for obj in objs {
-                let _ = tx.unbounded_send(obj.clone());
-            }
+    /// Ends the count of a create ([`Creates::start`]). When it was the last in flight and a
+    /// listing for news waited for it, the FeedSource waiting longest comes back to fetch it,
+    /// and the listing's arrival brings the others.
+    pub(super) fn create_ended(&self, create: Creating<'_>) {
+        if create.end() {
+            self.comebacks.send(self.awaiting.oldest().as_slice());
         }
     }
 
     /// Reads CuratorWorkers from `store` (one per watched scope).
     pub fn add_worker_cache(&self, store: Store<CuratorWorker>) {
-        self.workers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(store);
-    }
-
-    /// The CuratorWorker `namespace/name` from the caches, if one has it.
-    pub(super) fn cached_worker(&self, namespace: &str, name: &str) -> Option<Arc<CuratorWorker>> {
-        let key = ObjectRef::new(name).within(namespace);
-        let stores = self.workers.read().unwrap_or_else(|p| p.into_inner());
-        stores.iter().find_map(|s| s.get(&key))
+        self.workers.add(store);
     }
 
     /// Forgets everything remembered about FeedSource `fs` (it is gone): what is kept by its
@@ -265,12 +163,9 @@ impl FeedContext {
         let ns = fs.metadata.namespace.as_deref().unwrap_or_default();
         let name = fs.metadata.name.as_deref().unwrap_or_default();
         self.shared.metrics.forget_feed(ns, name);
-        self.verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&uid.into());
-        self.awaiting_listing(uid, None);
-        self.park(uid, false);
+        self.verified.forget(uid);
+        self.awaiting.stop(uid);
+        self.parked.set(uid, false);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
     }
@@ -278,66 +173,25 @@ impl FeedContext {
     /// How many FeedSources this context remembers something about (news of their runs
     /// included).
     pub fn remembered(&self) -> usize {
-        let verified = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
-        let created = self.created.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).len();
-        verified + created + parked + self.run_news.waiting()
+        self.verified.len() + self.awaiting.len() + self.parked.len() + self.run_news.waiting()
     }
 
     /// Whether `fs` is an older copy than this process's own write: its schedule was created
     /// here less than [`WATCH_LAG_LIMIT`] ago, and the status written with the create (which
     /// records the schedule ID) is not in it yet. The copy comes from the cache, and under
-    /// load the watch delivers a status write seconds late; a reconcile of the older copy
-    /// would create the schedule again, find it taken and describe it (at 10,000 FeedSources:
-    /// 23 creates and 25 describes, 3 of which the loaded server timed out for minutes, with
-    /// `Ready=False` meanwhile).
+    /// load the watch delivers a status write seconds late: a reconcile of the older copy would
+    /// create the schedule again, find it taken and describe it.
     pub(super) fn status_lags_create(&self, uid: &str, fs: &FeedSource) -> bool {
         fs.status.as_ref().is_none_or(|s| s.schedule_id.is_none())
             && self
+                .awaiting
                 .created_at(uid)
                 .is_some_and(|(at, _)| at.elapsed() < WATCH_LAG_LIMIT)
     }
 
-    /// When `uid`'s schedule was created, and after when a listing must have started to be
-    /// news for it.
-    pub(super) fn created_at(&self, uid: &str) -> Option<(Instant, Instant)> {
-        let m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&uid.into()).map(|a| (a.at, a.since))
-    }
-
-    /// A listing that started after `uid`'s create does not show it yet (visibility lags): only
-    /// a listing started from now on is news for it.
-    pub(super) fn missed_in_listing(&self, uid: &str) {
-        let mut m = self.created.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = m.get_mut(&uid.into()) {
-            a.since = Instant::now();
-        }
-    }
-
     /// How long a schedule listing is reused.
-    pub(super) fn list_ttl(&self) -> std::time::Duration {
-        (self.shared.resync / 4).clamp(
-            std::time::Duration::from_secs(5),
-            std::time::Duration::from_secs(60),
-        )
-    }
-}
-
-#[cfg(any(test, feature = "testing"))]
-impl FeedContext {
-    /// A context on `client` with a 5 s Temporal timeout, schedule IDs under `prefix` and a
-    /// 5 min resync.
-    pub fn test(client: kube::Client, prefix: &str) -> Self {
-        let pool = crate::temporal::pool::Pool::new(
-            crate::testing::fixtures::IDENTITY,
-            std::time::Duration::from_secs(5),
-        );
-        let shared = Shared::new(client, pool, std::time::Duration::from_secs(300));
-        Self::new(Arc::new(shared), BuildOptions::test(prefix))
+    pub(super) fn list_ttl(&self) -> Duration {
+        (self.shared.resync / 4).clamp(Duration::from_secs(5), Duration::from_secs(60))
     }
 }
 
@@ -365,13 +219,15 @@ mod tests {
         let ctx = FeedContext::test(fake.client(), "t");
         let mut news = ctx.listing_news();
         let obj = |name: &str| ObjectRef::<FeedSource>::new(name).within("news");
-        ctx.awaiting_listing("u1", Some((obj("shown"), "t/news/shown".into())));
-        ctx.awaiting_listing("u2", Some((obj("lagging"), "t/news/lagging".into())));
+        ctx.awaiting
+            .start("u1", obj("shown"), "t/news/shown".into());
+        ctx.awaiting
+            .start("u2", obj("lagging"), "t/news/lagging".into());
         let listing = Listing::from(vec![("t/news/shown".to_owned(), Entry::default())]);
         ctx.listing_arrived(&listing);
         assert_eq!(news.next().await, Some(obj("shown")));
         ctx.listing_arrived(&Default::default());
-        ctx.awaiting_listing("u1", None);
+        ctx.awaiting.stop("u1");
         ctx.listing_arrived(&listing);
         let more = tokio::time::timeout(std::time::Duration::from_millis(50), news.next()).await;
         assert!(more.is_err(), "nobody else came back: {more:?}");
@@ -389,13 +245,13 @@ mod tests {
             ..Default::default()
         });
         assert!(ctx.resynced(&fs));
-        ctx.park("uid-a", true);
-        ctx.park("uid-a", true);
+        ctx.parked.set("uid-a", true);
+        ctx.parked.set("uid-a", true);
         assert!(!ctx.resynced(&fs));
         assert_eq!(ctx.remembered(), 1);
-        ctx.park("uid-a", false);
+        ctx.parked.set("uid-a", false);
         assert!(ctx.resynced(&fs));
-        ctx.park("uid-a", true);
+        ctx.parked.set("uid-a", true);
         ctx.forget(&fs);
         assert!(ctx.resynced(&fs), "forgotten with the rest");
         assert_eq!(ctx.remembered(), 0);

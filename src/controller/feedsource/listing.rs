@@ -69,7 +69,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         fetched.store(true, std::sync::atomic::Ordering::Relaxed);
         fetch_listing(api, &wanted).await
     };
-    let created = ctx.created_at(&uid);
+    let created = ctx.awaiting.created_at(&uid);
     // During a mass creation a new schedule's first listing comes after the creates (`hold`).
     if let Some((at, _)) = created {
         match ctx.creates.hold(at.elapsed()) {
@@ -122,7 +122,7 @@ pub(super) async fn listed<A: ScheduleApi>(
         // Visibility lags a little behind a create; after that, describe.
         return match created {
             Some((at, _)) if at.elapsed() < VISIBILITY_GRACE => {
-                ctx.missed_in_listing(&uid);
+                ctx.awaiting.missed(&uid);
                 Listed::NotYet(NEWS_INTERVAL)
             }
             _ => Listed::Describe,
@@ -210,8 +210,8 @@ mod tests {
         fs.status = Some(status);
         let uid = fs.metadata.uid.clone().unwrap_or_default();
         let obj = ObjectRef::from_obj(&fs);
-        ctx.mark_verified(&uid);
-        ctx.awaiting_listing(&uid, Some((obj.clone(), desired.id.clone())));
+        ctx.verified.mark(&uid);
+        ctx.awaiting.start(&uid, obj.clone(), desired.id.clone());
         let recorded = Recorded::of(&fs, &desired);
         let creds = Default::default();
         // Another FeedSource's create is in flight: no listing, no polling.
