@@ -3,8 +3,8 @@
 //! operator costs the API server, read from its own metrics.
 //!
 //! kube's default client speaks HTTP/1.1 only, so each request in flight holds a connection
-//! of its own, with its buffers and TLS state, and the pool keeps them all while idle: 64
-//! reconciles at once left about 130 connections open (BENCHMARKS.md, heap profile). Over
+//! of its own, with its buffers and TLS state, and the pool keeps them all while idle (a
+//! connection per reconcile at once, BENCHMARKS.md). Over
 //! HTTP/2 the watches and the requests share one connection. A server (or a plain-HTTP
 //! address) that does not offer HTTP/2 in the TLS handshake is spoken to in HTTP/1.1, with
 //! at most [`IDLE_CONNECTIONS`] kept open while idle. Through a proxy, or with a kubeconfig's

@@ -1,19 +1,9 @@
 //! curator-operator: makes buun-curator's Temporal workers and per-feed ingestion schedules
 //! declarative on Kubernetes.
 //!
-//! A pure core behind a thin I/O shell; arrows point down only:
-//!
-//! ```text
-//! app, sync_cli          entry points
-//! controller             the I/O shell: one file per kind
-//! schedule, worker       FeedSource → Temporal Schedule, CuratorWorker → Deployment (pure)
-//! feed                   FeedSource → its feed in buun-curator (pure)
-//! temporal, curator_api, kube_client
-//!                        the clients of Temporal, buun-curator's API and Kubernetes
-//! crd                    the API types
-//! metrics, http, leader  process plumbing
-//! runtime, uid           retries, backoff, request IDs; the UID as a compact map key
-//! ```
+//! A pure core behind a thin I/O shell, in layers whose imports point down only: the one
+//! picture of them, and of where things are, is `docs/architecture.md` (`tests/layering.rs`
+//! checks the layers, `tests/docs.rs` the paths that page names).
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -1,19 +1,8 @@
 //! The layout as a test: arrows between the crate's concerns point down only, and no two files
-//! import each other (directly or in a longer circle). Read from the sources: every `use`
-//! path and inline `crate::` path outside test code, resolved to the file that defines it.
-//!
-//! ```text
-//! app                      entry point
-//! sync_cli leader telemetry
-//! config controller        (controller: the I/O shell)
-//! schedule worker          the pure concerns
-//! feed                     the FeedSource's feed in buun-curator (pure)
-//! temporal curator_api http kube_client
-//!                          the clients of Temporal, buun-curator and Kubernetes, the endpoints
-//! crd metrics              the API types, the metric registry
-//! uid runtime              the UID as a compact map key; retries, backoff, request IDs
-//! ```
-//! `testing` (test support) may use anything; nothing else may use it.
+//! import each other (directly or in a longer circle), in the shipped build and in test builds.
+//! Read from the sources: every `use` path and inline `crate::` path, resolved to the file that
+//! defines it. The layers, and why, are in `docs/architecture.md`; [`layer`] is their table.
+//! `testing` (test support) may use anything; only test code may use it.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -43,8 +32,9 @@ fn src() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
 }
 
-/// Every source file but test-only ones, by its module path (`schedule::sync`).
-fn files() -> BTreeMap<String, PathBuf> {
+/// Every source file, by its module path (`schedule::sync`); test-only files (`tests.rs`,
+/// `*_tests.rs`, the `mod tests` of their neighbour) only in `test builds`.
+fn files(test_builds: bool) -> BTreeMap<String, PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).expect("src") {
             let p = e.expect("entry").path();
@@ -57,11 +47,12 @@ fn files() -> BTreeMap<String, PathBuf> {
     }
     let mut all = Vec::new();
     walk(&src(), &mut all);
+    let test_file = |p: &PathBuf| {
+        let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        name == "tests" || name.ends_with("_tests")
+    };
     all.into_iter()
-        .filter(|p| {
-            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            name != "tests" && !name.ends_with("_tests")
-        })
+        .filter(|p| test_builds || !test_file(p))
         .map(|p| {
             let rel = p.strip_prefix(src()).expect("under src").with_extension("");
             let mut parts: Vec<String> = rel
@@ -71,13 +62,20 @@ fn files() -> BTreeMap<String, PathBuf> {
             if parts.last().is_some_and(|l| l == "mod") {
                 parts.pop();
             }
+            // `x_tests.rs` is `x`'s `mod tests`; `tests.rs` its directory module's.
+            if let Some(last) = parts.pop() {
+                match last.strip_suffix("_tests") {
+                    Some(of) => parts.extend([of.to_owned(), "tests".to_owned()]),
+                    None => parts.push(last),
+                }
+            }
             (parts.join("::"), p)
         })
         .collect()
 }
 
-/// The source without comments and without `#[cfg(test)]` items.
-fn code(path: &Path) -> String {
+/// The source without comments, and without `#[cfg(test)]` items unless `test_builds`.
+fn code(path: &Path, test_builds: bool) -> String {
     let text = std::fs::read_to_string(path).expect("read");
     let mut out = String::new();
     let mut skip_depth: Option<i32> = None;
@@ -88,7 +86,9 @@ fn code(path: &Path) -> String {
         if trimmed.starts_with("//") {
             continue;
         }
-        if trimmed.starts_with("#[cfg(test)]") || trimmed.starts_with("#[cfg(any(test") {
+        if !test_builds
+            && (trimmed.starts_with("#[cfg(test)]") || trimmed.starts_with("#[cfg(any(test"))
+        {
             pending_test = true;
             continue;
         }
@@ -203,11 +203,11 @@ fn resolve<'a>(path: &str, files: &'a BTreeMap<String, PathBuf>) -> Option<&'a s
         .find_map(|p| files.get_key_value(&p).map(|(k, _)| k.as_str()))
 }
 
-fn edges() -> BTreeMap<String, BTreeSet<String>> {
-    let files = files();
+fn edges(test_builds: bool) -> BTreeMap<String, BTreeSet<String>> {
+    let files = files(test_builds);
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, path) in &files {
-        let code = code(path);
+        let code = code(path, test_builds);
         let targets = out.entry(module.clone()).or_default();
         for r in references(module, &code) {
             if let Some(t) = resolve(&r, &files)
@@ -225,17 +225,19 @@ fn top(module: &str) -> &str {
     module.split("::").next().unwrap_or(module)
 }
 
-#[test]
-fn arrows_between_concerns_point_down() {
+/// The imports against the layering; in test builds, test code may use `testing` too.
+fn against_layering(test_builds: bool) -> Vec<String> {
     let mut wrong = Vec::new();
-    for (from, targets) in edges() {
+    for (from, targets) in edges(test_builds) {
         for to in targets {
             let (a, b) = (top(&from), top(&to));
             if a == b || a == "testing" {
                 continue;
             }
             if b == "testing" {
-                wrong.push(format!("{from} -> {to}: only tests may use test support"));
+                if !test_builds {
+                    wrong.push(format!("{from} -> {to}: only tests may use test support"));
+                }
                 continue;
             }
             match (layer(a), layer(b)) {
@@ -244,6 +246,12 @@ fn arrows_between_concerns_point_down() {
             }
         }
     }
+    wrong
+}
+
+#[test]
+fn arrows_between_concerns_point_down() {
+    let wrong = against_layering(false);
     assert!(
         wrong.is_empty(),
         "imports against the layering:\n{}",
@@ -252,8 +260,18 @@ fn arrows_between_concerns_point_down() {
 }
 
 #[test]
-fn no_two_files_import_each_other() {
-    let graph = edges();
+fn arrows_point_down_in_test_builds_too() {
+    let wrong = against_layering(true);
+    assert!(
+        wrong.is_empty(),
+        "imports against the layering in test builds:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Every import circle (one line each, from its smallest file).
+fn circles(test_builds: bool) -> (usize, usize, BTreeSet<String>) {
+    let graph = edges(test_builds);
     let mut circles = BTreeSet::new();
     // A circle exists when a file reaches itself.
     for start in graph.keys() {
@@ -276,14 +294,21 @@ fn no_two_files_import_each_other() {
         }
     }
     let edges: usize = graph.values().map(BTreeSet::len).sum();
-    println!(
-        "{} files, {edges} import edges, {} circles",
-        graph.len(),
-        circles.len()
-    );
-    assert!(
-        circles.is_empty(),
-        "import circles:\n{}",
-        circles.into_iter().collect::<Vec<_>>().join("\n")
-    );
+    (graph.len(), edges, circles)
+}
+
+#[test]
+fn no_two_files_import_each_other() {
+    for test_builds in [false, true] {
+        let (files, edges, circles) = circles(test_builds);
+        println!(
+            "test builds {test_builds}: {files} files, {edges} import edges, {} circles",
+            circles.len()
+        );
+        assert!(
+            circles.is_empty(),
+            "import circles (test builds: {test_builds}):\n{}",
+            circles.into_iter().collect::<Vec<_>>().join("\n")
+        );
+    }
 }

@@ -148,8 +148,8 @@ impl Shared {
         };
         // Normal events report one change each (a schedule created, updated, deleted): they
         // never repeat, so they skip the shared recorder, whose cache would hold one event per
-        // FeedSource for 6 minutes (and keep its table at that size): 2.8 MiB of a 16.3 MiB
-        // live heap at 1,000 FeedSources, growing with N.
+        // FeedSource for 6 minutes (and keep its table at that size), growing with the number
+        // of FeedSources (BENCHMARKS.md).
         let once;
         let recorder = match type_ {
             EventType::Warning => &self.recorder,

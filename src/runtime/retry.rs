@@ -110,17 +110,31 @@ impl<T, E: std::fmt::Display + Transient> Tried<T, E> {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use tonic::Code;
-
     use super::*;
-    use crate::{schedule::sync::SyncError, temporal::TemporalError};
 
-    fn rpc(code: Code) -> TemporalError {
-        TemporalError::Rpc {
-            method: "CreateSchedule",
-            code,
-            message: "no".into(),
+    /// An error as a Temporal call gives them: `Unavailable` and `ResourceExhausted` go away
+    /// by themselves, `InvalidArgument` does not.
+    #[derive(Debug)]
+    enum Code {
+        Unavailable,
+        ResourceExhausted,
+        InvalidArgument,
+    }
+
+    impl std::fmt::Display for Code {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
         }
+    }
+
+    impl Transient for Code {
+        fn is_transient(&self) -> bool {
+            !matches!(self, Code::InvalidArgument)
+        }
+    }
+
+    fn rpc(code: Code) -> Code {
+        code
     }
 
     #[test]
@@ -140,31 +154,6 @@ mod tests {
             Retry::within(Duration::ZERO).wait(0, Duration::ZERO, 0.0),
             None
         );
-    }
-
-    #[test]
-    fn what_is_retried() {
-        for code in [
-            Code::Unavailable,
-            Code::ResourceExhausted,
-            Code::DeadlineExceeded,
-        ] {
-            assert!(rpc(code).is_transient(), "{code:?}");
-        }
-        assert!(TemporalError::Timeout("DescribeSchedule").is_transient());
-        assert!(TemporalError::UpdateLost.is_transient());
-        for code in [
-            Code::InvalidArgument,
-            Code::PermissionDenied,
-            Code::Unauthenticated,
-        ] {
-            assert!(!rpc(code).is_transient(), "{code:?}");
-        }
-        let conflict = SyncError::Conflict {
-            id: "a".into(),
-            owner: "b".into(),
-        };
-        assert!(!conflict.is_transient());
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! `Ingesting` says whether the runs it starts end well (the worker's part, and the feed's).
 //! They stay apart: a feed site that is down or a worker without its API key is not something a
 //! change of the FeedSource fixes, so it must not hold up `kubectl wait --for=condition=Ready`
-//! or a GitOps sync; health checks read `Ingesting` (README, "Feed health").
+//! or a GitOps sync; health checks read `Ingesting` (docs/feedsource.md, docs/gitops.md).
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -103,9 +103,8 @@ impl OwnerKey {
 }
 
 /// The operator's schedules of one listing, by ID, as the controller caches it: a boxed slice
-/// sorted by ID and searched by bisection. Measured with 10,000 entries, a `HashMap` spent
-/// about 200 B per entry more, in the slack of its table (buckets of the entry's size, at 61%
-/// load).
+/// sorted by ID and searched by bisection, with no slack, where a `HashMap` keeps empty buckets
+/// of the entry's size (BENCHMARKS.md).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Listing(Box<[(Box<str>, Entry)]>);
 

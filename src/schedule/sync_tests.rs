@@ -461,3 +461,13 @@ async fn an_endless_listing_is_abandoned_after_the_page_cap() {
         MAX_LIST_PAGES
     );
 }
+
+#[test]
+fn a_conflict_is_not_retried() {
+    use crate::runtime::retry::Transient;
+    let conflict = SyncError::Conflict {
+        id: "a".into(),
+        owner: "b".into(),
+    };
+    assert!(!conflict.is_transient());
+}

@@ -118,6 +118,33 @@ impl crate::runtime::retry::Transient for TemporalError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn what_is_retried() {
+        use crate::runtime::retry::Transient;
+        let rpc = |code| TemporalError::Rpc {
+            method: "CreateSchedule",
+            code,
+            message: "no".into(),
+        };
+        for code in [
+            Code::Unavailable,
+            Code::ResourceExhausted,
+            Code::DeadlineExceeded,
+        ] {
+            assert!(rpc(code).is_transient(), "{code:?}");
+        }
+        assert!(TemporalError::Timeout("DescribeSchedule").is_transient());
+        assert!(TemporalError::UpdateLost.is_transient());
+        for code in [
+            Code::InvalidArgument,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+        ] {
+            assert!(!rpc(code).is_transient(), "{code:?}");
+        }
+    }
 
     #[test]
     fn classifies_codes() {

@@ -86,7 +86,7 @@ pub fn condition(feeds: i32, seen: &Global) -> Desired {
             Status::True,
             "DoubleIngestion",
             format!(
-                "schedule {id} ingests every feed, and {feeds} FeedSources ingest theirs again on their own schedules: set spec.globalIngestSchedule: Pause, or pause it yourself (see the README's migration guide)"
+                "schedule {id} ingests every feed, and {feeds} FeedSources ingest theirs again on their own schedules: set spec.globalIngestSchedule: Pause, or pause it yourself (see docs/feedsource.md, \"Migrating from buun-curator's global schedule\")"
             ),
         ),
         Global::Unknown => Desired::new(

@@ -82,8 +82,8 @@ pub(super) async fn listed<A: ScheduleApi>(
     // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
     // fresh when it arrives), or, when none may start now (one is in flight, or the pace
     // forbids it), the one before, as long as it is no older than the pace lets it get
-    // (`kept_age`): at 10,000 schedules a listing takes about a minute and starts every five,
-    // and resyncs that waited for it came back four or five times each. Neither waits for a
+    // (`kept_age`): a listing of many schedules takes long and is paced, and resyncs that waited
+    // for it would come back again and again. Neither waits for a
     // listing in flight (with thousands of FeedSources the waiters would hold every place of
     // the controller for as long as a listing takes), and only the caller that fetched sees
     // a failed listing (on a server too loaded to list in time, a describe per FeedSource
