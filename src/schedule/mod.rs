@@ -10,7 +10,7 @@
 //! - [`runs`]: the runs the schedule started, and how they ended; [`health`]: whether the
 //!   feed is being ingested (the `Ingesting` condition); [`expect`]: what of its runs a
 //!   status waits for;
-//! - [`status`]: the FeedSource status a reconcile leaves.
+//! - [`status`]: the FeedSource status a reconcile leaves, with its conditions ([`ready`]).
 
 pub mod canonical;
 pub mod delete;
@@ -22,6 +22,7 @@ pub mod input;
 pub mod listed;
 pub mod listing;
 pub mod plan;
+pub mod ready;
 pub mod runs;
 pub mod spec;
 pub mod status;

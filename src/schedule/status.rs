@@ -2,18 +2,17 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+pub use super::ready::CHECK_GRACE;
 use super::{
-    desired::{DesiredSchedule, SUSPEND_NOTE},
-    health::{self, INGESTING},
+    desired::DesiredSchedule,
+    ready,
     runs::Recorded,
     sync::{Seen, Synced},
 };
 use crate::feed::{Origin, Registration};
 use crate::{
     crd::{
-        conditions::{
-            self, Desired, Failure, READY, RECONCILING, Status, TEMPORAL_REACHABLE, truncate,
-        },
+        conditions::{self, Desired, Failure, READY, Status, truncate},
         feedsource::FeedSourceStatus,
         fingerprint::Fingerprint,
     },
@@ -71,8 +70,7 @@ pub fn blocked_deletion(
     s
 }
 
-/// Condition saying whether the FeedSource's feed exists in buun-curator.
-pub const FEED_REGISTERED: &str = "FeedRegistered";
+pub use super::ready::FEED_REGISTERED;
 
 fn record_feed(s: &mut FeedSourceStatus, r: &Registration) {
     match r {
@@ -85,37 +83,6 @@ fn record_feed(s: &mut FeedSourceStatus, r: &Registration) {
             s.feed_created = *origin == Origin::Created;
         }
         Registration::Ambiguous { .. } | Registration::Failed { .. } => {}
-    }
-}
-
-fn feed_registered(r: &Registration) -> Desired {
-    let d = |status, reason: &str, message: String| {
-        Desired::new(FEED_REGISTERED, status, reason.to_owned(), message)
-    };
-    match r {
-        Registration::NotChecked { .. } => d(
-            Status::Unknown,
-            "NoCuratorApi",
-            conditions::NO_CURATOR_API.into(),
-        ),
-        Registration::Registered { id, origin } => {
-            let message = match origin {
-                Origin::Exists => format!("feed {id} exists in buun-curator"),
-                Origin::Adopted => format!("adopted feed {id}, the one with this URL"),
-                Origin::Created => format!("created feed {id} in buun-curator"),
-            };
-            d(Status::True, origin.as_str(), message)
-        }
-        other => {
-            let (failure, _) = other.failure().unwrap_or((
-                Failure {
-                    reason: "Unknown",
-                    message: String::new(),
-                },
-                false,
-            ));
-            d(Status::False, failure.reason, failure.message)
-        }
     }
 }
 
@@ -178,29 +145,6 @@ fn view<'a>(seen: &'a Seen, desired: &'a DesiredSchedule) -> View<'a> {
     }
 }
 
-/// How long a transient failure to check a schedule that was in line with an unchanged spec
-/// leaves `Ready` as it was: a listing or a describe that the loaded server cancels is retried
-/// with backoff, and says nothing about the schedule. The failure shows at once in
-/// `Reconciling` (and in `TemporalReachable` when Temporal did not answer); a failure that
-/// lasts longer turns `Ready` False, as during an outage.
-pub const CHECK_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
-
-/// PURE: whether the schedule was in line with the spec last time and the spec has not changed
-/// since (same generation, same desired schedule).
-fn still_in_line(
-    prev: &FeedSourceStatus,
-    generation: Option<i64>,
-    desired: Option<&DesiredSchedule>,
-) -> bool {
-    prev.conditions.find_true(READY).is_some()
-        && prev.observed_generation == generation
-        && desired.is_some_and(|d| {
-            prev.desired_fingerprint
-                .as_ref()
-                .is_some_and(|f| f.is(&d.fingerprint))
-        })
-}
-
 /// Computes the new status. Fields the outcome says nothing about keep their previous values.
 pub fn compute(
     prev: &FeedSourceStatus,
@@ -215,7 +159,7 @@ pub fn compute(
     if let Some(d) = desired {
         s.summary = Some(d.summary.clone());
     }
-    let conds: Vec<Desired> = match outcome {
+    let mut conds: Vec<Desired> = match outcome {
         Outcome::Synced {
             synced,
             desired: d,
@@ -223,102 +167,8 @@ pub fn compute(
             runs,
             created,
         } => {
-            s.schedule_id = Some(d.id.clone());
-            s.worker = Some(d.worker.clone());
-            s.temporal_address = Some(d.address.clone());
-            s.temporal_namespace = Some(d.namespace.clone());
-            s.task_queue = Some(d.task_queue.clone());
-            let v = view(&synced.seen, d);
-            s.paused = Some(v.paused);
-            s.pause_note = (!v.notes.is_empty()).then(|| v.notes.to_owned());
-            if let Some(next) = v.next_runs {
-                // Never a time that has passed: a listing can be older than the reconcile.
-                s.next_runs = next
-                    .iter()
-                    .filter_map(to_k8s_time)
-                    .filter(|t| t.0 > now.0)
-                    .take(3)
-                    .collect();
-            }
-            if let Some(r) = runs {
-                s.last_run.clone_from(&r.last_run);
-                s.last_success_time.clone_from(&r.last_success_time);
-                s.consecutive_failures = r.consecutive_failures;
-            }
-            s.action_count = Some(v.action_count.or(s.action_count).unwrap_or(0));
-            if let Some(value) = run_now.filter(|_| synced.triggered) {
-                s.run_now_handled = Some(value.to_owned());
-            }
-            s.observed_fingerprint = synced.server_fingerprint.as_deref().map(Fingerprint::from);
-            s.observed_spec_fingerprint = synced.spec_fingerprint.as_deref().map(Fingerprint::from);
-            s.desired_fingerprint = Some(Fingerprint::from(d.fingerprint.as_str()));
-            let ready = if synced.held_foreign_pause {
-                let pause_on_failure = d
-                    .schedule
-                    .policies
-                    .as_ref()
-                    .is_some_and(|p| p.pause_on_failure);
-                let reason = if pause_on_failure {
-                    "PausedOnFailure"
-                } else {
-                    "PausedExternally"
-                };
-                Desired::new(
-                    READY,
-                    Status::False,
-                    reason,
-                    format!(
-                        "schedule {} was paused outside the operator ({}); it stays paused until the FeedSource spec changes",
-                        d.id, v.notes
-                    ),
-                )
-            } else if d.suspended() {
-                Desired::new(
-                    READY,
-                    Status::True,
-                    "Suspended",
-                    format!("schedule {} is paused by spec.suspend", d.id),
-                )
-            } else {
-                Desired::new(
-                    READY,
-                    Status::True,
-                    "Synced",
-                    format!("schedule {} matches the spec", d.id),
-                )
-            };
-            let mut conds = vec![
-                ready,
-                Desired::new(
-                    TEMPORAL_REACHABLE,
-                    Status::True,
-                    "Connected",
-                    "Temporal answered",
-                ),
-            ];
-            if let Some(r) = runs {
-                let suspended = d.suspended() && d.pause_note() == SUSPEND_NOTE;
-                let paused = if synced.held_foreign_pause {
-                    Some(v.notes)
-                } else {
-                    (d.suspended() && !suspended).then(|| d.pause_note())
-                };
-                let schedule = health::Schedule {
-                    next_runs: &s.next_runs,
-                    suspended,
-                    paused,
-                    timeout: d.execution_timeout(),
-                    created: *created,
-                    start_at: d.start_at(),
-                    content_fetch: d.content_fetch,
-                };
-                let ended_before = prev
-                    .conditions
-                    .find(INGESTING)
-                    .is_some_and(|c| health::ENDED_REASONS.contains(&c.reason.as_str()));
-                conds.extend(health::ingesting(r, &schedule, ended_before, now));
-            }
-            conds
+            let notes = record_synced(&mut s, synced, d, *run_now, *runs, now);
+            ready::synced(prev, &s, synced, d, &notes, *runs, *created, now)
         }
         Outcome::WorkerNotFound(name) => vec![Desired::new(
             READY,
@@ -335,42 +185,18 @@ pub fn compute(
             )]
         }
         Outcome::Failed {
-            failure: Failure { reason, message },
+            failure,
             temporal_answered,
             permanent,
-        } => {
-            let reach = if *temporal_answered {
-                Desired::new(
-                    TEMPORAL_REACHABLE,
-                    Status::True,
-                    "Connected",
-                    "Temporal answered",
-                )
-            } else {
-                Desired::new(TEMPORAL_REACHABLE, Status::False, *reason, message.clone())
-            };
-            let first_failure = still_in_line(prev, generation, desired).then(|| {
-                prev.conditions
-                    .find_true(RECONCILING)
-                    .map_or(now.0, |c| c.last_transition_time.0)
-            });
-            match first_failure {
-                Some(since) if !*permanent && now.0.duration_since(since) < CHECK_GRACE => {
-                    let message = format!(
-                        "checking the schedule failed, retrying; Ready stays as it is until {}: {message}",
-                        truncate(&Time(since + CHECK_GRACE)).0
-                    );
-                    vec![
-                        reach,
-                        Desired::new(RECONCILING, Status::True, *reason, message),
-                    ]
-                }
-                _ => vec![
-                    Desired::new(READY, Status::False, *reason, message.clone()),
-                    reach,
-                ],
-            }
-        }
+        } => ready::failed(
+            prev,
+            generation,
+            desired,
+            failure,
+            *temporal_answered,
+            *permanent,
+            now,
+        ),
         Outcome::Untouched => Vec::new(),
     };
     let mut stalled = match outcome {
@@ -379,30 +205,58 @@ pub fn compute(
         Outcome::Failed { permanent, .. } => *permanent,
         Outcome::Untouched => false,
     };
-    let mut conds = conds;
     if let Some(r) = registration {
         record_feed(&mut s, r);
-        conds.push(feed_registered(r));
-        // A feed that is not settled keeps the FeedSource from being Ready, whatever the
-        // schedule did (a Temporal failure, reported above, comes first).
-        if let Some((failure, permanent)) = r.failure()
-            && matches!(outcome, Outcome::Synced { .. } | Outcome::Untouched)
-        {
-            conds.retain(|c| c.type_ != READY);
-            conds.push(Desired::new(
-                READY,
-                Status::False,
-                failure.reason,
-                failure.message,
-            ));
-            stalled = permanent;
-        }
+        let schedule_fine = matches!(outcome, Outcome::Synced { .. } | Outcome::Untouched);
+        stalled = ready::with_feed(&mut conds, r, schedule_fine, stalled);
     }
     if let Some(ready) = conds.iter().find(|c| c.type_ == READY).cloned() {
         conds.extend(conditions::kstatus(&ready, stalled));
     }
     s.conditions = prev.conditions.merged(&conds, generation, &truncate(now));
     s
+}
+
+/// Records what a synced schedule shows (its place, pause, next runs, runs, counts and
+/// fingerprints); returns its pause note.
+fn record_synced(
+    s: &mut FeedSourceStatus,
+    synced: &Synced,
+    d: &DesiredSchedule,
+    run_now: Option<&str>,
+    runs: Option<&Recorded>,
+    now: &Time,
+) -> String {
+    s.schedule_id = Some(d.id.clone());
+    s.worker = Some(d.worker.clone());
+    s.temporal_address = Some(d.address.clone());
+    s.temporal_namespace = Some(d.namespace.clone());
+    s.task_queue = Some(d.task_queue.clone());
+    let v = view(&synced.seen, d);
+    s.paused = Some(v.paused);
+    s.pause_note = (!v.notes.is_empty()).then(|| v.notes.to_owned());
+    if let Some(next) = v.next_runs {
+        // Never a time that has passed: a listing can be older than the reconcile.
+        s.next_runs = next
+            .iter()
+            .filter_map(to_k8s_time)
+            .filter(|t| t.0 > now.0)
+            .take(3)
+            .collect();
+    }
+    if let Some(r) = runs {
+        s.last_run.clone_from(&r.last_run);
+        s.last_success_time.clone_from(&r.last_success_time);
+        s.consecutive_failures = r.consecutive_failures;
+    }
+    s.action_count = Some(v.action_count.or(s.action_count).unwrap_or(0));
+    if let Some(value) = run_now.filter(|_| synced.triggered) {
+        s.run_now_handled = Some(value.to_owned());
+    }
+    s.observed_fingerprint = synced.server_fingerprint.as_deref().map(Fingerprint::from);
+    s.observed_spec_fingerprint = synced.spec_fingerprint.as_deref().map(Fingerprint::from);
+    s.desired_fingerprint = Some(Fingerprint::from(d.fingerprint.as_str()));
+    v.notes.to_owned()
 }
 
 #[cfg(test)]

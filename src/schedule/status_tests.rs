@@ -1,6 +1,7 @@
 //! Unit tests of the FeedSource status builder.
 
 use super::*;
+use crate::crd::conditions::TEMPORAL_REACHABLE;
 use crate::{crd::FeedSource, schedule::sync::Change, temporal::Described};
 use temporalio_common::protos::temporal::api::schedule::v1::ScheduleInfo;
 
