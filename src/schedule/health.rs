@@ -137,40 +137,65 @@ pub fn ingesting(
     let Some(last) = &runs.last_run else {
         return never_ran(s, now);
     };
+    match last.outcome.unwrap_or(RunOutcome::Running) {
+        RunOutcome::Running => in_progress(last, s, ended_before, now),
+        outcome => ended(last, outcome, s, &failures),
+    }
+}
+
+/// A run in progress: `RunStuck` once it runs longer than the feed's interval (or its timeout,
+/// when shorter) and [`STUCK_GRACE`]; else it says nothing new, unless no run ended before.
+fn in_progress(
+    last: &LastRun,
+    s: &Schedule<'_>,
+    ended_before: bool,
+    now: &Time,
+) -> Option<Desired> {
     let since = last.since.as_ref().map(|t| t.0);
-    // " at <time>", when the time is known.
-    let at = since.map(|t| format!(" at {t}")).unwrap_or_default();
     let started = since.map(|t| format!(" since {t}")).unwrap_or_default();
     let name = run_name(last);
-    let message = last.message.as_deref().unwrap_or("no message");
-    match last.outcome.unwrap_or(RunOutcome::Running) {
-        RunOutcome::Running => {
-            let interval = period(s.next_runs, Some(last));
-            let limit = match (interval, s.timeout) {
-                (Some(p), Some(t)) if t < p => Some((t, "its execution timeout")),
-                (Some(p), _) => Some((p, "the feed's interval")),
-                (None, Some(t)) => Some((t, "its execution timeout")),
-                (None, None) => None,
-            };
-            let running = since.map(|t| now.0.duration_since(t));
-            match (limit, running) {
-                (Some((limit, what)), Some(ran)) if ran > limit + STUCK_GRACE => d(
-                    Status::False,
-                    "RunStuck",
-                    format!(
-                        "run {name} has been running{started} ({}), longer than {what} of {}; while it runs, later runs are skipped (overlapPolicy Skip)",
-                        human(ran),
-                        human(limit)
-                    ),
+    let interval = period(s.next_runs, Some(last));
+    let limit = match (interval, s.timeout) {
+        (Some(p), Some(t)) if t < p => Some((t, "its execution timeout")),
+        (Some(p), _) => Some((p, "the feed's interval")),
+        (None, Some(t)) => Some((t, "its execution timeout")),
+        (None, None) => None,
+    };
+    let running = since.map(|t| now.0.duration_since(t));
+    let message = match (limit, running) {
+        (Some((limit, what)), Some(ran)) if ran > limit + STUCK_GRACE => {
+            return Some(Desired::new(
+                INGESTING,
+                Status::False,
+                "RunStuck",
+                format!(
+                    "run {name} has been running{started} ({}), longer than {what} of {}; while it runs, later runs are skipped (overlapPolicy Skip)",
+                    human(ran),
+                    human(limit)
                 ),
-                _ if ended_before => None,
-                _ => d(
-                    Status::Unknown,
-                    "Running",
-                    format!("run {name} is running{started}; none has ended yet"),
-                ),
-            }
+            ));
         }
+        _ if ended_before => return None,
+        _ => format!("run {name} is running{started}; none has ended yet"),
+    };
+    Some(Desired::new(INGESTING, Status::Unknown, "Running", message))
+}
+
+/// A run that ended `outcome`: True when it completed (and its result says no error), False
+/// with why otherwise.
+fn ended(last: &LastRun, outcome: RunOutcome, s: &Schedule<'_>, failures: &str) -> Option<Desired> {
+    let d = |status, reason: &str, message: String| {
+        Some(Desired::new(INGESTING, status, reason.to_owned(), message))
+    };
+    // " at <time>", when the time is known.
+    let at = last
+        .since
+        .as_ref()
+        .map(|t| format!(" at {}", t.0))
+        .unwrap_or_default();
+    let name = run_name(last);
+    let message = last.message.as_deref().unwrap_or("no message");
+    match outcome {
         RunOutcome::Completed if is_error_result(last.result.as_deref()) => {
             let error = last
                 .result
@@ -222,7 +247,7 @@ pub fn ingesting(
                 ),
             )
         }
-        RunOutcome::ContinuedAsNew => None,
+        RunOutcome::ContinuedAsNew | RunOutcome::Running => None,
     }
 }
 
