@@ -157,6 +157,8 @@ async fn the_chart_runs_the_operator_in_a_pod() {
             "image": worker_image.reference, "imagePullPolicy": "Never",
             "temporal": {"address": temporal.address, "taskQueue": "node-operator"},
             "replicas": 1, "healthPort": common::free_port(),
+            // The contract worker needs neither OPENAI_API_KEY nor INTERNAL_API_TOKEN to start.
+            "requiredEnv": [],
             "securityContext": {"runAsNonRoot": true, "runAsUser": 1001, "runAsGroup": 1001},
             "podOverrides": {"spec": {
                 "hostNetwork": true,
