@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use curator_operator::{schedule::sync::list_all, sync_cli::stamp};
+use curator_operator::{schedule::pages::list_all, sync_cli::stamp};
 
 /// Every variable the `temporal` CLI reads, so the test's own environment cannot leak in.
 const TEMPORAL_ENV: &[&str] = &[

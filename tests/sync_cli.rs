@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use curator_operator::{
     crd::{CuratorWorker, FeedSource, GoDuration},
     runtime::retry::Retry,
-    schedule::{BuildOptions, fingerprint, sync::list_all},
+    schedule::{BuildOptions, fingerprint, pages::list_all},
     sync_cli::{
         self, Documents, Options,
         feed::Mode,

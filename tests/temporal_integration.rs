@@ -8,6 +8,7 @@ use curator_operator::{
     schedule::{
         DesiredSchedule,
         delete::{self, Deleted},
+        pages,
         sync::{self, Change, Recorded, SyncError, Synced},
     },
     temporal::{ScheduleApi, grpc::GrpcSchedules},
@@ -427,7 +428,7 @@ async fn a_listing_returns_only_the_schedules_under_its_prefix() {
         "every schedule listed",
         std::time::Duration::from_secs(30),
         || async {
-            let all = sync::list_all(&api, "", 1000).await.expect("list");
+            let all = pages::list_all(&api, "", 1000).await.expect("list");
             ids.iter().all(|id| all.contains_key(*id))
         },
     )
@@ -437,6 +438,6 @@ async fn a_listing_returns_only_the_schedules_under_its_prefix() {
     let mut listed: Vec<&str> = page.schedules.iter().map(|l| l.id.as_str()).collect();
     listed.sort_unstable();
     assert_eq!(listed, ["listq-a/ns/one", "listq-a/ns/two"]);
-    let kept = sync::list_all(&api, "listq-b/", 1000).await.expect("list");
+    let kept = pages::list_all(&api, "listq-b/", 1000).await.expect("list");
     assert_eq!(kept.keys().collect::<Vec<_>>(), ["listq-b/ns/one"]);
 }

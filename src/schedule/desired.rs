@@ -203,43 +203,19 @@ pub fn build_for_feed(
         uid: uid.to_owned(),
         operator: opts.identity.clone(),
     };
-    let input = encode_input(&workflow_input(&spec.feed, feed_id)?)?;
-    let wf = &spec.workflow;
-    if wf.type_.trim().is_empty() {
-        return Err(SpecError::Invalid {
-            field: "workflow.type",
-            message: "must not be empty".into(),
-        });
-    }
-    let timeout =
-        |field, d: &Option<GoDuration>| d.as_ref().map(|d| positive(field, d)).transpose();
-    let start = NewWorkflowExecutionInfo {
-        workflow_id: wf
-            .id_prefix
-            .as_deref()
-            .map_or_else(|| id.clone(), |p| schedule_id(p, namespace, name)),
-        workflow_type: Some(WorkflowType {
-            name: wf.type_.clone(),
-        }),
-        task_queue: Some(TaskQueue {
-            name: temporal.task_queue.clone(),
-            kind: TaskQueueKind::Normal as i32,
-            normal_name: String::new(),
-        }),
-        input: Some(Payloads {
-            payloads: vec![Payload {
-                metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
-                data: input,
-                ..Default::default()
-            }],
-        }),
-        workflow_execution_timeout: execution_timeout(wf, opts)?,
-        workflow_run_timeout: timeout("workflow.runTimeout", &wf.run_timeout)?,
-        workflow_task_timeout: timeout("workflow.taskTimeout", &wf.task_timeout)?,
-        retry_policy: wf.retry_policy.as_deref().map(retry_policy).transpose()?,
-        memo: Some(memo::action_memo(&owner)),
-        ..Default::default()
-    };
+    let workflow_id = spec
+        .workflow
+        .id_prefix
+        .as_deref()
+        .map_or_else(|| id.clone(), |p| schedule_id(p, namespace, name));
+    let start = start_workflow(
+        spec,
+        feed_id,
+        &temporal.task_queue,
+        workflow_id,
+        &owner,
+        opts,
+    )?;
     let s = &spec.schedule;
     let mut schedule = Schedule {
         spec: Some(schedule_spec(s)?),
@@ -275,6 +251,52 @@ pub fn build_for_feed(
         owner,
         summary: summary(s),
         content_fetch: spec.feed.enable_content_fetch.unwrap_or(true),
+    })
+}
+
+/// PURE: the run each action starts: the workflow, on `task_queue`, with the feed's input,
+/// its timeouts and retry policy, and the owner's memo.
+fn start_workflow(
+    spec: &FeedSourceSpec,
+    feed_id: &str,
+    task_queue: &str,
+    workflow_id: String,
+    owner: &Owner,
+    opts: &BuildOptions,
+) -> Result<NewWorkflowExecutionInfo, SpecError> {
+    let input = encode_input(&workflow_input(&spec.feed, feed_id)?)?;
+    let wf = &spec.workflow;
+    if wf.type_.trim().is_empty() {
+        return Err(SpecError::Invalid {
+            field: "workflow.type",
+            message: "must not be empty".into(),
+        });
+    }
+    let timeout =
+        |field, d: &Option<GoDuration>| d.as_ref().map(|d| positive(field, d)).transpose();
+    Ok(NewWorkflowExecutionInfo {
+        workflow_id,
+        workflow_type: Some(WorkflowType {
+            name: wf.type_.clone(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: task_queue.to_owned(),
+            kind: TaskQueueKind::Normal as i32,
+            normal_name: String::new(),
+        }),
+        input: Some(Payloads {
+            payloads: vec![Payload {
+                metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+                data: input,
+                ..Default::default()
+            }],
+        }),
+        workflow_execution_timeout: execution_timeout(wf, opts)?,
+        workflow_run_timeout: timeout("workflow.runTimeout", &wf.run_timeout)?,
+        workflow_task_timeout: timeout("workflow.taskTimeout", &wf.task_timeout)?,
+        retry_policy: wf.retry_policy.as_deref().map(retry_policy).transpose()?,
+        memo: Some(memo::action_memo(owner)),
+        ..Default::default()
     })
 }
 

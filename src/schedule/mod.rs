@@ -21,6 +21,7 @@ pub mod health;
 pub mod input;
 pub mod listed;
 pub mod listing;
+pub mod pages;
 pub mod plan;
 pub mod ready;
 pub mod runs;

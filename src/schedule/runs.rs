@@ -244,58 +244,20 @@ pub fn record(prev: &FeedSourceStatus, runs: &Runs<'_>, now: &Time) -> Recorded 
         l.since = Some(time(now.0));
     }
     // The close event, when read for this run.
-    let mut read = None;
-    if let Some(l) = last.as_mut()
-        && let Some(outcome) = l.outcome.filter(|o| ended(*o))
-        && l.result.is_none()
-        && l.message.is_none()
-    {
-        match runs.close {
-            Some((run_id, close)) if l.run_id.as_deref() == Some(run_id) => {
-                l.result = close.result.as_ref().and_then(result_of).map(Box::new);
-                l.message = close.failure.as_deref().map(truncated);
-                if let Some(t) = close.close_time.as_ref().and_then(ts) {
-                    l.since = Some(time(t));
-                }
-            }
-            _ if matches!(
-                outcome,
-                RunOutcome::Completed
-                    | RunOutcome::Failed
-                    | RunOutcome::Terminated
-                    | RunOutcome::Canceled
-            ) && !(before_id == l.run_id.as_deref() && before_ended) =>
-            {
-                read = l
-                    .workflow_id
-                    .clone()
-                    .zip(l.run_id.clone())
-                    .filter(|(w, r)| !w.is_empty() && !r.is_empty());
-            }
-            _ => {}
-        }
-    }
+    let read = last.as_mut().and_then(|l| {
+        let recorded = before_id == l.run_id.as_deref() && before_ended;
+        read_close(l, runs.close, recorded)
+    });
     // Failures in a row and the last success, over the runs that ended since the status.
     let mut out = Recorded {
         last_success_time: prev.last_success_time.clone(),
         consecutive_failures: prev.consecutive_failures,
         ..Default::default()
     };
-    let mut count =
-        |run: &str, outcome: RunOutcome, at: Option<&Time>, result: Option<&RunResult>| {
-            out.ended.push((run.into(), outcome));
-            if is_failure(outcome) || (outcome == RunOutcome::Completed && is_error_result(result))
-            {
-                out.consecutive_failures = out.consecutive_failures.saturating_add(1);
-            } else if outcome == RunOutcome::Completed {
-                out.consecutive_failures = 0;
-                out.last_success_time = at.cloned();
-            }
-        };
     let last_id = last.as_ref().and_then(|l| l.run_id.clone());
     for e in &ends {
         if last_id.as_deref() != Some(&*e.run_id) {
-            count(&e.run_id, e.outcome, e.close_time.map(time).as_ref(), None);
+            out.count(&e.run_id, e.outcome, e.close_time.map(time).as_ref(), None);
         }
     }
     if let Some(l) = &last
@@ -304,11 +266,70 @@ pub fn record(prev: &FeedSourceStatus, runs: &Runs<'_>, now: &Time) -> Recorded 
         && read.is_none()
     {
         let id = l.run_id.as_deref().unwrap_or_default();
-        count(id, outcome, l.since.as_ref(), l.result.as_deref());
+        out.count(id, outcome, l.since.as_ref(), l.result.as_deref());
     }
     out.last_run = last;
     out.read = read;
     out
+}
+
+impl Recorded {
+    /// Counts one run that ended for the first time: a failure (or a completed run whose
+    /// result says it failed) adds one to the failures in a row; a success ends them.
+    fn count(
+        &mut self,
+        run: &str,
+        outcome: RunOutcome,
+        at: Option<&Time>,
+        result: Option<&RunResult>,
+    ) {
+        self.ended.push((run.into(), outcome));
+        if is_failure(outcome) || (outcome == RunOutcome::Completed && is_error_result(result)) {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        } else if outcome == RunOutcome::Completed {
+            self.consecutive_failures = 0;
+            self.last_success_time = at.cloned();
+        }
+    }
+}
+
+/// PURE: fills the ended run `l`'s result, message and end time from `close` when that is its
+/// close event. Otherwise names the run whose close event to read, as (workflow ID, run ID):
+/// none when the status had recorded its end (`recorded`), and none for a run that timed out,
+/// whose close event holds nothing more.
+fn read_close(
+    l: &mut LastRun,
+    close: Option<(&str, &RunClose)>,
+    recorded: bool,
+) -> Option<(String, String)> {
+    let outcome = l.outcome.filter(|o| ended(*o))?;
+    if l.result.is_some() || l.message.is_some() {
+        return None;
+    }
+    match close {
+        Some((run_id, close)) if l.run_id.as_deref() == Some(run_id) => {
+            l.result = close.result.as_ref().and_then(result_of).map(Box::new);
+            l.message = close.failure.as_deref().map(truncated);
+            if let Some(t) = close.close_time.as_ref().and_then(ts) {
+                l.since = Some(time(t));
+            }
+            None
+        }
+        _ if matches!(
+            outcome,
+            RunOutcome::Completed
+                | RunOutcome::Failed
+                | RunOutcome::Terminated
+                | RunOutcome::Canceled
+        ) && !recorded =>
+        {
+            l.workflow_id
+                .clone()
+                .zip(l.run_id.clone())
+                .filter(|(w, r)| !w.is_empty() && !r.is_empty())
+        }
+        _ => None,
+    }
 }
 
 /// The latest action as a run, unless it is older than the recorded run.

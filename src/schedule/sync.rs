@@ -13,7 +13,9 @@ use crate::{
     temporal::{
         Described, ScheduleApi, TemporalError,
         memo::{self, Owner},
-        proto::{ScheduleOverlapPolicy, SchedulePatch, TriggerImmediatelyRequest},
+        proto::{
+            Memo, ScheduleOverlapPolicy, SchedulePatch, ScheduleState, TriggerImmediatelyRequest,
+        },
     },
 };
 
@@ -203,34 +205,69 @@ pub async fn sync<A: ScheduleApi>(
     recorded: &Recorded,
 ) -> Result<Synced, SyncError> {
     let memo = memo::schedule_memo(&desired.owner);
-    if recorded.expect_missing
+    let mut synced = if recorded.expect_missing
         && api
             .create(&desired.id, desired.schedule.clone(), memo.clone())
             .await?
     {
         // One RPC for a new resource: the server's canonical form is read later, from the
         // schedule listing or the background verification.
-        let mut synced = Synced {
+        Synced {
             change: Change::Created,
             seen: Seen::Created,
             server_fingerprint: None,
             spec_fingerprint: None,
             held_foreign_pause: false,
             triggered: false,
-        };
-        if let Some(value) = &recorded.run_now {
-            trigger(api, desired, value).await?;
-            synced.triggered = true;
         }
-        return Ok(synced);
+    } else {
+        let written = write(api, desired, recorded, &memo).await?;
+        let described = match written.observed {
+            Some(d) => d,
+            None => describe_required(api, &desired.id).await?,
+        };
+        let server_fingerprint = match (written.change, recorded.fingerprint.as_ref()) {
+            // Nothing written and a fingerprint known: keep it (a mismatch would have been drift).
+            (Change::Unchanged, Some(fp)) => fp.clone(),
+            _ => fingerprint::of(&described.schedule),
+        };
+        Synced {
+            change: written.change,
+            spec_fingerprint: Some(fingerprint::of_spec(described.schedule.spec.as_ref())),
+            seen: Seen::Described(Box::new(described)),
+            server_fingerprint: Some(server_fingerprint),
+            held_foreign_pause: written.held,
+            triggered: false,
+        }
+    };
+    if let Some(value) = &recorded.run_now {
+        trigger(api, desired, value).await?;
+        synced.triggered = true;
     }
+    Ok(synced)
+}
+
+/// What the writing part of a reconcile left behind.
+struct Written {
+    change: Change,
+    /// The schedule as last described (`None` when it was never found).
+    observed: Option<Described>,
+    /// A pause the operator did not make is being kept.
+    held: bool,
+}
+
+/// Describe → plan → the one write the plan asks for → describe again.
+async fn write<A: ScheduleApi>(
+    api: &A,
+    desired: &DesiredSchedule,
+    recorded: &Recorded,
+    memo: &Memo,
+) -> Result<Written, SyncError> {
     let mut observed = api.describe(&desired.id).await?;
     let mut recorded_fp = recorded.fingerprint.clone();
     // Recreating a schedule that vanished counts as drift when the operator had written it.
     let had_schedule = recorded_fp.is_some();
     // Two rounds at most: a create can race with another writer and find the ID taken.
-    let mut change = Change::Unchanged;
-    let mut held = false;
     for _ in 0..2 {
         let p = plan::plan(
             desired,
@@ -238,24 +275,23 @@ pub async fn sync<A: ScheduleApi>(
             recorded_fp.as_deref(),
             recorded.generation_changed,
         );
-        match p {
+        let (change, held, after) = match p {
             Plan::Create => {
-                if api
+                if !api
                     .create(&desired.id, desired.schedule.clone(), memo.clone())
                     .await?
                 {
-                    change = if had_schedule {
-                        Change::DriftRepaired
-                    } else {
-                        Change::Created
-                    };
-                    observed = Some(describe_required(api, &desired.id).await?);
-                    break;
+                    // Someone created it in between: look again and plan against it.
+                    observed = api.describe(&desired.id).await?;
+                    recorded_fp = None;
+                    continue;
                 }
-                // Someone created it in between: look again and plan against it.
-                observed = api.describe(&desired.id).await?;
-                recorded_fp = None;
-                continue;
+                let change = if had_schedule {
+                    Change::DriftRepaired
+                } else {
+                    Change::Created
+                };
+                (change, false, describe_required(api, &desired.id).await?)
             }
             Plan::Conflict { owner } => {
                 return Err(SyncError::Conflict {
@@ -264,71 +300,75 @@ pub async fn sync<A: ScheduleApi>(
                 });
             }
             Plan::Update { reason, state } => {
-                let token = observed
-                    .as_ref()
-                    .map(|o| o.conflict_token.clone())
-                    .unwrap_or_default();
-                let mut schedule = desired.schedule.clone();
-                held = state.paused
+                let held = state.paused
                     && !super::desired::is_operator_pause(&state.notes)
                     && !desired.suspended();
-                schedule.state = Some(state);
-                api.update(&desired.id, schedule, token).await?;
-                let after = describe_required(api, &desired.id).await?;
-                if after.memo_info.fingerprint.as_deref() != Some(&desired.fingerprint) {
-                    return Err(TemporalError::UpdateLost.into());
-                }
-                change = match reason {
+                let after = update(api, desired, observed.as_ref(), state).await?;
+                let change = match reason {
                     UpdateReason::SpecChanged => Change::Updated,
                     UpdateReason::Drift => Change::DriftRepaired,
                 };
-                observed = Some(after);
-                break;
+                (change, held, after)
             }
             Plan::Patch { patch } => {
-                let request_id = format!(
-                    "pause-{}",
-                    short_hash(&[&desired.id, &patch.pause, &patch.unpause])
-                );
-                api.patch(&desired.id, patch, request_id).await?;
-                observed = Some(describe_required(api, &desired.id).await?);
-                change = Change::PauseChanged;
-                break;
+                let after = pause(api, &desired.id, patch).await?;
+                (Change::PauseChanged, false, after)
             }
             Plan::InSync => {
-                let o = observed.as_ref();
-                held = plan::pause_decision(
-                    desired,
-                    o.and_then(|o| o.schedule.state.as_ref()),
-                    recorded.generation_changed,
-                )
-                .held_foreign_pause;
-                break;
+                let state = observed.as_ref().and_then(|o| o.schedule.state.as_ref());
+                let held = plan::pause_decision(desired, state, recorded.generation_changed)
+                    .held_foreign_pause;
+                return Ok(Written {
+                    change: Change::Unchanged,
+                    observed,
+                    held,
+                });
             }
-        }
+        };
+        return Ok(Written {
+            change,
+            observed: Some(after),
+            held,
+        });
     }
-    let described = match observed {
-        Some(d) => d,
-        None => describe_required(api, &desired.id).await?,
-    };
-    let server_fingerprint = match (change, recorded.fingerprint.as_ref()) {
-        // Nothing written and a fingerprint known: keep it (a mismatch would have been drift).
-        (Change::Unchanged, Some(fp)) => fp.clone(),
-        _ => fingerprint::of(&described.schedule),
-    };
-    let mut synced = Synced {
-        change,
-        spec_fingerprint: Some(fingerprint::of_spec(described.schedule.spec.as_ref())),
-        seen: Seen::Described(Box::new(described)),
-        server_fingerprint: Some(server_fingerprint),
-        held_foreign_pause: held,
-        triggered: false,
-    };
-    if let Some(value) = &recorded.run_now {
-        trigger(api, desired, value).await?;
-        synced.triggered = true;
+    Ok(Written {
+        change: Change::Unchanged,
+        observed,
+        held: false,
+    })
+}
+
+/// Pauses or unpauses schedule `id` (a request ID derived from the patch, so a retry is
+/// deduplicated) and reads it back.
+async fn pause<A: ScheduleApi>(
+    api: &A,
+    id: &str,
+    patch: SchedulePatch,
+) -> Result<Described, SyncError> {
+    let request_id = format!("pause-{}", short_hash(&[id, &patch.pause, &patch.unpause]));
+    api.patch(id, patch, request_id).await?;
+    Ok(describe_required(api, id).await?)
+}
+
+/// Replaces the schedule with `desired` in `state`, guarded by the conflict token of what was
+/// described, and reads it back: a write that another writer overtook is an error.
+async fn update<A: ScheduleApi>(
+    api: &A,
+    desired: &DesiredSchedule,
+    observed: Option<&Described>,
+    state: ScheduleState,
+) -> Result<Described, SyncError> {
+    let token = observed
+        .map(|o| o.conflict_token.clone())
+        .unwrap_or_default();
+    let mut schedule = desired.schedule.clone();
+    schedule.state = Some(state);
+    api.update(&desired.id, schedule, token).await?;
+    let after = describe_required(api, &desired.id).await?;
+    if after.memo_info.fingerprint.as_deref() != Some(&desired.fingerprint) {
+        return Err(TemporalError::UpdateLost.into());
     }
-    Ok(synced)
+    Ok(after)
 }
 
 impl Synced {
@@ -384,42 +424,3 @@ async fn trigger<A: ScheduleApi>(
 #[cfg(test)]
 #[path = "sync_tests.rs"]
 mod tests;
-
-/// The most pages `list_all` reads (a million schedules at the controller's page size): a
-/// server that keeps answering with a next-page token cannot keep the caller listing forever.
-pub const MAX_LIST_PAGES: usize = 1000;
-
-/// Every schedule of the namespace whose ID starts with `id_prefix` (all for an empty one), by
-/// ID, read page by page (one RPC per `page_size`, at most [`MAX_LIST_PAGES`] RPCs).
-pub async fn list_all<A: ScheduleApi>(
-    api: &A,
-    id_prefix: &str,
-    page_size: i32,
-) -> Result<std::collections::HashMap<String, crate::temporal::Listed>, TemporalError> {
-    list_kept(api, id_prefix, page_size, |l| {
-        l.id.starts_with(id_prefix).then(|| (l.id.clone(), l))
-    })
-    .await
-}
-
-/// Like [`list_all`], keeping of each page only what `keep` returns, with the ID it returns, in
-/// any collection (a cache keeps the operator's own schedules, trimmed to what its decisions
-/// read).
-pub async fn list_kept<A: ScheduleApi, V, C: Default + Extend<(String, V)>>(
-    api: &A,
-    id_prefix: &str,
-    page_size: i32,
-    keep: impl Fn(crate::temporal::Listed) -> Option<(String, V)>,
-) -> Result<C, TemporalError> {
-    let mut out = C::default();
-    let mut token = Vec::new();
-    for _ in 0..MAX_LIST_PAGES {
-        let page = api.list(id_prefix, page_size, token).await?;
-        out.extend(page.schedules.into_iter().filter_map(&keep));
-        if page.next_page_token.is_empty() {
-            return Ok(out);
-        }
-        token = page.next_page_token;
-    }
-    Err(TemporalError::ListingTooLong(MAX_LIST_PAGES))
-}

@@ -1,6 +1,7 @@
 //! Tests of the shared schedule reconcile against the in-memory fake server.
 
 use super::*;
+use crate::schedule::pages::{MAX_LIST_PAGES, list_all};
 use crate::{
     crd::{GoDuration, feedsource::DeletionPolicy},
     schedule::delete::{Deleted, delete},

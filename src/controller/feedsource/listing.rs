@@ -9,11 +9,11 @@ use super::{
     hold::Hold,
 };
 use crate::{
-    controller::cache::News,
-    crd::{FeedSource, conditions},
+    controller::cache::{NamespaceKey, News},
+    crd::{FeedSource, FeedSourceStatus, conditions},
     schedule::{
-        DesiredSchedule, desired, listing,
-        sync::{self, Recorded, Synced},
+        DesiredSchedule, desired, listing, pages,
+        sync::{Recorded, Synced},
     },
     temporal::{ScheduleApi, TemporalError, pool::Credentials},
 };
@@ -48,14 +48,7 @@ pub(super) async fn listed<A: ScheduleApi>(
     let Some(prev) = fs.status.as_ref() else {
         return Listed::Describe;
     };
-    // A FeedSource whose last reconcile failed is in doubt too: the describe decides.
-    let ready = prev.conditions.find_true(conditions::READY).is_some();
-    if !ready
-        || !desired.is_recorded_in(prev)
-        || recorded.run_now.is_some()
-        || recorded.generation_changed
-        || !ctx.verified_recently(&uid)
-    {
+    if in_doubt(prev, ctx, desired, recorded, &uid) {
         return Listed::Describe;
     }
     let key = (
@@ -78,27 +71,7 @@ pub(super) async fn listed<A: ScheduleApi>(
             Hold::Quiet(wait) => return Listed::NotYet(wait),
         }
     }
-    // A new schedule waits for a listing that started after its create. A resync takes one
-    // that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
-    // fresh when it arrives), or, when none may start now (one is in flight, or the pace
-    // forbids it), the one before, as long as it is no older than the pace lets it get
-    // (`kept_age`): a listing of many schedules takes long and is paced, and resyncs that waited
-    // for it would come back again and again. Neither waits for a
-    // listing in flight (with thousands of FeedSources the waiters would hold every place of
-    // the controller for as long as a listing takes), and only the caller that fetched sees
-    // a failed listing (on a server too loaded to list in time, a describe per FeedSource
-    // only adds load).
-    let now = Instant::now();
-    let ago = |age: std::time::Duration| now.checked_sub(age).unwrap_or(now);
-    let (since, min_interval) = match created {
-        Some((_, since)) => ((since, since), NEWS_INTERVAL),
-        None => {
-            let ttl = ctx.list_ttl();
-            let took = ctx.list_cache.last_took(&key);
-            let fresh = ago(ttl.saturating_add(took));
-            ((fresh, ago(kept_age(ttl, took))), ttl)
-        }
-    };
+    let (since, min_interval) = acceptable(ctx, &key, created.map(|(_, since)| since));
     let listing = ctx
         .list_cache
         .get_since(&key, since, min_interval, fetch)
@@ -134,12 +107,59 @@ pub(super) async fn listed<A: ScheduleApi>(
     }
 }
 
+/// Whether a FeedSource is in doubt, so that a describe decides rather than a listing: its
+/// last reconcile failed, its status records another schedule, a run-now or a spec change
+/// waits, or it was not verified recently.
+fn in_doubt(
+    prev: &FeedSourceStatus,
+    ctx: &FeedContext,
+    desired: &DesiredSchedule,
+    recorded: &Recorded,
+    uid: &str,
+) -> bool {
+    prev.conditions.find_true(conditions::READY).is_none()
+        || !desired.is_recorded_in(prev)
+        || recorded.run_now.is_some()
+        || recorded.generation_changed
+        || !ctx.verified_recently(uid)
+}
+
+/// A new schedule waits for a listing that started after its create. A resync takes one
+/// that ended less than `list_ttl` ago (a listing that takes longer than the TTL is still
+/// fresh when it arrives), or, when none may start now (one is in flight, or the pace
+/// forbids it), the one before, as long as it is no older than the pace lets it get
+/// (`kept_age`): a listing of many schedules takes long and is paced, and resyncs that waited
+/// for it would come back again and again. Neither waits for a listing in flight (with
+/// thousands of FeedSources the waiters would hold every place of the controller for as long
+/// as a listing takes), and only the caller that fetched sees a failed listing (on a server
+/// too loaded to list in time, a describe per FeedSource only adds load).
+///
+/// Returns the oldest start and end of a listing that may be used, and how often one may be
+/// fetched; `created`, for a new schedule, is after when a listing must have started.
+fn acceptable(
+    ctx: &FeedContext,
+    key: &NamespaceKey,
+    created: Option<Instant>,
+) -> ((Instant, Instant), std::time::Duration) {
+    let now = Instant::now();
+    let ago = |age: std::time::Duration| now.checked_sub(age).unwrap_or(now);
+    match created {
+        Some(since) => ((since, since), NEWS_INTERVAL),
+        None => {
+            let ttl = ctx.list_ttl();
+            let took = ctx.list_cache.last_took(key);
+            let fresh = ago(ttl.saturating_add(took));
+            ((fresh, ago(kept_age(ttl, took))), ttl)
+        }
+    }
+}
+
 /// One listing of the operator's schedules (those under `wanted`), as the cache keeps it.
 pub(super) async fn fetch_listing<A: ScheduleApi>(
     api: &A,
     wanted: &str,
 ) -> Result<Arc<listing::Listing>, TemporalError> {
-    sync::list_kept::<_, _, Vec<_>>(api, wanted, crate::runtime::LIST_PAGE, |l| {
+    pages::list_kept::<_, _, Vec<_>>(api, wanted, crate::runtime::LIST_PAGE, |l| {
         listing::compact(wanted, l)
     })
     .await

@@ -274,7 +274,7 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
         // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
+        let Ok(listed) = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000).await
         else {
             continue;
         };

@@ -91,7 +91,7 @@ pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(120) {
         // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::sync::list_all(&raw_api, &prefix, 1000).await
+        let Ok(listed) = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000).await
         else {
             continue;
         };
