@@ -7,13 +7,9 @@
 use std::{sync::Arc, time::Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::{
-    api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget},
-    apimachinery::pkg::apis::meta::v1::Time,
-};
+use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{
-    Resource, ResourceExt,
-    api::DeleteParams,
+    ResourceExt,
     runtime::{
         controller::Action,
         events::EventType,
@@ -24,7 +20,6 @@ use kube::{
 use tracing::Instrument;
 
 use super::{
-    apply::{apply_if_changed, may_take},
     cache::{LoadCache, NamespaceKey, QueueKey, TtlCache},
     error::Error,
     secrets,
@@ -32,21 +27,19 @@ use super::{
     status::{self, publish},
 };
 use crate::{
-    crd::{
-        CuratorWorker, CuratorWorkerStatus, FeedSource,
-        conditions::{self, Failure},
-    },
+    crd::{CuratorWorker, FeedSource, conditions::Failure},
     metrics,
     temporal::queue::{QueueApi, QueueLoad},
     worker::{
-        deployment::{self, Replicas},
-        global::{GLOBAL_SCHEDULE_ACTIVE, GLOBAL_SCHEDULE_ID, Global},
-        scaler::{self, Observed, Params, Scale},
+        global::{GLOBAL_SCHEDULE_ID, Global},
+        scaler::{self, Observed, Params},
         status::{Observation, compute, waiting_for_feedsources},
     },
 };
 
+mod children;
 mod global;
+mod report;
 mod settings;
 
 pub use crate::crd::curatorworker::FINALIZER;
@@ -247,163 +240,35 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
         },
     );
     // Write the children.
-    let invalid_spec = |message: String| Failure {
-        reason: "InvalidSpec",
-        message,
-    };
-    let mut invalid = params.as_ref().err().map(|e| invalid_spec(e.to_string()));
-    let (applied, scaled_from) = match write_children(w, ctx, &scale, live.clone()).await {
-        Ok(Ok(written)) => written,
-        Ok(Err(problem)) => {
-            invalid = Some(invalid_spec(problem));
-            (live, None)
-        }
-        // Reported in status and looked at again at the poll interval (a person may hand the
-        // object over, or remove it).
-        Err(e) if e.is_permanent() => {
-            let live = (!matches!(e, Error::NameConflict { .. }))
-                .then_some(live)
-                .flatten();
-            invalid = Some(e.failure());
-            (live, None)
-        }
-        Err(e) => return Err(e),
-    };
+    let children = children::write(w, ctx, &scale, live).await?;
+    let invalid = children.problem.or_else(|| {
+        params.as_ref().err().map(|e| Failure {
+            reason: "InvalidSpec",
+            message: e.to_string(),
+        })
+    });
     // The status, and what to tell.
     let status = compute(
         &prev,
         w.metadata.generation,
         &Observation {
-            deployment: applied.as_ref(),
+            deployment: children.deployment.as_ref(),
             scale: &scale,
             load: load.map_err(|e| e.failure()),
             feeds,
             next_run,
-            scaled: scaled_from.is_some(),
+            scaled: children.scaled_from.is_some(),
             invalid,
             global: Some(&global),
             settings: settings.clone(),
         },
         &Time(now),
     );
-    warn_on_double_ingestion(shared, w, &status).await;
-    if let (Some(old), Replicas::Set(n)) = (scaled_from, scale.replicas) {
-        let (reason, verb) = if n > old {
-            ("ScaledUp", "up")
-        } else {
-            ("ScaledDown", "down")
-        };
-        let note = format!(
-            "scaled {verb} from {old} to {n}: {} ({})",
-            scale.message, scale.reason
-        );
-        shared
-            .event(w, EventType::Normal, reason, "Scale", note)
-            .await;
-    }
-    let labels = metrics::Worker {
-        namespace: ns.clone(),
-        name: name.clone(),
-    };
-    if let Some(b) = status.backlog {
-        shared.metrics.worker_backlog.get_or_create(&labels).set(b);
-    }
-    if let Some(d) = status.desired_replicas {
-        let gauge = shared.metrics.worker_desired.get_or_create(&labels);
-        gauge.set(i64::from(d));
-    }
+    report::tell(shared, w, &status, &scale, children.scaled_from).await;
     publish(shared, w, &status).await?;
     // Missing settings are looked at again soon: a Secret created later shows.
     let recheck = settings
         .as_ref()
         .map_or(poll, |c| settings::reused_for(c, poll));
     Ok(Action::requeue(poll.min(recheck)))
-}
-
-/// One Warning event when buun-curator's global schedule starts ingesting the worker's feeds a
-/// second time.
-async fn warn_on_double_ingestion(shared: &Shared, w: &CuratorWorker, new: &CuratorWorkerStatus) {
-    let active = |s: Option<&CuratorWorkerStatus>| {
-        s.and_then(|s| conditions::find_true(&s.conditions, GLOBAL_SCHEDULE_ACTIVE))
-            .map(|c| c.message.clone())
-    };
-    if let (None, Some(message)) = (active(w.status.as_ref()), active(Some(new))) {
-        shared
-            .event(
-                w,
-                EventType::Warning,
-                "GlobalScheduleActive",
-                "Reconcile",
-                message,
-            )
-            .await;
-    }
-}
-
-/// The Deployment as applied (or as it was, when nothing needed writing) and the replica count
-/// it was scaled from; `Err` holds a spec problem found while building it.
-type Written = Result<(Option<Deployment>, Option<i32>), String>;
-
-/// Applies the Deployment and PDB when the live objects lack a wanted value, and removes a PDB
-/// that is no longer wanted.
-async fn write_children(
-    w: &CuratorWorker,
-    ctx: &WorkerContext,
-    scale: &Scale,
-    live: Option<Deployment>,
-) -> Result<Written, Error> {
-    let ns = w.namespace().unwrap_or_default();
-    let name = w.name_any();
-    let uid = w.uid().unwrap_or_default();
-    let owner = w.controller_owner_ref(&()).ok_or(Error::MissingUid)?;
-    let live_replicas = live
-        .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.replicas);
-    if let Some(l) = &live
-        && !may_take(l.meta(), &uid)
-    {
-        return Err(Error::NameConflict {
-            kind: "Deployment",
-            name,
-        });
-    }
-    let written = match deployment::deployment(w, owner.clone(), scale.replicas) {
-        Ok(desired) => {
-            let api = ctx.shared.api::<Deployment>(&ns);
-            let (dep, wrote) = apply_if_changed(&api, &name, &desired, live).await?;
-            if wrote {
-                tracing::info!(deployment = %name, "applied worker Deployment");
-            }
-            let scaled_from = match scale.replicas {
-                Replicas::Set(n) => live_replicas.filter(|old| *old != n),
-                Replicas::External => None,
-            };
-            Ok((Some(dep), scaled_from))
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let pdbs = ctx.shared.api::<PodDisruptionBudget>(&ns);
-    match deployment::pdb(w, owner) {
-        Some(desired) => {
-            let live = pdbs.get_opt(&name).await?;
-            if let Some(l) = &live
-                && !may_take(l.meta(), &uid)
-            {
-                return Err(Error::NameConflict {
-                    kind: "PodDisruptionBudget",
-                    name,
-                });
-            }
-            apply_if_changed(&pdbs, &name, &desired, live).await?;
-        }
-        None => {
-            if let Some(existing) = pdbs.get_opt(&name).await?
-                && existing.owner_references().iter().any(|o| o.uid == uid)
-            {
-                pdbs.delete(&name, &DeleteParams::default()).await?;
-            }
-        }
-    }
-    Ok(written)
 }
