@@ -132,19 +132,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             let _ = stop_tx.send(true);
         });
     }
-    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
-        .with_metrics(metrics.clone())
-        .with_rps(args.temporal.temporal_rps)
-        .with_max_in_flight(args.temporal.temporal_max_in_flight)
-        .with_allowed_addresses(args.allowed_temporal_addresses.clone());
-    let shared = Shared::new(client.clone(), pool, args.resync_interval)
-        .with_observability(metrics.clone(), health.clone())
-        .with_backoff(Duration::from_secs(1), args.max_backoff);
-    let ctx = Arc::new(
-        FeedContext::new(Arc::new(shared), args.temporal.build_options())
-            .with_full_verify(args.full_verify_interval)
-            .with_api_timeout(args.temporal.temporal_timeout),
-    );
+    let ctx = feed_context(&args, client.clone(), metrics.clone(), health.clone());
     let opts = controller::RunOptions {
         scopes: if args.watch_namespaces.is_empty() {
             vec![None]
@@ -155,30 +143,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         drain: args.temporal.temporal_timeout,
         stall: args.stall_timeout,
     };
-    let (leader_rx, election, _always) = if args.leader_election {
-        let cfg = leader::LeaseConfig {
-            name: args.lease_name.clone(),
-            namespace: args
-                .lease_namespace
-                .clone()
-                .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                .unwrap_or_else(|| "default".into()),
-            identity: std::env::var("POD_NAME").unwrap_or_else(|_| args.temporal.identity.clone()),
-            duration: args.lease_duration,
-        };
-        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "waiting for leadership");
-        tokio::select! {
-            (rx, election) = leader::elect(client.clone(), &cfg) => (rx, Some(election), None),
-            // Stopped before the Lease could even be read: never leads, `lead` returns at once.
-            _ = stopped() => {
-                let (tx, rx) = watch::channel(false);
-                (rx, None, Some(tx))
-            }
-        }
-    } else {
-        let (tx, rx) = leader::always();
-        (rx, None, Some(tx))
-    };
+    let (leader_rx, election, _always) = wait_for_leadership(&args, &client, stopped()).await;
     tracing::info!(namespaces = ?args.watch_namespaces, "starting");
     let ended = leader::lead(leader_rx, stopped(), &health, &metrics, |stop| {
         controller::run(ctx, opts, stop)
@@ -199,5 +164,65 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     match ended {
         leader::Ended::Shutdown => Ok(()),
         leader::Ended::LostLeadership => Err(RunError::LostLeadership),
+    }
+}
+
+/// The FeedSource controller's context: the Temporal pool, what both controllers share, and
+/// the flags of the schedules.
+fn feed_context(
+    args: &RunArgs,
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) -> Arc<FeedContext> {
+    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
+        .with_metrics(metrics.clone())
+        .with_rps(args.temporal.temporal_rps)
+        .with_max_in_flight(args.temporal.temporal_max_in_flight)
+        .with_allowed_addresses(args.allowed_temporal_addresses.clone());
+    let shared = Shared::new(client.clone(), pool, args.resync_interval)
+        .with_observability(metrics.clone(), health.clone())
+        .with_backoff(Duration::from_secs(1), args.max_backoff);
+    Arc::new(
+        FeedContext::new(Arc::new(shared), args.temporal.build_options())
+            .with_full_verify(args.full_verify_interval)
+            .with_api_timeout(args.temporal.temporal_timeout),
+    )
+}
+
+/// Leadership: the Lease's receiver when elected (or at once without leader election), the
+/// election to release at the end, and the sender that keeps an unelected receiver open.
+async fn wait_for_leadership(
+    args: &RunArgs,
+    client: &kube::Client,
+    stopped: impl Future<Output = ()>,
+) -> (
+    watch::Receiver<bool>,
+    Option<leader::Election>,
+    Option<watch::Sender<bool>>,
+) {
+    if args.leader_election {
+        let cfg = leader::LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args
+                .lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into()),
+            identity: std::env::var("POD_NAME").unwrap_or_else(|_| args.temporal.identity.clone()),
+            duration: args.lease_duration,
+        };
+        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, identity = %cfg.identity, "waiting for leadership");
+        tokio::select! {
+            (rx, election) = leader::elect(client.clone(), &cfg) => (rx, Some(election), None),
+            // Stopped before the Lease could even be read: never leads, `lead` returns at once.
+            _ = stopped => {
+                let (tx, rx) = watch::channel(false);
+                (rx, None, Some(tx))
+            }
+        }
+    } else {
+        let (tx, rx) = leader::always();
+        (rx, None, Some(tx))
     }
 }

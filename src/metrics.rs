@@ -184,96 +184,32 @@ impl Default for Metrics {
             managed: Mutex::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "reconciles",
-            "Reconciles by kind and result",
-            m.reconciles.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of a reconcile",
-            m.reconcile_duration.clone(),
-        );
-        registry.register(
-            "reconcile_errors",
-            "Failed reconciles by reason",
-            m.errors.clone(),
-        );
-        registry.register(
-            "schedules_managed",
-            "Temporal schedules in sync with a FeedSource",
-            m.schedules_managed.clone(),
-        );
-        registry.register(
-            "temporal_requests",
-            "Temporal RPCs by method and outcome",
-            m.temporal_requests.clone(),
-        );
-        registry.register(
-            "temporal_request_duration_seconds",
-            "Latency of Temporal RPCs",
-            m.temporal_latency.clone(),
-        );
-        registry.register(
-            "worker_backlog",
-            "Task queue backlog seen for a CuratorWorker",
-            m.worker_backlog.clone(),
-        );
-        registry.register(
-            "worker_desired_replicas",
-            "Replicas the operator wants for a CuratorWorker",
-            m.worker_desired.clone(),
-        );
-        registry.register(
-            "feed_api_requests",
-            "Calls to buun-curator's feed API by route and outcome",
-            m.feed_api_requests.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 when this replica is the leader",
-            m.leader.clone(),
-        );
-        registry.register(
-            "temporal_throttled",
-            "Times the pace to a Temporal namespace was halved after ResourceExhausted",
-            m.temporal_throttled.clone(),
-        );
-        registry.register(
-            "temporal_pace_rps",
-            "Calls per second the operator currently allows to a Temporal namespace",
-            m.temporal_pace.clone(),
-        );
-        registry.register(
-            "reconciles_in_flight",
-            "Reconciles running now",
-            m.in_flight.clone(),
-        );
-        registry.register(
-            "crd_installed",
-            "1 when the API server serves the CRD, 0 when it does not (its controller waits)",
-            m.crd_installed.clone(),
-        );
-        registry.register(
-            "watch_errors",
-            "Failed lists and watches of the controllers, by kind and reason",
-            m.watch_errors.clone(),
-        );
-        registry.register(
-            "kube_requests",
-            "Requests to the Kubernetes API server by verb and resource",
-            m.kube_requests.clone(),
-        );
-        registry.register(
-            "feed_runs",
-            "Runs of FeedSources' schedules seen to end, by namespace and outcome",
-            m.feed_runs.clone(),
-        );
-        registry.register(
-            "feed_last_success_timestamp_seconds",
-            "When a FeedSource's last successful run ended (Unix seconds)",
-            m.feed_last_success.clone(),
-        );
+        // The field, its name (after the `curator_` prefix) and its help.
+        macro_rules! register {
+            ($($field:ident: $name:literal, $help:literal;)*) => {
+                $(registry.register($name, $help, m.$field.clone());)*
+            };
+        }
+        register! {
+            reconciles: "reconciles", "Reconciles by kind and result";
+            reconcile_duration: "reconcile_duration_seconds", "Duration of a reconcile";
+            errors: "reconcile_errors", "Failed reconciles by reason";
+            schedules_managed: "schedules_managed", "Temporal schedules in sync with a FeedSource";
+            temporal_requests: "temporal_requests", "Temporal RPCs by method and outcome";
+            temporal_latency: "temporal_request_duration_seconds", "Latency of Temporal RPCs";
+            worker_backlog: "worker_backlog", "Task queue backlog seen for a CuratorWorker";
+            worker_desired: "worker_desired_replicas", "Replicas the operator wants for a CuratorWorker";
+            feed_api_requests: "feed_api_requests", "Calls to buun-curator's feed API by route and outcome";
+            leader: "leader", "1 when this replica is the leader";
+            temporal_throttled: "temporal_throttled", "Times the pace to a Temporal namespace was halved after ResourceExhausted";
+            temporal_pace: "temporal_pace_rps", "Calls per second the operator currently allows to a Temporal namespace";
+            in_flight: "reconciles_in_flight", "Reconciles running now";
+            crd_installed: "crd_installed", "1 when the API server serves the CRD, 0 when it does not (its controller waits)";
+            watch_errors: "watch_errors", "Failed lists and watches of the controllers, by kind and reason";
+            kube_requests: "kube_requests", "Requests to the Kubernetes API server by verb and resource";
+            feed_runs: "feed_runs", "Runs of FeedSources' schedules seen to end, by namespace and outcome";
+            feed_last_success: "feed_last_success_timestamp_seconds", "When a FeedSource's last successful run ended (Unix seconds)";
+        }
         Self { registry, ..m }
     }
 }

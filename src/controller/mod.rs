@@ -77,54 +77,13 @@ pub async fn run(
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut controllers: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     for scope in opts.scopes {
-        let (reader, writer) = reflector::store();
         let parts = Parts {
-            scope: scope.clone(),
+            scope,
             concurrency: opts.concurrency,
             watches: watches.clone(),
             drain: drain.clone(),
         };
-        let worker_ctx = Arc::new(curatorworker::WorkerContext::new(
-            shared.clone(),
-            reader.clone(),
-        ));
-        // One CuratorWorker watch and cache per scope, shared by both controllers.
-        let (worker_store, tee) = worker_watch(&parts, &shared.client);
-        let watch::Tee {
-            drive,
-            first: for_workers,
-            second: for_feeds,
-        } = tee;
-        feeds.add_worker_cache(worker_store.clone());
-        let stop_drive = stopped(&stop);
-        controllers.push(
-            async move {
-                tokio::select! {
-                    _ = drive => {}
-                    _ = stop_drive => {}
-                }
-            }
-            .boxed(),
-        );
-        controllers.push(
-            feed_controller(
-                parts.clone(),
-                feeds.clone(),
-                (reader, writer),
-                for_feeds,
-                stopped(&stop),
-            )
-            .boxed(),
-        );
-        controllers.push(
-            worker_controller(
-                parts,
-                worker_ctx,
-                (worker_store, for_workers),
-                stopped(&stop),
-            )
-            .boxed(),
-        );
+        controllers.extend(scope_controllers(&feeds, parts, &stop));
     }
     let mut all = join_all(controllers);
     tokio::select! {
@@ -149,6 +108,49 @@ pub async fn run(
             );
         }
     }
+}
+
+/// The futures that serve one scope: the shared CuratorWorker watch and the two controllers.
+fn scope_controllers(
+    feeds: &Arc<feedsource::FeedContext>,
+    parts: Parts,
+    stop: &tokio::sync::broadcast::Sender<()>,
+) -> [Pin<Box<dyn Future<Output = ()> + Send>>; 3] {
+    let shared = &feeds.shared;
+    let (reader, writer) = reflector::store();
+    let worker_ctx = Arc::new(curatorworker::WorkerContext::new(
+        shared.clone(),
+        reader.clone(),
+    ));
+    // One CuratorWorker watch and cache per scope, shared by both controllers.
+    let (worker_store, tee) = worker_watch(&parts, &shared.client);
+    let watch::Tee {
+        drive,
+        first: for_workers,
+        second: for_feeds,
+    } = tee;
+    feeds.add_worker_cache(worker_store.clone());
+    let stop_drive = stopped(stop);
+    let drive = async move {
+        tokio::select! {
+            _ = drive => {}
+            _ = stop_drive => {}
+        }
+    };
+    let feed = feed_controller(
+        parts.clone(),
+        feeds.clone(),
+        (reader, writer),
+        for_feeds,
+        stopped(stop),
+    );
+    let worker = worker_controller(
+        parts,
+        worker_ctx,
+        (worker_store, for_workers),
+        stopped(stop),
+    );
+    [drive.boxed(), feed.boxed(), worker.boxed()]
 }
 
 /// What both controllers of a scope share.

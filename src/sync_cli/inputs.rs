@@ -14,6 +14,7 @@ use super::{
     register::{NEW_FEED_ID, Pending},
 };
 use crate::{
+    crd::CuratorWorker,
     feed::route::{NoRoute, Route, route},
     schedule::{BuildOptions, desired},
 };
@@ -65,24 +66,7 @@ pub fn prepare_with(
 ) -> Result<Prepared, Vec<String>> {
     let mut errors = docs.errors.clone();
     let mut out = Prepared::default();
-    let mut workers = BTreeMap::new();
-    for w in &docs.workers {
-        let key = (w.namespace().unwrap_or_default(), w.name_any());
-        if workers.insert(key.clone(), w).is_some() {
-            errors.push(format!(
-                "CuratorWorker {}/{} is declared twice",
-                key.0, key.1
-            ));
-        }
-        let mut temporal = w.spec.temporal.clone();
-        if let Some(a) = address {
-            temporal.address = a.to_owned();
-        }
-        out.locations
-            .entry((temporal.address, temporal.namespace))
-            .or_default();
-        out.namespaces.insert(key.0);
-    }
+    let workers = index_workers(docs, address, &mut out, &mut errors);
     let mut seen = BTreeSet::new();
     for f in &docs.feeds {
         let (ns, name) = (f.namespace().unwrap_or_default(), f.name_any());
@@ -145,6 +129,35 @@ pub fn prepare_with(
     } else {
         Err(errors)
     }
+}
+
+/// The declared CuratorWorkers by (namespace, name); each one's Temporal location and
+/// namespace join `out`, and a worker declared twice is an error.
+fn index_workers<'a>(
+    docs: &'a Documents,
+    address: Option<&str>,
+    out: &mut Prepared,
+    errors: &mut Vec<String>,
+) -> BTreeMap<(String, String), &'a CuratorWorker> {
+    let mut workers = BTreeMap::new();
+    for w in &docs.workers {
+        let key = (w.namespace().unwrap_or_default(), w.name_any());
+        if workers.insert(key.clone(), w).is_some() {
+            errors.push(format!(
+                "CuratorWorker {}/{} is declared twice",
+                key.0, key.1
+            ));
+        }
+        let mut temporal = w.spec.temporal.clone();
+        if let Some(a) = address {
+            temporal.address = a.to_owned();
+        }
+        out.locations
+            .entry((temporal.address, temporal.namespace))
+            .or_default();
+        out.namespaces.insert(key.0);
+    }
+    workers
 }
 
 #[cfg(test)]

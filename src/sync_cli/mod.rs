@@ -43,7 +43,7 @@ use crate::{
     config::{SyncArgs, SyncOutput},
     curator_api::{FeedApi, http::HttpFeedApi},
     runtime::{LIST_PAGE, retry},
-    schedule::{BuildOptions, desired, sync::list_all},
+    schedule::{BuildOptions, desired, pages::list_all},
     temporal::{Listed, ScheduleApi, TemporalError, pool::Pool, runs::RunsApi},
 };
 use feed::{Feed, Mode};
@@ -89,28 +89,7 @@ where
     let mut located: BTreeMap<&Location, Result<Located<A>, Outcome>> = BTreeMap::new();
     let prefix = desired::listing_prefix(&opts.build.id_prefix);
     for loc in prepared.locations.keys() {
-        let tried = opts
-            .mode
-            .retry
-            .run(|| async {
-                let api = connect(loc.0.clone(), loc.1.clone()).await?;
-                let listing = list_all(&api, &prefix, LIST_PAGE).await?;
-                Ok::<_, TemporalError>(Located { api, listing })
-            })
-            .await;
-        let attempts = tried.attempts;
-        located.insert(
-            loc,
-            tried.result.map_err(|e| {
-                let mut o = Outcome::new("", "", Action::Error);
-                o.attempts = attempts;
-                o.failed(
-                    Action::Error,
-                    format!("listing schedules of {} ({}): {}", loc.1, loc.0, e),
-                    e.reason(),
-                )
-            }),
-        );
+        located.insert(loc, locate(loc, &connect, &prefix, &opts.mode).await);
     }
     let mut outcomes: Vec<Outcome> = stream::iter(&prepared.feeds)
         .map(|f| {
@@ -159,6 +138,39 @@ where
     }
     outcomes.sort_by(|a, b| (&a.resource, &a.schedule_id).cmp(&(&b.resource, &b.schedule_id)));
     outcomes
+}
+
+/// Connects to one location and lists its schedules under `prefix`, with retries; the outcome
+/// to report for each of its feeds when that fails.
+async fn locate<A, F, Fut>(
+    loc: &Location,
+    connect: &F,
+    prefix: &str,
+    mode: &Mode,
+) -> Result<Located<A>, Outcome>
+where
+    A: ScheduleApi,
+    F: Fn(String, String) -> Fut,
+    Fut: Future<Output = Result<A, TemporalError>>,
+{
+    let tried = mode
+        .retry
+        .run(|| async {
+            let api = connect(loc.0.clone(), loc.1.clone()).await?;
+            let listing = list_all(&api, prefix, LIST_PAGE).await?;
+            Ok::<_, TemporalError>(Located { api, listing })
+        })
+        .await;
+    let attempts = tried.attempts;
+    tried.result.map_err(|e| {
+        let mut o = Outcome::new("", "", Action::Error);
+        o.attempts = attempts;
+        o.failed(
+            Action::Error,
+            format!("listing schedules of {} ({}): {}", loc.1, loc.0, e),
+            e.reason(),
+        )
+    })
 }
 
 /// Settles the pending feeds in buun-curator (`apis`: a client per API URL), then syncs every
@@ -243,15 +255,7 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
         .with_rps(args.temporal.temporal_rps)
         .with_max_in_flight(args.temporal.temporal_max_in_flight);
-    let mut apis = HashMap::new();
-    for url in prepared.pending.iter().map(|p| &p.api) {
-        if let (false, Some(token)) = (apis.contains_key(url), &token) {
-            // Without a client, the feeds of this API fail with a message.
-            if let Ok(c) = HttpFeedApi::new(url, token, args.temporal.temporal_timeout) {
-                apis.insert(url.clone(), c);
-            }
-        }
-    }
+    let apis = feed_clients(&prepared, token.as_deref(), args.temporal.temporal_timeout);
     let progress = Progress::new(prepared.feeds.len() + prepared.pending.len());
     let stderr = std::io::stderr();
     let reporter = progress.report(args.progress_interval, stderr.is_terminal(), stderr);
@@ -267,25 +271,51 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     )
     .await;
     drop(reporter);
-    let summary = output::summary(&outcomes, args.dry_run);
-    match args.output {
-        SyncOutput::Text => {
-            for o in &outcomes {
-                println!("{}", output::text_line(o));
-            }
-            println!("{summary}");
-        }
-        SyncOutput::Json => {
-            for o in &outcomes {
-                println!("{}", output::json_line(o));
-            }
-            eprintln!("{summary}");
-        }
-    }
+    print(
+        &outcomes,
+        args.output,
+        &output::summary(&outcomes, args.dry_run),
+    );
     ExitCode::from(output::exit_code(
         &outcomes,
         args.dry_run,
         args.exit_code,
         args.check_runs,
     ))
+}
+
+/// One client per buun-curator the pending feeds name, when a token was given. Without a
+/// client, the feeds of that API fail with a message.
+fn feed_clients(
+    prepared: &Prepared,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> HashMap<String, HttpFeedApi> {
+    let mut apis = HashMap::new();
+    let Some(token) = token else {
+        return apis;
+    };
+    for url in prepared.pending.iter().map(|p| &p.api) {
+        if !apis.contains_key(url)
+            && let Ok(c) = HttpFeedApi::new(url, token, timeout)
+        {
+            apis.insert(url.clone(), c);
+        }
+    }
+    apis
+}
+
+/// One line per outcome on stdout, in `format`, and the summary (on stderr beside JSON).
+fn print(outcomes: &[Outcome], format: SyncOutput, summary: &str) {
+    let line = match format {
+        SyncOutput::Text => output::text_line,
+        SyncOutput::Json => output::json_line,
+    };
+    for o in outcomes {
+        println!("{}", line(o));
+    }
+    match format {
+        SyncOutput::Text => println!("{summary}"),
+        SyncOutput::Json => eprintln!("{summary}"),
+    }
 }

@@ -66,6 +66,38 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
         .iter()
         .filter(|o| o.action != Action::Prune)
         .count();
+    let mut parts = schedule_counts(outcomes, dry_run);
+    let mut why: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.action.failed()) {
+        *why.entry(o.reason.unwrap_or("Error")).or_default() += 1;
+    }
+    let failed: usize = why.values().sum();
+    parts.push(if why.is_empty() {
+        "0 failed".to_owned()
+    } else {
+        let reasons: Vec<String> = why.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+        format!("{failed} failed ({})", reasons.join(", "))
+    });
+    let retried = outcomes.iter().filter(|o| o.attempts > 1).count();
+    let mut s = format!("{feeds} feeds: {}", parts.join(", "));
+    if let Some(w) = feed_writes(outcomes, dry_run) {
+        s.push_str(&format!("; buun-curator feeds: {w}"));
+    }
+    if retried > 0 {
+        s.push_str(&format!("; {retried} needed retries"));
+    }
+    if let Some(runs) = last_runs(outcomes) {
+        s.push_str(&format!("; last runs: {runs}"));
+    }
+    if dry_run {
+        s.push_str(" (dry run: nothing was changed)");
+    }
+    s
+}
+
+/// "N created", "N unchanged"… (or "N to create" in a dry run), in a fixed order of actions,
+/// over the outcomes that did not fail.
+fn schedule_counts(outcomes: &[Outcome], dry_run: bool) -> Vec<String> {
     let mut counts: BTreeMap<usize, (Action, usize)> = BTreeMap::new();
     let order = [
         Action::Create,
@@ -81,71 +113,63 @@ pub fn summary(outcomes: &[Outcome], dry_run: bool) -> String {
             counts.entry(i).or_insert((o.action, 0)).1 += 1;
         }
     }
-    let mut parts: Vec<String> = counts
+    counts
         .values()
         .map(|(a, n)| match (a, dry_run) {
             (Action::Unchanged, _) => format!("{n} unchanged"),
             (a, true) => format!("{n} to {}", a.word(false)),
             (a, false) => format!("{n} {}", a.word(true)),
         })
-        .collect();
-    let mut why: BTreeMap<&str, usize> = BTreeMap::new();
-    for o in outcomes.iter().filter(|o| o.action.failed()) {
-        *why.entry(o.reason.unwrap_or("Error")).or_default() += 1;
-    }
-    let failed: usize = why.values().sum();
-    parts.push(if why.is_empty() {
-        "0 failed".to_owned()
-    } else {
-        let reasons: Vec<String> = why.iter().map(|(r, n)| format!("{r}: {n}")).collect();
-        format!("{failed} failed ({})", reasons.join(", "))
-    });
-    let retried = outcomes.iter().filter(|o| o.attempts > 1).count();
-    let mut s = format!("{feeds} feeds: {}", parts.join(", "));
-    let mut feed_writes: BTreeMap<&str, usize> = BTreeMap::new();
+        .collect()
+}
+
+/// What was written to buun-curator's feeds (or would be, in a dry run), if anything.
+fn feed_writes(outcomes: &[Outcome], dry_run: bool) -> Option<String> {
+    let mut writes: BTreeMap<&str, usize> = BTreeMap::new();
     for f in outcomes.iter().filter_map(|o| o.feed.as_ref()) {
         if f.writes() || f.action == "adopted" {
-            *feed_writes.entry(f.action).or_default() += 1;
+            *writes.entry(f.action).or_default() += 1;
         }
     }
-    if !feed_writes.is_empty() {
-        let w: Vec<String> = feed_writes
-            .iter()
-            .map(|(a, n)| match (*a, dry_run) {
-                (a, true) => format!("{n} to {a}"),
-                (a, false) => format!("{n} {a}"),
-            })
-            .collect();
-        s.push_str(&format!("; buun-curator feeds: {}", w.join(", ")));
+    if writes.is_empty() {
+        return None;
     }
-    if retried > 0 {
-        s.push_str(&format!("; {retried} needed retries"));
-    }
+    let w: Vec<String> = writes
+        .iter()
+        .map(|(a, n)| match (*a, dry_run) {
+            (a, true) => format!("{n} to {a}"),
+            (a, false) => format!("{n} {a}"),
+        })
+        .collect();
+    Some(w.join(", "))
+}
+
+/// "N ok, M failing (Reason: n), K not known yet" over the feeds whose ingestion was looked
+/// at, if any.
+fn last_runs(outcomes: &[Outcome]) -> Option<String> {
     let ingestion: Vec<&super::outcome::Ingestion> = outcomes
         .iter()
         .filter_map(|o| o.ingestion.as_ref())
         .collect();
-    if !ingestion.is_empty() {
-        let ok = ingestion.iter().filter(|i| i.status == "True").count();
-        let mut failing: BTreeMap<&str, usize> = BTreeMap::new();
-        for i in ingestion.iter().filter(|i| i.unhealthy()) {
-            *failing.entry(i.reason.as_str()).or_default() += 1;
-        }
-        let bad: usize = failing.values().sum();
-        s.push_str(&format!("; last runs: {ok} ok, {bad} failing"));
-        if bad > 0 {
-            let reasons: Vec<String> = failing.iter().map(|(r, n)| format!("{r}: {n}")).collect();
-            s.push_str(&format!(" ({})", reasons.join(", ")));
-        }
-        let other = ingestion.len() - ok - bad;
-        if other > 0 {
-            s.push_str(&format!(", {other} not known yet"));
-        }
+    if ingestion.is_empty() {
+        return None;
     }
-    if dry_run {
-        s.push_str(" (dry run: nothing was changed)");
+    let ok = ingestion.iter().filter(|i| i.status == "True").count();
+    let mut failing: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in ingestion.iter().filter(|i| i.unhealthy()) {
+        *failing.entry(i.reason.as_str()).or_default() += 1;
     }
-    s
+    let bad: usize = failing.values().sum();
+    let mut s = format!("{ok} ok, {bad} failing");
+    if bad > 0 {
+        let reasons: Vec<String> = failing.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+        s.push_str(&format!(" ({})", reasons.join(", ")));
+    }
+    let other = ingestion.len() - ok - bad;
+    if other > 0 {
+        s.push_str(&format!(", {other} not known yet"));
+    }
+    Some(s)
 }
 
 /// The exit code of a run that got as far as Temporal; `check_runs`: a failing last run fails

@@ -63,36 +63,7 @@ pub async fn resolve<A: FeedApi>(
         if listings.contains_key(url) {
             continue;
         }
-        let listed = match apis.get(url) {
-            Some(api) => {
-                let tried = mode.retry.run(|| api.list()).await;
-                let why = tried.result.as_ref().err().map(|e| tried.why(e));
-                let attempts = tried.attempts;
-                match tried.result {
-                    Ok(listed) => {
-                        rows.put(&url.to_owned(), Arc::new(listed)).await;
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let mut o = Outcome::new("", "", Action::Error);
-                        o.attempts = attempts;
-                        Err(o.failed(
-                            Action::Error,
-                            format!(
-                                "listing feeds of buun-curator at {url}: {}",
-                                why.unwrap_or_default()
-                            ),
-                            e.reason(),
-                        ))
-                    }
-                }
-            }
-            None => Err(Outcome::new("", "", Action::Error).failed(
-                Action::Error,
-                format!("no client for buun-curator at {url}"),
-                "CuratorApiError",
-            )),
-        };
+        let listed = list_once(apis.get(url), url, mode, &rows).await;
         listings.insert(url, listed);
     }
     // One group per API and feed URL, settled in order.
@@ -144,6 +115,46 @@ pub async fn resolve<A: FeedApi>(
         .collect();
     feeds.sort_by_key(|f| order.get(f.resource.as_str()).copied());
     (feeds, failed)
+}
+
+/// Lists the feeds of the buun-curator at `url` once, with retries, into `rows`; the outcome
+/// to report for each of its FeedSources when that fails.
+async fn list_once<A: FeedApi>(
+    api: Option<&A>,
+    url: &str,
+    mode: &Mode,
+    rows: &FeedCache,
+) -> Result<(), Outcome> {
+    match api {
+        Some(api) => {
+            let tried = mode.retry.run(|| api.list()).await;
+            let why = tried.result.as_ref().err().map(|e| tried.why(e));
+            let attempts = tried.attempts;
+            match tried.result {
+                Ok(listed) => {
+                    rows.put(&url.to_owned(), Arc::new(listed)).await;
+                    Ok(())
+                }
+                Err(e) => {
+                    let mut o = Outcome::new("", "", Action::Error);
+                    o.attempts = attempts;
+                    Err(o.failed(
+                        Action::Error,
+                        format!(
+                            "listing feeds of buun-curator at {url}: {}",
+                            why.unwrap_or_default()
+                        ),
+                        e.reason(),
+                    ))
+                }
+            }
+        }
+        None => Err(Outcome::new("", "", Action::Error).failed(
+            Action::Error,
+            format!("no client for buun-curator at {url}"),
+            "CuratorApiError",
+        )),
+    }
 }
 
 /// One FeedSource's feed, settled as the controller does it (`feed::settle`, on this run's

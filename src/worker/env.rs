@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use sha2::{Digest, Sha256};
 
-use crate::crd::{CuratorWorker, SpecError};
+use crate::crd::{CuratorWorker, CuratorWorkerSpec, SpecError, curatorworker::TemporalConnection};
 
 /// Where the TLS Secret is mounted.
 pub const TLS_MOUNT: &str = "/etc/temporal/tls";
@@ -65,6 +65,47 @@ fn secret_env(name: &str, r: &crate::crd::curatorworker::SecretKeyRef) -> EnvVar
 /// the user's.
 pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
     let s = &w.spec;
+    check_user_env(s)?;
+    let t = &s.temporal;
+    let mut out = vec![
+        env("TEMPORAL_HOST", &t.address),
+        env("TEMPORAL_NAMESPACE", &t.namespace),
+        env("TEMPORAL_TASK_QUEUE", &t.task_queue),
+        env("HEALTH_PORT", s.health_port.to_string()),
+    ];
+    if let Some(c) = &s.concurrency {
+        for (name, v) in [
+            ("MAX_CONCURRENT_ACTIVITIES", c.max_concurrent_activities),
+            (
+                "MAX_CONCURRENT_WORKFLOW_TASKS",
+                c.max_concurrent_workflow_tasks,
+            ),
+            (
+                "MAX_CONCURRENT_LOCAL_ACTIVITIES",
+                c.max_concurrent_local_activities,
+            ),
+        ] {
+            if let Some(v) = v {
+                out.push(env(name, v.to_string()));
+            }
+        }
+    }
+    out.extend(tls_env(t));
+    if let Some(api) = &s.curator_api {
+        out.push(env("BUUN_CURATOR_API_URL", &api.url));
+        out.push(secret_env("INTERNAL_API_TOKEN", &api.token_secret_ref));
+    }
+    for (name, value) in DEFAULTED_ENV {
+        if !s.env.iter().any(|e| e.name == *name) {
+            out.push(env(name, *value));
+        }
+    }
+    out.extend(s.env.iter().cloned());
+    Ok(out)
+}
+
+/// The user's `env` may not set what the operator sets from the spec.
+fn check_user_env(s: &CuratorWorkerSpec) -> Result<(), SpecError> {
     if let Some(e) = s
         .env
         .iter()
@@ -92,32 +133,14 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
             ),
         });
     }
-    let t = &s.temporal;
-    let mut out = vec![
-        env("TEMPORAL_HOST", &t.address),
-        env("TEMPORAL_NAMESPACE", &t.namespace),
-        env("TEMPORAL_TASK_QUEUE", &t.task_queue),
-        env("HEALTH_PORT", s.health_port.to_string()),
-    ];
-    if let Some(c) = &s.concurrency {
-        for (name, v) in [
-            ("MAX_CONCURRENT_ACTIVITIES", c.max_concurrent_activities),
-            (
-                "MAX_CONCURRENT_WORKFLOW_TASKS",
-                c.max_concurrent_workflow_tasks,
-            ),
-            (
-                "MAX_CONCURRENT_LOCAL_ACTIVITIES",
-                c.max_concurrent_local_activities,
-            ),
-        ] {
-            if let Some(v) = v {
-                out.push(env(name, v.to_string()));
-            }
-        }
-    }
-    // The `temporal` CLI's and the SDKs' environment names, so a worker that learns TLS reads
-    // what every Temporal tool reads. An API key implies TLS.
+    Ok(())
+}
+
+/// How the worker reaches Temporal over TLS, by the `temporal` CLI's and the SDKs'
+/// environment names, so a worker that learns TLS reads what every Temporal tool reads. An API
+/// key implies TLS.
+fn tls_env(t: &TemporalConnection) -> Vec<EnvVar> {
+    let mut out = Vec::new();
     if t.tls.is_some() || t.api_key_secret_ref.is_some() {
         out.push(env("TEMPORAL_TLS", "true"));
     }
@@ -141,17 +164,7 @@ pub fn container_env(w: &CuratorWorker) -> Result<Vec<EnvVar>, SpecError> {
     if let Some(r) = &t.api_key_secret_ref {
         out.push(secret_env("TEMPORAL_API_KEY", r));
     }
-    if let Some(api) = &s.curator_api {
-        out.push(env("BUUN_CURATOR_API_URL", &api.url));
-        out.push(secret_env("INTERNAL_API_TOKEN", &api.token_secret_ref));
-    }
-    for (name, value) in DEFAULTED_ENV {
-        if !s.env.iter().any(|e| e.name == *name) {
-            out.push(env(name, *value));
-        }
-    }
-    out.extend(s.env.iter().cloned());
-    Ok(out)
+    out
 }
 
 /// Hash of everything the pods take from the spec besides the image and scheduling fields.

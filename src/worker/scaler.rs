@@ -177,6 +177,51 @@ pub fn decide(i: &Inputs) -> Decision {
             lower_since: i.lower_since,
         };
     };
+    let (wanted, reason, numbers) = rules(i, &load);
+    if wanted >= i.current {
+        return Decision {
+            replicas: wanted,
+            wanted,
+            reason,
+            message: format!("{wanted} replicas: {numbers}"),
+            lower_since: None,
+        };
+    }
+    let since = i.lower_since.unwrap_or(i.now);
+    let held = i.now.duration_since(since);
+    let delay =
+        jiff::SignedDuration::try_from(p.scale_down_delay).unwrap_or(jiff::SignedDuration::MAX);
+    if held >= delay {
+        Decision {
+            replicas: wanted,
+            wanted,
+            reason,
+            message: format!(
+                "{wanted} replicas after {held:#} below {}: {numbers}",
+                i.current
+            ),
+            lower_since: None,
+        }
+    } else {
+        Decision {
+            replicas: i.current,
+            wanted,
+            reason: Reason::ScaleDownDelayed,
+            message: format!(
+                "keeping {} replicas until {wanted} has held for {}: {numbers}",
+                i.current,
+                crate::crd::duration::format_go_duration(p.scale_down_delay)
+            ),
+            lower_since: Some(since),
+        }
+    }
+}
+
+/// PURE: the count the rules ask for (clamped to the bounds), the rule that decided it, and
+/// the numbers behind it. The strongest term names the reason; ties go to the first of
+/// backlog, feeds, running workflows, prewarm.
+fn rules(i: &Inputs, load: &QueueLoad) -> (i32, Reason, String) {
+    let p = &i.params;
     let by_backlog = to_i32(ceil_div(load.backlog, i64::from(p.target_backlog)));
     let by_feeds = p
         .feeds_per_replica
@@ -221,43 +266,7 @@ pub fn decide(i: &Inputs) -> Decision {
             None => "none".into(),
         }
     );
-    if wanted >= i.current {
-        return Decision {
-            replicas: wanted,
-            wanted,
-            reason,
-            message: format!("{wanted} replicas: {numbers}"),
-            lower_since: None,
-        };
-    }
-    let since = i.lower_since.unwrap_or(i.now);
-    let held = i.now.duration_since(since);
-    let delay =
-        jiff::SignedDuration::try_from(p.scale_down_delay).unwrap_or(jiff::SignedDuration::MAX);
-    if held >= delay {
-        Decision {
-            replicas: wanted,
-            wanted,
-            reason,
-            message: format!(
-                "{wanted} replicas after {held:#} below {}: {numbers}",
-                i.current
-            ),
-            lower_since: None,
-        }
-    } else {
-        Decision {
-            replicas: i.current,
-            wanted,
-            reason: Reason::ScaleDownDelayed,
-            message: format!(
-                "keeping {} replicas until {wanted} has held for {}: {numbers}",
-                i.current,
-                crate::crd::duration::format_go_duration(p.scale_down_delay)
-            ),
-            lower_since: Some(since),
-        }
-    }
+    (wanted, reason, numbers)
 }
 
 /// PURE: the FeedSources that reference `worker`, and the earliest next run among the ones that

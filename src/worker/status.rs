@@ -104,47 +104,13 @@ pub fn compute(
     if o.scaled {
         s.last_scale_time = Some(truncate(now));
     }
-    let desired = s.desired_replicas.unwrap_or(0);
-    let ready = s.ready_replicas.unwrap_or(0);
-    let rolled_out = o.deployment.is_some_and(|d| {
-        let observed = d.status.as_ref().and_then(|st| st.observed_generation);
-        observed >= d.metadata.generation
-            && d.status
-                .as_ref()
-                .and_then(|st| st.updated_replicas)
-                .unwrap_or(0)
-                >= desired
-    });
     let missing = o.settings.as_ref().filter(|c| c.status == Status::False);
-    let ready_cond = if let Some(f) = &o.invalid {
-        Desired::new(READY, Status::False, f.reason, f.message.clone())
-    } else if let Some(m) = missing {
-        // The worker exits at start: the rollout cannot complete until the settings change.
-        Desired::new(READY, Status::False, m.reason.clone(), m.message.clone())
-    } else if o.deployment.is_none() {
-        Desired::new(
-            READY,
-            Status::False,
-            "DeploymentMissing",
-            "the worker Deployment does not exist yet",
-        )
-    } else if desired == 0 && rolled_out {
-        Desired::new(READY, Status::True, "ScaledToZero", "no replica is needed")
-    } else if rolled_out && ready >= desired {
-        Desired::new(
-            READY,
-            Status::True,
-            "Available",
-            format!("{ready}/{desired} replicas ready"),
-        )
-    } else {
-        Desired::new(
-            READY,
-            Status::False,
-            "Progressing",
-            format!("{ready}/{desired} replicas ready"),
-        )
-    };
+    let ready_cond = ready(
+        o,
+        missing,
+        s.desired_replicas.unwrap_or(0),
+        s.ready_replicas.unwrap_or(0),
+    );
     let reach = match &o.load {
         Ok(_) => Desired::new(
             TEMPORAL_REACHABLE,
@@ -174,6 +140,49 @@ pub fn compute(
     }
     s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
     s
+}
+
+/// PURE: the `Ready` condition: a spec problem or missing settings first, then whether the
+/// Deployment exists, rolled out, and has `ready` of its `desired` replicas ready.
+fn ready(o: &Observation<'_>, missing: Option<&Desired>, desired: i32, ready: i32) -> Desired {
+    let rolled_out = o.deployment.is_some_and(|d| {
+        let observed = d.status.as_ref().and_then(|st| st.observed_generation);
+        observed >= d.metadata.generation
+            && d.status
+                .as_ref()
+                .and_then(|st| st.updated_replicas)
+                .unwrap_or(0)
+                >= desired
+    });
+    if let Some(f) = &o.invalid {
+        Desired::new(READY, Status::False, f.reason, f.message.clone())
+    } else if let Some(m) = missing {
+        // The worker exits at start: the rollout cannot complete until the settings change.
+        Desired::new(READY, Status::False, m.reason.clone(), m.message.clone())
+    } else if o.deployment.is_none() {
+        Desired::new(
+            READY,
+            Status::False,
+            "DeploymentMissing",
+            "the worker Deployment does not exist yet",
+        )
+    } else if desired == 0 && rolled_out {
+        Desired::new(READY, Status::True, "ScaledToZero", "no replica is needed")
+    } else if rolled_out && ready >= desired {
+        Desired::new(
+            READY,
+            Status::True,
+            "Available",
+            format!("{ready}/{desired} replicas ready"),
+        )
+    } else {
+        Desired::new(
+            READY,
+            Status::False,
+            "Progressing",
+            format!("{ready}/{desired} replicas ready"),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     controller::{error::Error, status::publish},
     crd::{
-        CuratorWorker, FeedSource,
+        CuratorWorker, FeedSource, FeedSourceStatus,
         feedsource::{FeedDeletionPolicy, SKIP_CLEANUP_ANNOTATION},
     },
     schedule::{delete, desired, status},
@@ -69,12 +69,7 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         .api::<CuratorWorker>(&ns)
         .get_opt(&worker_name)
         .await?;
-    if fs
-        .annotations()
-        .get(SKIP_CLEANUP_ANNOTATION)
-        .map(String::as_str)
-        == Some("true")
-    {
+    if skips_cleanup(fs) {
         let note = format!(
             "{SKIP_CLEANUP_ANNOTATION} is set: schedule {id} (and any feed) is left as it is, unmanaged"
         );
@@ -84,24 +79,10 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         ctx.forget(fs);
         return Ok(Action::await_change());
     }
-    // Where the schedule is: as recorded in status, else where the worker points.
-    let (address, namespace) = match (&prev.temporal_address, &prev.temporal_namespace, &worker) {
-        (Some(a), Some(n), _) => (a.clone(), n.clone()),
-        (_, _, Some(w)) => (
-            w.spec.temporal.address.clone(),
-            w.spec.temporal.namespace.clone(),
-        ),
-        // No worker and nothing recorded: no schedule was ever written for this resource.
-        _ => {
-            ctx.forget(fs);
-            return Ok(Action::await_change());
-        }
-    };
-    let place = Place {
-        id: id.clone(),
-        address,
-        namespace,
-        worker: worker_name,
+    // No worker and nothing recorded: no schedule was ever written for this resource.
+    let Some(place) = place_of(&prev, worker.as_ref(), id.clone(), worker_name) else {
+        ctx.forget(fs);
+        return Ok(Action::await_change());
     };
     let result = async {
         let creds = credentials_for(fs, ctx, &place).await?;
@@ -132,6 +113,37 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
             Err(e)
         }
     }
+}
+
+/// Whether the user asked the operator to leave the schedule (and the feed) behind.
+fn skips_cleanup(fs: &FeedSource) -> bool {
+    fs.annotations()
+        .get(SKIP_CLEANUP_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// PURE: where the schedule `id` is: as recorded in status, else where the worker points;
+/// `None` when neither is known.
+fn place_of(
+    prev: &FeedSourceStatus,
+    worker: Option<&CuratorWorker>,
+    id: String,
+    worker_name: String,
+) -> Option<Place> {
+    let (address, namespace) = match (&prev.temporal_address, &prev.temporal_namespace, worker) {
+        (Some(a), Some(n), _) => (a.clone(), n.clone()),
+        (_, _, Some(w)) => (
+            w.spec.temporal.address.clone(),
+            w.spec.temporal.namespace.clone(),
+        ),
+        _ => return None,
+    };
+    Some(Place {
+        id,
+        address,
+        namespace,
+        worker: worker_name,
+    })
 }
 
 /// `Ready=False` on a FeedSource whose deletion cannot finish, saying how to let it go.

@@ -61,13 +61,19 @@ pub(super) async fn register(
         .await
         .done
         .map_err(|f| failed(f.error))?;
+    Ok(announce(fs, ctx, done, recorded.is_none()).await)
+}
+
+/// The registration that `done` means, with an event for each write to buun-curator and for
+/// a feed adopted by a FeedSource that had none recorded (`first`).
+async fn announce(fs: &FeedSource, ctx: &FeedContext, done: Done, first: bool) -> Registration {
     let registered = |row: &FeedRow, origin| Registration::Registered {
         id: row.id.clone(),
         origin,
     };
-    Ok(match done {
+    match done {
         Done::Found { row, origin } => {
-            if origin == Origin::Adopted && recorded.is_none() {
+            if origin == Origin::Adopted && first {
                 let note = format!("adopted feed {}, the one with URL {}", row.id, row.url);
                 event(ctx, fs, "FeedAdopted", note).await;
             }
@@ -95,7 +101,7 @@ pub(super) async fn register(
             registered(&row, Origin::Created)
         }
         Done::Ambiguous { ids } => Registration::Ambiguous {
-            url: spec.url.clone(),
+            url: fs.spec.feed.url.clone(),
             ids,
         },
         Done::NotFound { id } => Registration::NotFound { id },
@@ -107,7 +113,7 @@ pub(super) async fn register(
             },
             permanent: false,
         },
-    })
+    }
 }
 
 async fn event(ctx: &FeedContext, fs: &FeedSource, reason: &str, note: String) {
