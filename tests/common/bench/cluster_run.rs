@@ -118,6 +118,9 @@ pub struct Report {
     pub runs_shown: Duration,
     /// Phase 4: FeedSources that did not show it within the limit.
     pub runs_unshown: usize,
+    /// Phase 4, at its end: the FeedSources' last runs by outcome, and the operator's runs in
+    /// Temporal by status.
+    pub runs_where: String,
     /// Phase 4: the operator's Temporal calls, by method.
     pub runs_temporal: BTreeMap<String, u64>,
     /// Phase 4: its requests to the API server (watches excluded).
@@ -567,6 +570,7 @@ async fn runs_phase(
     let api = common::schedules(temporal).await;
     let nss = namespaces(run, cfg);
     let started = Instant::now();
+    let first_trigger = jiff::Timestamp::now();
     stream::iter(0..cfg.feeds)
         .map(|i| {
             let (n, _) = worker_of(i, cfg);
@@ -597,10 +601,74 @@ async fn runs_phase(
         "every run shown completed {:?} after the first trigger ({} not shown)",
         r.runs_shown, r.runs_unshown
     );
+    r.runs_where = runs_where(client, run, cfg, &api, first_trigger).await;
+    println!("at the end of phase 4: {}", r.runs_where);
     let (temporal_after, kube_after) = requests(op).await;
     r.runs_temporal = delta(&temporal_after, &temporal_before);
     r.runs_kube = delta(&kube_after, &kube_before);
     r.runs_kube.retain(|k, _| !k.starts_with("watch "));
+}
+
+/// Where the runs stand: the FeedSources' last runs by outcome, and the runs of the operator's
+/// schedules that Temporal started since `since`, by status (so that a FeedSource that does not
+/// show its run completed is told apart from a run that did not complete).
+async fn runs_where(
+    client: &Client,
+    run: &str,
+    cfg: &Config,
+    api: &impl curator_operator::temporal::runs::RunsApi,
+    since: jiff::Timestamp,
+) -> String {
+    let nss: HashSet<String> = namespaces(run, cfg).into_iter().collect();
+    let feeds = Api::<FeedSource>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .expect("list FeedSources");
+    let mut shown: BTreeMap<String, usize> = BTreeMap::new();
+    for f in feeds
+        .items
+        .iter()
+        .filter(|f| nss.contains(&f.namespace().unwrap_or_default()))
+    {
+        let outcome = f
+            .status
+            .as_ref()
+            .and_then(|s| s.last_run.as_ref())
+            .and_then(|l| l.outcome)
+            .map_or_else(|| "none".to_owned(), |o| format!("{o:?}"));
+        *shown.entry(outcome).or_default() += 1;
+    }
+    let query = format!(
+        "TemporalScheduledById STARTS_WITH 'op/' AND StartTime > '{}'",
+        since.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+    );
+    let temporal = match curator_operator::temporal::runs::list_all_runs(api, &query, 1000).await {
+        Ok(rows) => {
+            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+            for row in &rows {
+                let status = match row.status {
+                    1 => "running",
+                    2 => "completed",
+                    3 => "failed",
+                    4 => "canceled",
+                    5 => "terminated",
+                    7 => "timed out",
+                    _ => "other",
+                };
+                *by.entry(status).or_default() += 1;
+            }
+            calls(
+                &by.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v as u64))
+                    .collect(),
+            )
+        }
+        Err(e) => format!("not listed ({e})"),
+    };
+    let shown = calls(&shown.into_iter().map(|(k, v)| (k, v as u64)).collect());
+    format!(
+        "FeedSources' last runs: {shown}; Temporal, runs started since the first trigger: {temporal}"
+    )
 }
 
 fn mib(b: u64) -> String {
@@ -679,10 +747,11 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
         rmax = mib(spread.2),
         runs = if cfg.runs {
             format!(
-                "- runs: every schedule triggered once ({trig:.1} s) and completed by the contract worker; every FeedSource showed its run completed {shown:.1} s after the first trigger ({unshown} did not); meanwhile, Temporal: {rt}; API server: {rk}\n",
+                "- runs: every schedule triggered once ({trig:.1} s), the contract worker serving; every FeedSource showed its run completed {shown:.1} s after the first trigger ({unshown} did not); at the end, {at}; meanwhile, Temporal: {rt}; API server: {rk}\n",
                 trig = r.runs_triggered.as_secs_f64(),
                 shown = r.runs_shown.as_secs_f64(),
                 unshown = r.runs_unshown,
+                at = r.runs_where,
                 rt = calls(&r.runs_temporal),
                 rk = calls(&r.runs_kube),
             )
