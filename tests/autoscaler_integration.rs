@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::wait;
 use curator_operator::{
     temporal::{
         grpc::GrpcSchedules,
@@ -87,14 +88,12 @@ async fn backlog_drives_replicas_and_scale_down_waits() {
         backlog: 0,
         running: 0,
     };
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(30) {
+    let every = Duration::from_millis(300);
+    wait::until(Duration::from_secs(30), every, async || {
         load = api.load(QUEUE).await.expect("load");
-        if load.backlog == N && load.running == N {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        (load.backlog == N && load.running == N).then_some(())
+    })
+    .await;
     assert_eq!(
         load,
         QueueLoad {
@@ -140,11 +139,7 @@ async fn backlog_drives_replicas_and_scale_down_waits() {
     let start = Instant::now();
     let mut trace = Vec::new();
     let mut saw_long_only = false;
-    loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "did not drain: {trace:#?}"
-        );
+    let drained = wait::until(Duration::from_secs(60), params.poll_interval, async || {
         let load = api.load(QUEUE).await.expect("load");
         let d = scaler::decide(&Inputs {
             params,
@@ -194,11 +189,10 @@ async fn backlog_drives_replicas_and_scale_down_waits() {
         }
         current = d.replicas;
         lower_since = d.lower_since;
-        if load.running == 0 && d.replicas == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        (load.running == 0 && d.replicas == 0).then_some(())
+    })
+    .await;
+    assert!(drained.is_some(), "did not drain: {trace:#?}");
     assert!(
         saw_long_only,
         "one replica held by the running workflow alone: {trace:#?}"

@@ -5,6 +5,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
+use common::wait;
 use curator_operator::{
     controller::feedsource::{self, FeedContext},
     crd::{CuratorWorker, FeedSource, FeedSourceStatus},
@@ -282,19 +283,21 @@ async fn run_now_fires_once_per_annotation_value() {
     );
     let api = common::schedules(&server.address).await;
     let mut count = 0;
-    for _ in 0..30 {
-        count = api
-            .describe("mock/news/runnow")
-            .await
-            .expect("d")
-            .expect("exists")
-            .info
-            .action_count;
-        if count > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::until(
+        Duration::from_secs(3),
+        Duration::from_millis(100),
+        async || {
+            count = api
+                .describe("mock/news/runnow")
+                .await
+                .expect("d")
+                .expect("exists")
+                .info
+                .action_count;
+            (count > 0).then_some(())
+        },
+    )
+    .await;
     assert_eq!(count, 1);
 }
 

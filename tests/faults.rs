@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::wait;
 use curator_operator::testing::kube::{FakeKube, feed_path, worker_path};
 use curator_operator::{
     controller::{
@@ -142,14 +143,11 @@ impl Driver {
         done: impl Fn(&FakeKube) -> bool,
     ) -> Option<Duration> {
         let start = Instant::now();
-        while start.elapsed() < limit {
+        wait::until(limit, Duration::from_millis(20), async || {
             self.step(fake, names).await;
-            if done(fake) {
-                return Some(start.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+            done(fake).then(|| start.elapsed())
+        })
+        .await
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::wait;
 use curator_operator::{
     controller::curatorworker::{self, WorkerContext},
     crd::{CuratorWorker, FeedSource},
@@ -100,17 +101,12 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
         &["operator", "namespace", "create", "--namespace", TNS],
     );
     // The namespace is served a moment after it is created.
-    for _ in 0..50 {
-        if global(&server.address)
-            .await
-            .describe("probe")
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let every = std::time::Duration::from_millis(200);
+    wait::until(std::time::Duration::from_secs(10), every, async || {
+        let served = global(&server.address).await.describe("probe").await;
+        served.is_ok().then_some(())
+    })
+    .await;
     common::cli(
         &server.address,
         &[

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{
     cluster::{self, eventually},
     operator::{Operator, Options},
+    wait,
 };
 use curator_operator::crd::{CuratorWorker, FeedSource};
 use kube::{
@@ -66,18 +67,12 @@ async fn livez_fails_while_a_reconcile_runs_past_the_stall_limit() {
         )
         .await
         .expect("feed");
-    let deadline = std::time::Instant::now() + WAIT;
-    let seen = loop {
+    let seen = wait::until(WAIT, Duration::from_millis(100), async || {
         let (code, body) = op.get("/livez").await;
-        if code == 503 {
-            break body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "/livez never failed on the wedged reconcile"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (code == 503).then_some(body)
+    })
+    .await
+    .expect("/livez never failed on the wedged reconcile");
     println!("/livez: {}", seen.trim());
     assert!(
         seen.starts_with("stalled: the reconcile of ")

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::wait;
 use curator_operator::{schedule::pages::list_all, sync_cli::stamp};
 
 /// Every variable the `temporal` CLI reads, so the test's own environment cannot leak in.
@@ -65,22 +66,17 @@ fn names(n: usize) -> Vec<String> {
 /// Waits until the listing shows `n` stamped schedules under `prefix`.
 async fn settle(prefix: &str, n: usize) {
     let api = common::schedules(&common::shared().address).await;
-    let start = Instant::now();
-    loop {
+    let mut stamped = 0;
+    let listed = wait::until(Duration::from_secs(60), wait::EVERY, async || {
         let l = list_all(&api, "", 1000).await.expect("list");
-        let stamped = l
+        stamped = l
             .values()
             .filter(|s| s.id.starts_with(prefix) && stamp::fingerprint(&s.notes).is_some())
             .count();
-        if stamped >= n {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{stamped} of {n} listed"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        (stamped >= n).then_some(())
+    })
+    .await;
+    assert!(listed.is_some(), "{stamped} of {n} listed");
 }
 
 async fn listed(prefix: &str) -> usize {

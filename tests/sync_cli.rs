@@ -4,8 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::wait;
 use curator_operator::{
     crd::{CuratorWorker, FeedSource, GoDuration},
     runtime::retry::Retry,
@@ -79,18 +80,12 @@ fn actions(out: &[Outcome]) -> Vec<(String, Action)> {
 /// Waits until the (eventually consistent) listing satisfies `ok` for schedule `id`.
 async fn until_listed(id: &str, ok: impl Fn(Option<&Listed>) -> bool) {
     let api = common::schedules(&common::shared().address).await;
-    let start = Instant::now();
-    loop {
+    let settled = wait::until(Duration::from_secs(60), wait::EVERY, async || {
         let l = list_all(&api, "", 1000).await.expect("list");
-        if ok(l.get(id)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "listing of {id} never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        ok(l.get(id)).then_some(())
+    })
+    .await;
+    assert!(settled.is_some(), "listing of {id} never settled");
 }
 
 /// Waits until the listing shows every feed of `docs` stamped as `sync` last wrote it.

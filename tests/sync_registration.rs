@@ -8,6 +8,7 @@ mod common;
 
 use std::{collections::HashMap, process::Command, time::Duration};
 
+use common::wait;
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
     curator_api::http::HttpFeedApi,
@@ -211,13 +212,18 @@ async fn feeds_are_created_adopted_and_updated_before_their_schedules() {
     let writes = fake.api.writes();
     let before = temporal_writes(&temporal);
     let mut again = Vec::new();
-    for _ in 0..50 {
-        again = run(&docs, &fake.url, false, &temporal).await;
-        if again.iter().all(|o| o.action == Action::Unchanged) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || {
+            again = run(&docs, &fake.url, false, &temporal).await;
+            again
+                .iter()
+                .all(|o| o.action == Action::Unchanged)
+                .then_some(())
+        },
+    )
+    .await;
     assert!(
         again.iter().all(|o| o.action == Action::Unchanged),
         "{again:?}"

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::wait;
 use curator_operator::{
     crd::{FeedSource, GoDuration, feedsource::DeletionPolicy},
     schedule::{
@@ -262,7 +263,8 @@ async fn run_now_starts_exactly_one_run() {
     // The controller records the handled value; the next pass carries no run-now.
     sync::sync(&api, &d, &after(&first)).await.expect("resync");
     let mut count = 0;
-    for _ in 0..50 {
+    let every = std::time::Duration::from_millis(100);
+    wait::until(std::time::Duration::from_secs(5), every, async || {
         count = api
             .describe(&d.id)
             .await
@@ -270,11 +272,9 @@ async fn run_now_starts_exactly_one_run() {
             .expect("exists")
             .info
             .action_count;
-        if count >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        (count >= 1).then_some(())
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let final_count = api
         .describe(&d.id)

@@ -32,6 +32,8 @@ use kube::{
     runtime::wait::{await_condition, conditions},
 };
 
+pub use super::wait::eventually;
+
 /// A control plane the tests can use.
 pub struct TestCluster {
     /// Admin kubeconfig.
@@ -352,22 +354,6 @@ pub async fn feed_ready(feeds: &kube::Api<curator_operator::crd::FeedSource>, na
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         })
-}
-
-/// Polls `check` every 250 ms until it holds, for at most `limit`.
-pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = std::time::Instant::now();
-    while start.elapsed() < limit {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
 }
 
 /// Creates `obj` (a FeedSource or CuratorWorker as JSON) in `ns` with `dryRun=All`: `Ok` when

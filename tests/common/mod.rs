@@ -9,13 +9,14 @@ pub mod env;
 pub mod node;
 pub mod operator;
 pub mod pods;
+pub mod wait;
 
 use std::{
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use curator_operator::temporal::{
@@ -102,13 +103,12 @@ impl TemporalServer {
         let address = self.address.clone();
         // Its own thread and runtime: callers may already be inside a tokio runtime.
         let ready = std::thread::spawn(move || {
-            let start = Instant::now();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("rt");
-            while start.elapsed() < limit {
-                let ok = rt.block_on(async {
+            let serves = || {
+                rt.block_on(async {
                     let pool = Pool::new("test-harness", Duration::from_secs(2));
                     match pool
                         .schedules(&address, "default", &Credentials::default())
@@ -117,13 +117,10 @@ impl TemporalServer {
                         Ok(s) => s.describe("harness-probe").await.is_ok(),
                         Err(_) => false,
                     }
-                });
-                if ok {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            false
+                })
+            };
+            wait::until_blocking(limit, Duration::from_millis(300), || serves().then_some(()))
+                .is_some()
         })
         .join()
         .expect("probe thread");

@@ -14,6 +14,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::wait;
+
 /// A running operator; killed (SIGKILL) when dropped while still running.
 pub struct Operator {
     child: Child,
@@ -215,14 +217,15 @@ impl Operator {
 
     /// Waits until the log contains `text`, for at most `limit`.
     pub async fn wait_log(&self, text: &str, limit: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if self.log().contains(text) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let every = Duration::from_millis(100);
+        if wait::until(limit, every, async || {
+            self.log().contains(text).then_some(())
+        })
+        .await
+        .is_none()
+        {
+            panic!("no {text:?} in the log after {limit:?}:\n{}", self.log());
         }
-        panic!("no {text:?} in the log after {limit:?}:\n{}", self.log());
     }
 
     /// Sends SIGTERM (the `kill` command) and waits for the exit, at most 60 s (then SIGKILL
@@ -235,19 +238,17 @@ impl Operator {
             .status()
             .expect("kill");
         assert!(sent.success(), "kill -TERM {pid}");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Exit {
-                    took: started.elapsed(),
-                    status,
-                    log: self.log(),
-                };
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let _ = self.child.kill();
-                panic!("still running 60 s after SIGTERM; log:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let limit = Duration::from_secs(60);
+        let every = Duration::from_millis(5);
+        let exited = wait::until(limit, every, async || self.child.try_wait().expect("wait")).await;
+        let Some(status) = exited else {
+            let _ = self.child.kill();
+            panic!("still running 60 s after SIGTERM; log:\n{}", self.log());
+        };
+        Exit {
+            took: started.elapsed(),
+            status,
+            log: self.log(),
         }
     }
 }

@@ -2,12 +2,12 @@
 //! a Deployment by label.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client, ResourceExt, api::ListParams};
 
-use super::node::POD_WAIT;
+use super::{node::POD_WAIT, wait};
 
 /// Whether the Pod's `Ready` condition is true.
 pub fn ready(p: &Pod) -> bool {
@@ -47,16 +47,18 @@ pub async fn live(client: &Client, ns: &str, selector: &str) -> Vec<Pod> {
 /// Waits until a live Pod in `ns` matching `selector`, other than those named in `except`, is
 /// Ready; returns its name.
 pub async fn wait_ready(client: &Client, ns: &str, selector: &str, except: &[&str]) -> String {
-    let start = Instant::now();
-    while start.elapsed() < POD_WAIT {
-        if let Some(p) = live(client, ns, selector)
+    let ready_one = async || {
+        live(client, ns, selector)
             .await
             .into_iter()
             .find(|p| ready(p) && !except.contains(&p.name_any().as_str()))
-        {
-            return p.name_any();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("no Pod {selector} in {ns} became Ready within {POD_WAIT:?} (besides {except:?})");
+            .map(|p| p.name_any())
+    };
+    wait::until(POD_WAIT, Duration::from_millis(200), ready_one)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no Pod {selector} in {ns} became Ready within {POD_WAIT:?} (besides {except:?})"
+            )
+        })
 }

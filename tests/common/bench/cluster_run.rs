@@ -24,6 +24,7 @@ use crate::common::{
     self,
     cluster::{self, TestCluster},
     operator::{Operator, Options},
+    wait,
 };
 use curator_operator::{
     crd::{CuratorWorker, FeedSource, GoDuration, curatorworker::TemporalConnection},
@@ -518,12 +519,13 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
         let _ = std::process::Command::new("kill")
             .args(["-USR2", &pid.to_string()])
             .status();
-        for _ in 0..600 {
-            if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let every = Duration::from_millis(500);
+        wait::until(Duration::from_secs(300), every, async || {
+            std::fs::metadata(&path)
+                .is_ok_and(|m| m.len() > 0)
+                .then_some(())
+        })
+        .await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         println!("heap profile: {}", path.to_string_lossy());
     }

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common;
+use crate::common::{self, wait};
 use curator_operator::{
     controller::{
         Shared,
@@ -148,29 +148,45 @@ fn shared(fake: &Arc<FakeKube>, metrics: &Arc<Metrics>) -> Arc<Shared> {
     Arc::new(shared)
 }
 
+/// The FeedSource `ns/name` while it is not synced (no finalizer yet, or its status is not
+/// `Ready` for its generation); `None` once it is.
+fn unsynced(fake: &FakeKube, ns: &str, name: &str) -> Option<FeedSource> {
+    let v = fake.get(&feed_path(ns, name)).expect("feed");
+    let f: FeedSource = serde_json::from_value(v).expect("feed");
+    let synced_gen = f.status.as_ref().and_then(|s| s.observed_generation);
+    let synced = f.metadata.finalizers.is_some()
+        && synced_gen == f.metadata.generation
+        && f.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        });
+    (!synced).then_some(f)
+}
+
 async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<FeedContext>, ns: &str, name: &str) {
-    // The finalizer, the create, then (as the controller's follow-up) until the listing that
-    // completes the status has arrived.
-    for attempt in 0..400 {
-        if attempt >= 2 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let v = fake.get(&feed_path(ns, name)).expect("feed");
-        let f: FeedSource = serde_json::from_value(v).expect("feed");
-        let synced_gen = f.status.as_ref().and_then(|s| s.observed_generation);
-        if f.metadata.finalizers.is_some()
-            && synced_gen == f.metadata.generation
-            && f.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        {
+    // The finalizer and the create, back to back.
+    for _ in 0..2 {
+        let Some(f) = unsynced(fake, ns, name) else {
             return;
-        }
+        };
         let _ = feedsource::reconcile(Arc::new(f), ctx.clone()).await;
     }
-    panic!("{ns}/{name} did not converge");
+    // Then, 100 ms apart (as the controller's follow-up), until the listing that completes the
+    // status has arrived.
+    let every = Duration::from_millis(100);
+    tokio::time::sleep(every).await;
+    let synced = wait::until(Duration::from_secs(40), every, async || {
+        let Some(f) = unsynced(fake, ns, name) else {
+            return Some(());
+        };
+        let _ = feedsource::reconcile(Arc::new(f), ctx.clone()).await;
+        None
+    })
+    .await;
+    if synced.is_none() {
+        panic!("{ns}/{name} did not converge");
+    }
 }
 
 /// Runs every measurement against the dev server at `address`.
@@ -271,18 +287,18 @@ async fn run_size(address: &str, cfg: &Config, n: usize) -> SizeReport {
     // 4. A full resync of unchanged FeedSources. A real resync comes minutes later; wait until
     //    the (eventually consistent) listing shows every new schedule, as it would by then.
     let prefix = format!("op{n}/");
-    let settle = Instant::now();
-    while settle.elapsed() < Duration::from_secs(60) {
-        // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000).await
-        else {
-            continue;
-        };
-        if listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            // A loaded dev server may time a listing out: look again.
+            let listed = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000)
+                .await
+                .ok()?;
+            (listed.keys().filter(|k| k.starts_with(&prefix)).count() >= n).then_some(())
+        },
+    )
+    .await;
     let before = rpc_counts(&metrics);
     stream::iter(names.iter())
         .map(|name| {

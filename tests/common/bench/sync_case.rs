@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    common,
+    common::{self, wait},
     harness::{Config, delta, opts, rpc_counts},
 };
 use curator_operator::{
@@ -88,22 +88,22 @@ pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
 
     let prefix = format!("sync{n}/");
     let raw_api = common::schedules(address).await;
-    let settle = Instant::now();
-    while settle.elapsed() < Duration::from_secs(120) {
-        // A loaded dev server may time a listing out: try again.
-        let Ok(listed) = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000).await
-        else {
-            continue;
-        };
-        let stamped = listed
-            .values()
-            .filter(|l| stamp::fingerprint(&l.notes).is_some())
-            .count();
-        if stamped >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait::until(
+        Duration::from_secs(120),
+        Duration::from_millis(200),
+        async || {
+            // A loaded dev server may time a listing out: look again.
+            let listed = curator_operator::schedule::pages::list_all(&raw_api, &prefix, 1000)
+                .await
+                .ok()?;
+            let stamped = listed
+                .values()
+                .filter(|l| stamp::fingerprint(&l.notes).is_some())
+                .count();
+            (stamped >= n).then_some(())
+        },
+    )
+    .await;
     let rerun = || run(Action::Unchanged, "unchanged re-run");
     let (rerun_time, rerun_rpcs) = rerun().await;
     let mut settled = None;
@@ -124,16 +124,14 @@ pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
 /// returns the wait.
 fn wait_machine_idle(limit: Duration) -> Duration {
     let start = Instant::now();
-    let mut last = cpu_ticks();
-    while start.elapsed() < limit {
-        std::thread::sleep(Duration::from_secs(2));
+    // The first look only takes the counts the next one compares with.
+    let mut last: Option<(u64, u64)> = None;
+    wait::until_blocking(limit, Duration::from_secs(2), || {
         let now = cpu_ticks();
-        let (busy, total) = (now.0 - last.0, now.1 - last.1);
-        last = now;
-        if total > 0 && busy * 10 < total {
-            break;
-        }
-    }
+        let (busy, total) = last.map_or((0, 0), |l| (now.0 - l.0, now.1 - l.1));
+        last = Some(now);
+        (total > 0 && busy * 10 < total).then_some(())
+    });
     start.elapsed()
 }
 
