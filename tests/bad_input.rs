@@ -70,15 +70,12 @@ fn set_path(obj: &mut Value, path: &str, value: Value) {
 
 /// The real API server's verdict on creating `obj` (dry run), or `None` without a cluster.
 async fn verdicts(objects: &[(&str, Value)]) -> Option<Vec<Result<(), String>>> {
-    let cluster = common::cluster::shared()?;
-    let client = cluster.client().await;
-    common::cluster::install_crds(&client).await;
-    let ns = common::cluster::namespace(&client, "bad-input").await;
+    let space = common::namespace::with_namespace("bad-input").await?;
     let mut out = Vec::new();
     for (_, obj) in objects {
-        out.push(common::cluster::dry_run_create(&client, &ns, obj).await);
+        out.push(common::cluster::dry_run_create(&space.client, &space.ns, obj).await);
     }
-    common::cluster::delete_namespace(&client, &ns).await;
+    space.delete().await;
     Some(out)
 }
 

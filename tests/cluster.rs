@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{
     cluster::{self, eventually},
-    env::{ClusterEnv, WAIT},
+    env::ClusterEnv,
+    namespace::WAIT,
 };
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},

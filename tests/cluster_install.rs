@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use common::cluster::{self, TestCluster, eventually};
+use common::{
+    cluster::{self, TestCluster, eventually},
+    namespace::with_namespace,
+};
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
     temporal::ScheduleApi,
@@ -224,22 +227,13 @@ fn chart_env(manifest: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn wait_ready(feeds: &Api<FeedSource>, name: &str) {
-    eventually(&format!("{name} Ready=True"), WAIT, || {
-        common::cluster::feed_ready(feeds, name)
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_works_with_only_the_charts_service_account() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("feeds").await else {
         return;
     };
-    let admin = c.client().await;
-    cluster::install_crds(&admin).await;
+    let (c, admin, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let release_ns = cluster::namespace(&admin, "operator").await;
-    let ns = cluster::namespace(&admin, "feeds").await;
     let release = "curator";
     ok(
         c.helm(&[
@@ -315,7 +309,7 @@ async fn the_operator_works_with_only_the_charts_service_account() {
             .expect("feed");
     }
     for name in ["hn", "lobsters"] {
-        wait_ready(&feeds, name).await;
+        space.wait_ready(name).await;
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     eventually("the worker Deployment", WAIT, || async {
@@ -443,19 +437,7 @@ async fn the_operator_works_with_only_the_charts_service_account() {
         c.helm(&["uninstall", release, "-n", &release_ns]),
         "helm uninstall",
     );
-    for n in [&ns, &release_ns] {
-        // The FeedSources' finalizer needs the operator; it is gone, so release them first.
-        let _ = c.kubectl(&[
-            "patch",
-            "feed",
-            "keyed",
-            "lobsters",
-            "-n",
-            n,
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ]);
-        cluster::delete_namespace(&admin, n).await;
-    }
+    // The finalizers need the operator; it is gone.
+    space.delete_releasing_finalizers().await;
+    cluster::delete_namespace(&admin, &release_ns).await;
 }

@@ -3,10 +3,7 @@
 
 mod common;
 
-use common::{
-    cluster::eventually,
-    env::{ClusterEnv, WAIT},
-};
+use common::{cluster::eventually, env::ClusterEnv, namespace::WAIT};
 use curator_operator::crd::CuratorWorker;
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{Api, ResourceExt, api::PostParams};

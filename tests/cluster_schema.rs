@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::cluster::{self, TestCluster};
+use common::{cluster, namespace::with_namespace};
 use curator_operator::crd::{self, CuratorWorker, FeedSource};
 use kube::{
     Api, Client,
@@ -355,24 +355,6 @@ fn rule_messages() -> Vec<String> {
     out
 }
 
-struct Setup {
-    _cluster: &'static TestCluster,
-    client: Client,
-    ns: String,
-}
-
-async fn setup(prefix: &str) -> Option<Setup> {
-    let cluster = cluster::shared()?;
-    let client = cluster.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, prefix).await;
-    Some(Setup {
-        _cluster: cluster,
-        client,
-        ns,
-    })
-}
-
 #[test]
 fn kubectl_apply_server_side_accepts_the_crds() {
     let Some(cluster) = cluster::shared() else {
@@ -433,7 +415,7 @@ fn the_examples_are_accepted_by_the_api_server_and_by_sync() {
 
 #[tokio::test]
 async fn every_cel_rule_rejects_with_its_message_and_accepts_a_valid_neighbour() {
-    let Some(s) = setup("cel").await else {
+    let Some(s) = with_namespace("cel").await else {
         return;
     };
     let cases = cel_cases();
@@ -466,7 +448,7 @@ async fn every_cel_rule_rejects_with_its_message_and_accepts_a_valid_neighbour()
             "CEL rule {rule:?} has no accepted neighbour"
         );
     }
-    cluster::delete_namespace(&s.client, &s.ns).await;
+    s.delete().await;
 }
 
 /// A bound of one of our fields, as the generated schema states it.
@@ -677,7 +659,7 @@ fn at_and_past(b: &Bound) -> Vec<(Value, Value)> {
 
 #[tokio::test]
 async fn every_schema_bound_holds_at_exactly_its_limit() {
-    let Some(s) = setup("bounds").await else {
+    let Some(s) = with_namespace("bounds").await else {
         return;
     };
     let bounds = bounds();
@@ -709,12 +691,12 @@ async fn every_schema_bound_holds_at_exactly_its_limit() {
         "{} bounds, {checked} limit pairs checked on the API server",
         bounds.len()
     );
-    cluster::delete_namespace(&s.client, &s.ns).await;
+    s.delete().await;
 }
 
 #[tokio::test]
 async fn the_server_fills_in_the_schema_defaults() {
-    let Some(s) = setup("defaults").await else {
+    let Some(s) = with_namespace("defaults").await else {
         return;
     };
     let gvk = GroupVersionKind::gvk(crd::GROUP, "v1alpha1", "FeedSource");
@@ -759,5 +741,5 @@ async fn the_server_fills_in_the_schema_defaults() {
     assert_eq!(spec["autoscaling"]["minReplicas"], 0);
     assert_eq!(spec["autoscaling"]["pollInterval"], "15s");
     assert_eq!(spec["autoscaling"]["scaleDownDelay"], "5m");
-    cluster::delete_namespace(&s.client, &s.ns).await;
+    s.delete().await;
 }

@@ -10,6 +10,7 @@ use std::{process::Command, time::Duration};
 use common::{
     PythonWorker,
     cluster::{self, eventually},
+    namespace::with_namespace,
     operator::{Operator, Options},
 };
 use curator_operator::crd::{
@@ -57,17 +58,15 @@ fn outcome(f: &FeedSource) -> Option<RunOutcome> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
-    let Some(cluster) = cluster::shared() else {
+    let Some(space) = with_namespace("health").await else {
         return;
     };
-    let client = cluster.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "health").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let temporal = common::shared();
     let _worker = PythonWorker::serve(&temporal.address, &ns);
     let prefix = cluster::unique("health");
     let op = Operator::start(Options {
-        kubeconfig: &cluster.kubeconfig,
+        kubeconfig: &c.kubeconfig,
         pod_name: "health",
         lease: None,
         args: [
@@ -207,7 +206,7 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
     assert_eq!(outcome(&stuck), Some(RunOutcome::Running));
 
     // The printer columns.
-    let table = cluster.kubectl_ok(&["get", "feedsources", "-n", &ns, "-o", "wide"]);
+    let table = c.kubectl_ok(&["get", "feedsources", "-n", &ns, "-o", "wide"]);
     println!("{table}");
     let row = |name: &str| {
         table
@@ -268,7 +267,7 @@ async fn each_outcome_shows_in_status_condition_columns_events_and_metrics() {
         .await;
     assert!(success.is_some_and(|t| t > 1.7e9), "{success:?}");
     drop(op);
-    cluster::delete_namespace(&client, &ns).await;
+    space.delete().await;
 }
 
 /// `sync` as a process, on the dev server with the contract worker: each line and JSON object

@@ -16,7 +16,8 @@ use std::{
 };
 
 use common::{
-    cluster::{self, eventually},
+    cluster::eventually,
+    namespace::with_namespace,
     operator::{Operator, Options, assert_clean_exit, lease_holder},
 };
 use curator_operator::crd::{CuratorWorker, FeedSource};
@@ -31,7 +32,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, PostParams},
 };
 use serde_json::json;
 use tokio::{
@@ -89,12 +90,10 @@ async fn leading(op: &Operator) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_stops_at_once_and_leaves_the_lease_alone() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("lc-standby").await else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "lc-standby").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let now = MicroTime(jiff::Timestamp::now());
     let lease = Lease {
         metadata: kube::core::ObjectMeta {
@@ -129,7 +128,7 @@ async fn a_standby_stops_at_once_and_leaves_the_lease_alone() {
         Some("the-other-replica"),
         "a standby never touches the leader's Lease"
     );
-    cluster::delete_namespace(&client, &ns).await;
+    space.delete().await;
 }
 
 /// A kubeconfig for the same API server that authenticates with `token` only.
@@ -154,12 +153,10 @@ fn token_kubeconfig(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_cache_cannot_sync_says_why_and_stops_at_once() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("lc-caches").await else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "lc-caches").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     // Everything the operator needs, except listing and watching FeedSources.
     let name = format!("curator-lifecycle-{ns}");
     let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| json!({"apiGroups": groups, "resources": resources, "verbs": verbs});
@@ -236,7 +233,7 @@ async fn a_leader_whose_cache_cannot_sync_says_why_and_stops_at_once() {
     );
     let _ = bindings.delete(&name, &DeleteParams::default()).await;
     let _ = roles.delete(&name, &DeleteParams::default()).await;
-    cluster::delete_namespace(&client, &ns).await;
+    space.delete().await;
 }
 
 /// A TCP proxy to Temporal that can hold the server's answers back.
@@ -285,12 +282,10 @@ impl HoldingProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("lc-midway").await else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "lc-midway").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let temporal = common::shared();
     let proxy = HoldingProxy::start(temporal.address.clone()).await;
     create_worker(&client, &ns, &proxy.address).await;
@@ -391,25 +386,16 @@ async fn mid_reconcile_the_call_in_flight_finishes_then_the_process_exits() {
         None,
         "the Lease is given up on the way out"
     );
-    cluster::delete_namespace(&client, &ns).await;
     // The finalizers need an operator; this test's is gone.
-    let _ = feeds
-        .patch(
-            "hn",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await;
+    space.delete_releasing_finalizers().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporal_that_never_answers_holds_the_exit_no_longer_than_the_temporal_timeout() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("lc-blackhole").await else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "lc-blackhole").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let (address, accepted) = common::black_hole().await;
     create_worker(&client, &ns, &address).await;
     for name in ["a", "b", "c"] {
@@ -439,15 +425,5 @@ async fn temporal_that_never_answers_holds_the_exit_no_longer_than_the_temporal_
         None,
         "the Lease is given up on the way out"
     );
-    let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);
-    cluster::delete_namespace(&client, &ns).await;
-    for name in ["a", "b", "c"] {
-        let _ = feeds
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-            )
-            .await;
-    }
+    space.delete_releasing_finalizers().await;
 }

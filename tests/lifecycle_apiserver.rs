@@ -12,6 +12,7 @@ use std::{
 
 use common::{
     cluster::{self, eventually},
+    namespace::TestNamespace,
     operator::{Operator, Options, assert_clean_exit, lease_holder},
 };
 use curator_operator::{
@@ -115,10 +116,9 @@ async fn the_operator_outlives_an_api_server_restart_and_stops_promptly_without_
     let Some(c) = cluster::private_restartable() else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
+    let space = TestNamespace::on(&c, "restart").await;
+    let (client, ns) = (space.client.clone(), space.ns.clone());
     let temporal = common::shared();
-    let ns = cluster::namespace(&client, "restart").await;
     let other_ns = cluster::namespace(&client, "restart-other").await;
     let workers: Api<CuratorWorker> = Api::namespaced(client.clone(), &ns);
     let feeds: Api<FeedSource> = Api::namespaced(client.clone(), &ns);

@@ -7,27 +7,22 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    cluster::{self, eventually},
+    cluster::eventually,
+    namespace::with_namespace,
     operator::{Operator, Options},
     wait,
 };
 use curator_operator::crd::{CuratorWorker, FeedSource};
-use kube::{
-    Api,
-    api::{Patch, PatchParams, PostParams},
-};
-use serde_json::json;
+use kube::{Api, api::PostParams};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn livez_fails_while_a_reconcile_runs_past_the_stall_limit() {
-    let Some(c) = cluster::shared() else {
+    let Some(space) = with_namespace("liveness").await else {
         return;
     };
-    let client = c.client().await;
-    cluster::install_crds(&client).await;
-    let ns = cluster::namespace(&client, "liveness").await;
+    let (c, client, ns) = (space.cluster, space.client.clone(), space.ns.clone());
     let op = Operator::start(Options {
         kubeconfig: &c.kubeconfig,
         pod_name: "liveness",
@@ -86,12 +81,5 @@ async fn livez_fails_while_a_reconcile_runs_past_the_stall_limit() {
         "readiness is another matter"
     );
     drop(op);
-    cluster::delete_namespace(&client, &ns).await;
-    let _ = feeds
-        .patch(
-            "hn",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await;
+    space.delete_releasing_finalizers().await;
 }

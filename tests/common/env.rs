@@ -1,50 +1,59 @@
 //! The controllers running in-process against a real API server (see `common::cluster` for
 //! where it comes from) and the shared Temporal dev server, in a namespace of their own.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
-use super::cluster::{self, TestCluster, eventually};
+use super::{
+    cluster::eventually,
+    namespace::{TestNamespace, with_namespace},
+};
 use curator_operator::{
     controller::{self, Shared, feedsource::FeedContext},
     crd::{CuratorWorker, FeedSource},
     schedule::BuildOptions,
     temporal::pool::Pool,
 };
-use kube::{Api, Client, api::PostParams};
+use kube::{Api, api::PostParams};
 
-/// How long a test waits for the controllers.
-pub const WAIT: Duration = Duration::from_secs(60);
-
-/// CRDs applied, a fresh namespace, a Temporal dev server and the controllers running.
+/// A namespace of its own (CRDs applied), a Temporal dev server and the controllers running;
+/// the namespace's fields and helpers are reached through it ([`TestNamespace`]).
 pub struct ClusterEnv {
-    pub cluster: &'static TestCluster,
-    pub client: Client,
-    pub ns: String,
+    /// The namespace, its client and cluster.
+    pub space: TestNamespace<'static>,
+    /// The Temporal dev server shared by this binary's tests.
     pub temporal: &'static super::TemporalServer,
     stop: tokio::sync::oneshot::Sender<()>,
     run: tokio::task::JoinHandle<()>,
 }
 
+impl Deref for ClusterEnv {
+    type Target = TestNamespace<'static>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.space
+    }
+}
+
 impl ClusterEnv {
+    /// Starts the controllers on a namespace `prefix-…`, with a 30 s resync; `None` (after
+    /// saying why) without a control plane.
     pub async fn start(prefix: &str) -> Option<Self> {
         Self::start_with_resync(prefix, Duration::from_secs(30)).await
     }
 
+    /// As [`ClusterEnv::start`], with the resync interval `resync`.
     pub async fn start_with_resync(prefix: &str, resync: Duration) -> Option<Self> {
-        let cluster = cluster::shared()?;
-        let client = cluster.client().await;
-        cluster::install_crds(&client).await;
-        let ns = cluster::namespace(&client, prefix).await;
+        let space = with_namespace(prefix).await?;
         let temporal = super::shared();
         let pool = Pool::new("cluster-test", Duration::from_secs(10));
-        let shared = Shared::new(client.clone(), pool, resync);
+        let shared = Shared::new(space.client.clone(), pool, resync);
         let ctx = Arc::new(FeedContext::new(
             Arc::new(shared),
             BuildOptions::new("cluster", "cluster-test"),
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let opts = controller::RunOptions {
-            scopes: vec![Some(ns.clone())],
+            scopes: vec![Some(space.ns.clone())],
             concurrency: 4,
             drain: Duration::from_secs(10),
             stall: Duration::from_secs(300),
@@ -53,22 +62,14 @@ impl ClusterEnv {
             let _ = stopped.await;
         }));
         Some(Self {
-            cluster,
-            client,
-            ns,
+            space,
             temporal,
             stop,
             run,
         })
     }
 
-    pub fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
+    /// Creates the test CuratorWorker on the shared dev server, changed by `f`.
     pub async fn create_worker(&self, f: impl FnOnce(&mut CuratorWorker)) {
         let mut w = CuratorWorker::test(&self.ns, &self.temporal.address).unsaved();
         f(&mut w);
@@ -78,6 +79,7 @@ impl ClusterEnv {
             .expect("worker");
     }
 
+    /// Creates the test FeedSource `name`.
     pub async fn create_feed(&self, name: &str) {
         let f = FeedSource::test(&self.ns, name).unsaved();
         self.api::<FeedSource>()
@@ -86,17 +88,9 @@ impl ClusterEnv {
             .expect("feed");
     }
 
+    /// The Temporal schedule ID of FeedSource `name`.
     pub fn schedule_id(&self, name: &str) -> String {
         format!("cluster/{}/{name}", self.ns)
-    }
-
-    pub async fn wait_ready(&self, name: &str) -> FeedSource {
-        let feeds: Api<FeedSource> = self.api();
-        eventually(&format!("{name} Ready=True"), WAIT, || {
-            super::cluster::feed_ready(&feeds, name)
-        })
-        .await;
-        feeds.get(name).await.expect("get")
     }
 
     /// Waits until FeedSource `name` shows its next runs: the follow-up that records a new
@@ -145,9 +139,10 @@ impl ClusterEnv {
         took
     }
 
+    /// Stops the controllers and deletes the namespace.
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.run.await;
-        cluster::delete_namespace(&self.client, &self.ns).await;
+        self.space.delete().await;
     }
 }
