@@ -413,6 +413,17 @@ async fn worker_pods_start_run_and_stop_cleanly() {
     for i in 0..4 {
         start(&t.address, &format!("backlog-{i}"));
     }
+    // The status first: Pods of the roll before (one stopping, one Pending for the port) can
+    // look like three replicas for a moment.
+    eventually(
+        "the worker's status asks for 3 replicas",
+        POD_WAIT,
+        || async {
+            let w = workers.get("curator").await.expect("worker");
+            w.status.is_some_and(|s| s.desired_replicas == Some(3))
+        },
+    )
+    .await;
     eventually(
         "3 replicas: 1 Pod Ready, 2 Pending for want of a free port",
         POD_WAIT,
