@@ -16,7 +16,6 @@ use crate::{
     leader,
     metrics::Metrics,
     sync_cli, telemetry,
-    temporal::pool::Pool,
 };
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -175,10 +174,10 @@ fn feed_context(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) -> Arc<FeedContext> {
-    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
+    let pool = args
+        .temporal
+        .pool()
         .with_metrics(metrics.clone())
-        .with_rps(args.temporal.temporal_rps)
-        .with_max_in_flight(args.temporal.temporal_max_in_flight)
         .with_allowed_addresses(args.allowed_temporal_addresses.clone());
     let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())

@@ -4,7 +4,10 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::crd::duration::parse_go_duration;
+use crate::{
+    crd::duration::parse_go_duration,
+    temporal::{pace::Pacing, pool::Pool},
+};
 
 /// curator-operator: buun-curator workers and feed schedules, declared as Kubernetes resources.
 #[derive(Debug, Parser)]
@@ -44,12 +47,19 @@ pub struct TemporalArgs {
     /// Identity this operator records on schedules it owns and in Temporal requests.
     #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
     pub identity: String,
-    /// Most calls per second to one Temporal namespace (burst of the same size); halved
-    /// whenever Temporal answers ResourceExhausted, then recovered over 30 s. The default is
-    /// Temporal Cloud's default limit for schedule calls per namespace; a self-hosted server
-    /// usually takes far more. 0 leaves the calls unpaced.
-    #[arg(long, env = "CURATOR_TEMPORAL_RPS", default_value_t = 10)]
-    pub temporal_rps: u32,
+    /// Most calls per second to one Temporal namespace; unset, the operator finds the
+    /// server's limit itself. Calls are paced per Temporal namespace in three budgets, as
+    /// Temporal limits them: schedule calls (create, update, describe, patch, delete),
+    /// visibility queries (ListSchedules, CountWorkflowExecutions, ListWorkflowExecutions),
+    /// and the rest (GetWorkflowExecutionHistory, DescribeTaskQueue). Each pace starts at
+    /// Temporal Cloud's default limits for a `*.tmprl.cloud` address (10 schedule calls and 30
+    /// queries a second), and at 100 calls and 10 queries a second for any other (a
+    /// self-hosted server's defaults take that easily); it rises while calls wait on it and
+    /// Temporal accepts them, and drops by 30% when Temporal answers ResourceExhausted (the
+    /// refused call is sent again at the slower pace). A number caps every budget's pace at
+    /// it; 0 leaves the calls unpaced.
+    #[arg(long, env = "CURATOR_TEMPORAL_RPS")]
+    pub temporal_rps: Option<u32>,
     /// Most calls in flight at once to one Temporal namespace, whatever `--concurrency` is: a
     /// reconcile waiting on the API server holds no place. 0 leaves them unlimited.
     #[arg(long, env = "CURATOR_TEMPORAL_MAX_IN_FLIGHT", default_value_t = 16)]
@@ -256,6 +266,24 @@ pub struct SyncArgs {
 }
 
 impl TemporalArgs {
+    /// How these flags pace the calls to each Temporal namespace.
+    pub fn pacing(&self) -> Pacing {
+        match self.temporal_rps {
+            Some(0) => Pacing::Off,
+            ceiling => Pacing::Adaptive {
+                ceiling: ceiling.and_then(std::num::NonZeroU32::new),
+            },
+        }
+    }
+
+    /// A pool of Temporal connections with these flags' identity, timeout, pace and places in
+    /// flight.
+    pub fn pool(&self) -> Pool {
+        Pool::new(&self.identity, self.temporal_timeout)
+            .with_pacing(self.pacing())
+            .with_max_in_flight(self.temporal_max_in_flight)
+    }
+
     /// The schedule-building options these flags give.
     pub fn build_options(&self) -> crate::schedule::BuildOptions {
         crate::schedule::BuildOptions::new(&self.schedule_id_prefix, &self.identity)

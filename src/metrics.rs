@@ -53,14 +53,17 @@ pub struct Method {
     pub method: String,
 }
 
-/// A Temporal namespace at one frontend (named so as not to clash with Kubernetes'
+/// A pace's budget at a Temporal namespace at one frontend (`temporal::pace::Budget`:
+/// `schedule`, `visibility`, `namespace`; named so as not to clash with Kubernetes'
 /// `namespace` label).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TemporalNamespace {
+pub struct TemporalBudget {
     /// Frontend address.
     pub temporal_address: String,
     /// Temporal namespace.
     pub temporal_namespace: String,
+    /// What Temporal counts the calls against.
+    pub budget: String,
 }
 
 /// `crd` label: a CustomResourceDefinition's name.
@@ -130,12 +133,12 @@ pub struct Metrics {
     pub feed_api_requests: Family<MethodOutcome, Counter>,
     /// `curator_leader` (1 when this replica leads).
     pub leader: Gauge,
-    /// `curator_temporal_throttled_total{temporal_address,temporal_namespace}`: times the
-    /// operator halved its pace because Temporal answered `ResourceExhausted`.
-    pub temporal_throttled: Family<TemporalNamespace, Counter>,
-    /// `curator_temporal_pace_rps{temporal_address,temporal_namespace}`: the calls per second
-    /// the operator currently allows itself to that namespace.
-    pub temporal_pace: Family<TemporalNamespace, Gauge<f64, AtomicU64>>,
+    /// `curator_temporal_throttled_total{temporal_address,temporal_namespace,budget}`: calls
+    /// Temporal refused with `ResourceExhausted` (each slows that budget's pace down).
+    pub temporal_throttled: Family<TemporalBudget, Counter>,
+    /// `curator_temporal_pace_rps{temporal_address,temporal_namespace,budget}`: the calls per
+    /// second the operator currently allows itself to that namespace, per budget.
+    pub temporal_pace: Family<TemporalBudget, Gauge<f64, AtomicU64>>,
     /// `curator_reconciles_in_flight{kind}`.
     pub in_flight: Family<Kind, Gauge>,
     /// `curator_crd_installed{crd}` (0 while the API server does not serve it).
@@ -201,8 +204,8 @@ impl Default for Metrics {
             worker_desired: "worker_desired_replicas", "Replicas the operator wants for a CuratorWorker";
             feed_api_requests: "feed_api_requests", "Calls to buun-curator's feed API by route and outcome";
             leader: "leader", "1 when this replica is the leader";
-            temporal_throttled: "temporal_throttled", "Times the pace to a Temporal namespace was halved after ResourceExhausted";
-            temporal_pace: "temporal_pace_rps", "Calls per second the operator currently allows to a Temporal namespace";
+            temporal_throttled: "temporal_throttled", "Calls a Temporal namespace refused with ResourceExhausted, by budget";
+            temporal_pace: "temporal_pace_rps", "Calls per second the operator currently allows to a Temporal namespace, by budget";
             in_flight: "reconciles_in_flight", "Reconciles running now";
             crd_installed: "crd_installed", "1 when the API server serves the CRD, 0 when it does not (its controller waits)";
             watch_errors: "watch_errors", "Failed lists and watches of the controllers, by kind and reason";

@@ -243,6 +243,7 @@ fn unknown_or_invalid_values_fail_to_render() {
         ("image.notAValue=1", "unknown nested value"),
         ("logFormat=xml", "log format outside the enum"),
         ("resyncInterval=5x", "not a Go duration"),
+        ("temporalRps=-1", "a negative ceiling on the pace"),
         ("watchNamespaces[0]=Not_A_Namespace", "not a namespace name"),
     ] {
         let out = run_helm(&[
@@ -439,7 +440,6 @@ fn default_env_configures_the_binary() {
         ("CURATOR_TEMPORAL_TIMEOUT", "10s"),
         ("CURATOR_RESYNC_INTERVAL", "5m"),
         ("CURATOR_CONCURRENCY", "64"),
-        ("CURATOR_TEMPORAL_RPS", "10"),
         ("CURATOR_TEMPORAL_MAX_IN_FLIGHT", "16"),
         ("CURATOR_LEADER_ELECTION", "true"),
         ("CURATOR_LEASE_NAME", "curator-operator"),
@@ -452,6 +452,8 @@ fn default_env_configures_the_binary() {
     assert!(!env.contains_key("CURATOR_IDENTITY"));
     assert!(!env.contains_key("CURATOR_WATCH_NAMESPACES"));
     assert!(!env.contains_key("CURATOR_ALLOWED_TEMPORAL_ADDRESSES"));
+    // No ceiling on the pace: the operator finds the server's limit.
+    assert!(!env.contains_key("CURATOR_TEMPORAL_RPS"));
     // The operator's own default, so that the chart and the binary agree.
     use clap::Parser as _;
     let cli =
@@ -459,7 +461,7 @@ fn default_env_configures_the_binary() {
     let curator_operator::config::Command::Run(run) = cli.command else {
         panic!("run")
     };
-    assert_eq!(run.temporal.temporal_rps.to_string(), "10");
+    assert_eq!(run.temporal.temporal_rps, None);
     assert_eq!(run.temporal.temporal_max_in_flight.to_string(), "16");
     assert_eq!(run.concurrency.to_string(), "64");
 }
@@ -498,6 +500,26 @@ fn host_network_and_http_port_for_a_cluster_without_a_pod_network() {
     assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http");
     assert_eq!(env_value(c, "CURATOR_HTTP_ADDR"), Some("0.0.0.0:18080"));
     assert_eq!(env_value(c, "KUBERNETES_SERVICE_HOST"), Some("127.0.0.1"));
+}
+
+/// Unset (the default), the operator finds Temporal's limit itself; a number is a ceiling on
+/// its pace, and 0 leaves the calls unpaced: both reach the binary as given.
+#[test]
+fn a_ceiling_on_the_temporal_pace_reaches_the_operator() {
+    for (rps, env) in [("50", "50"), ("0", "0")] {
+        let docs = render(&["--set", &format!("temporalRps={rps}")]);
+        let c = operator_container(&docs);
+        assert_eq!(
+            env_value(c, "CURATOR_TEMPORAL_RPS"),
+            Some(env),
+            "temporalRps={rps}"
+        );
+    }
+    let docs = render(&["--set", "temporalRps=null"]);
+    assert_eq!(
+        env_value(operator_container(&docs), "CURATOR_TEMPORAL_RPS"),
+        None
+    );
 }
 
 #[test]

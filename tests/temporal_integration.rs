@@ -377,9 +377,17 @@ async fn a_bad_time_zone_is_a_permanent_error() {
 
 #[tokio::test]
 async fn calls_to_a_namespace_are_paced() {
-    use curator_operator::temporal::pool::{Credentials, Pool};
+    use curator_operator::temporal::{
+        pace::Pacing,
+        pool::{Credentials, Pool},
+    };
     let server = common::shared();
-    let pool = Pool::new("pacing-test", std::time::Duration::from_secs(10)).with_rps(20);
+    // A ceiling of 20 a second: the pace never goes above it, however fast Temporal answers.
+    let pool = Pool::new("pacing-test", std::time::Duration::from_secs(10)).with_pacing(
+        Pacing::Adaptive {
+            ceiling: std::num::NonZeroU32::new(20),
+        },
+    );
     let a = pool
         .schedules(&server.address, "default", &Credentials::default())
         .await

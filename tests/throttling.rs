@@ -1,6 +1,8 @@
 //! A Temporal namespace over its rate limit answers `ResourceExhausted`: the operator slows down
-//! (halving its pace, counted in `curator_temporal_throttled_total`) instead of retrying at full
-//! rate. Measured on a real dev server whose frontend allows 5 calls per second per namespace.
+//! (cutting the pace of the call's budget, each refusal counted in
+//! `curator_temporal_throttled_total`) and sends the refused call again at the slower pace,
+//! instead of retrying at full rate. Measured on a real dev server whose frontend allows 5 calls
+//! per second per namespace.
 
 mod common;
 
@@ -10,6 +12,7 @@ use curator_operator::{
     metrics::Metrics,
     temporal::{
         ScheduleApi, TemporalError,
+        pace::Pacing,
         pool::{Credentials, Pool},
     },
 };
@@ -55,10 +58,12 @@ async fn resource_exhausted_slows_the_namespace_down() {
     let before = refused(&unpaced, &server.address, calls).await;
     // Let the server's bucket refill.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    // Paced at 50/s (far above the server's 5/s): the pace adapts to the refusals.
+    // Paced, at most 50/s (far above the server's 5/s): the pace adapts to the refusals.
     let metrics = Arc::new(Metrics::default());
     let paced = Pool::new("throttle-paced", Duration::from_secs(10))
-        .with_rps(50)
+        .with_pacing(Pacing::Adaptive {
+            ceiling: std::num::NonZeroU32::new(50),
+        })
         .with_metrics(metrics.clone());
     let after = refused(&paced, &server.address, calls).await;
     let text = metrics.encode();
@@ -71,14 +76,17 @@ async fn resource_exhausted_slows_the_namespace_down() {
         after * 2 <= before,
         "the adaptive pace is refused less than half as often: {after} vs {before}"
     );
+    // Describes count against the schedule budget.
     let throttled = text
         .lines()
-        .find(|l| l.starts_with("curator_temporal_throttled_total{"))
+        .find(|l| {
+            l.starts_with("curator_temporal_throttled_total{") && l.contains("budget=\"schedule\"")
+        })
         .unwrap_or_else(|| panic!("throttled counter in\n{text}"));
     assert!(!throttled.ends_with(" 0"), "{throttled}");
     let pace: f64 = text
         .lines()
-        .find(|l| l.starts_with("curator_temporal_pace_rps{"))
+        .find(|l| l.starts_with("curator_temporal_pace_rps{") && l.contains("budget=\"schedule\""))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .expect("pace gauge");

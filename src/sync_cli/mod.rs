@@ -44,7 +44,7 @@ use crate::{
     curator_api::{FeedApi, http::HttpFeedApi},
     runtime::{LIST_PAGE, retry},
     schedule::{BuildOptions, desired, pages::list_all},
-    temporal::{Listed, ScheduleApi, TemporalError, pool::Pool, runs::RunsApi},
+    temporal::{Listed, ScheduleApi, TemporalError, runs::RunsApi},
 };
 use feed::{Feed, Mode};
 use inputs::{Location, Prepared};
@@ -252,9 +252,7 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         build,
         check_runs: args.check_runs,
     };
-    let pool = Pool::new(&args.temporal.identity, args.temporal.temporal_timeout)
-        .with_rps(args.temporal.temporal_rps)
-        .with_max_in_flight(args.temporal.temporal_max_in_flight);
+    let pool = args.temporal.pool();
     let apis = feed_clients(&prepared, token.as_deref(), args.temporal.temporal_timeout);
     let progress = Progress::new(prepared.feeds.len() + prepared.pending.len());
     let stderr = std::io::stderr();

@@ -7,15 +7,29 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
     CreateScheduleRequest, DeleteScheduleRequest, DescribeScheduleRequest, ListSchedulesRequest,
     PatchScheduleRequest, UpdateScheduleRequest,
 };
-use tonic::{Code, IntoRequest};
+use tonic::Code;
 
 use super::{Described, ListPage, Listed, ScheduleApi, TemporalError};
 use super::{
     memo,
-    pace::Pace,
+    pace::{Budget, Pace, Ticket},
     proto::{Memo, Schedule, SchedulePatch},
 };
 use crate::metrics::Metrics;
+
+/// `$api.call($method, ..)` of the workflow service's `$rpc` with `$req`, a fresh copy of the
+/// request for each try.
+macro_rules! rpc {
+    ($api:expr, $method:literal, $rpc:ident, $req:expr) => {{
+        let (conn, req) = ($api.connection(), $req);
+        $api.call($method, move || {
+            let mut svc = conn.workflow_service();
+            let req = tonic::IntoRequest::into_request(req.clone());
+            async move { svc.$rpc(req).await }
+        })
+    }};
+}
+pub(crate) use rpc;
 
 /// Schedules of one namespace, reached over a pooled [`Connection`].
 #[derive(Clone)]
@@ -45,8 +59,8 @@ impl GrpcSchedules {
         }
     }
 
-    /// Waits for `pace` before every call, and slows it down when Temporal answers
-    /// `ResourceExhausted`; `address` names the frontend in metrics.
+    /// Waits for `pace` (the budget of each call's method) before every call, and slows it
+    /// down when Temporal answers `ResourceExhausted`; `address` names the frontend in metrics.
     pub fn with_limiter(mut self, pace: Option<Arc<Pace>>, address: &str) -> Self {
         self.limiter = pace;
         self.address = address.to_owned();
@@ -76,21 +90,78 @@ impl GrpcSchedules {
         &self.namespace
     }
 
-    pub(crate) async fn call<T>(
+    /// Sends one RPC made by `send`, within the namespace's places in flight and its pace.
+    /// A call Temporal refuses for its rate (`ResourceExhausted`) slows the pace of its budget
+    /// and is sent again when the slower pace lets it, up to [`REFUSED_RETRIES`] times and
+    /// within the call's timeout: the server did not act on it.
+    pub(crate) async fn call<T, F, Fut>(
         &self,
         method: &'static str,
-        fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, TemporalError> {
+        send: F,
+    ) -> Result<T, TemporalError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let budget = Budget::of(method);
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, ticket) = self.attempt(method, budget, &send).await;
+            let refused = matches!(
+                &result,
+                Err(TemporalError::Rpc {
+                    code: tonic::Code::ResourceExhausted,
+                    ..
+                })
+            );
+            let Some((pace, ticket)) = self.limiter.as_ref().zip(ticket) else {
+                return result;
+            };
+            if refused {
+                let cut = pace.refused(budget, ticket);
+                self.report(pace, budget, true);
+                if cut {
+                    tracing::debug!(
+                        namespace = %self.namespace,
+                        budget = budget.label(),
+                        rate = pace.rate(budget),
+                        "Temporal answered ResourceExhausted: calls to this namespace slowed down"
+                    );
+                }
+                if attempt <= REFUSED_RETRIES && std::time::Instant::now() < deadline {
+                    continue;
+                }
+            } else {
+                self.report(pace, budget, false);
+            }
+            return result;
+        }
+    }
+
+    /// One try of a call: a place in flight, the pace's turn, the RPC within the timeout.
+    async fn attempt<T, F, Fut>(
+        &self,
+        method: &'static str,
+        budget: Budget,
+        send: &F,
+    ) -> (Result<T, TemporalError>, Option<Ticket>)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         // Never closed, so acquiring fails only if it were: then the call goes unlimited.
         let _slot = match &self.in_flight {
             Some(s) => s.acquire().await.ok(),
             None => None,
         };
-        if let Some(l) = &self.limiter {
-            l.wait().await;
-        }
+        let ticket = match &self.limiter {
+            Some(pace) => Some(pace.wait(budget).await),
+            None => None,
+        };
         let start = std::time::Instant::now();
-        let result = match tokio::time::timeout(self.timeout, fut).await {
+        let result = match tokio::time::timeout(self.timeout, send()).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(status)) => Err(TemporalError::rpc(method, &status)),
             Err(_) => Err(TemporalError::Timeout(method)),
@@ -103,34 +174,30 @@ impl GrpcSchedules {
             };
             m.temporal_call(method, &outcome, start.elapsed());
         }
-        if let Some(pace) = &self.limiter {
-            let exhausted = matches!(
-                &result,
-                Err(TemporalError::Rpc {
-                    code: tonic::Code::ResourceExhausted,
-                    ..
-                })
-            );
-            let halved = exhausted && pace.throttled();
-            if let Some(m) = &self.metrics {
-                let labels = crate::metrics::TemporalNamespace {
-                    temporal_address: self.address.clone(),
-                    temporal_namespace: self.namespace.clone(),
-                };
-                if halved {
-                    m.temporal_throttled.get_or_create(&labels).inc();
-                    tracing::warn!(
-                        namespace = %self.namespace,
-                        rate = pace.rate(),
-                        "Temporal answered ResourceExhausted: calls to this namespace slowed down"
-                    );
-                }
-                m.temporal_pace.get_or_create(&labels).set(pace.rate());
+        (result, ticket)
+    }
+
+    /// Exports the pace of `budget`, and counts a refusal.
+    fn report(&self, pace: &Pace, budget: Budget, refused: bool) {
+        if let Some(m) = &self.metrics {
+            let labels = crate::metrics::TemporalBudget {
+                temporal_address: self.address.clone(),
+                temporal_namespace: self.namespace.clone(),
+                budget: budget.label().to_owned(),
+            };
+            if refused {
+                m.temporal_throttled.get_or_create(&labels).inc();
             }
+            m.temporal_pace
+                .get_or_create(&labels)
+                .set(pace.rate(budget));
         }
-        result
     }
 }
+
+/// How many times a call refused for the rate is sent again (each after the slower pace's
+/// wait) before the refusal goes to the caller.
+pub const REFUSED_RETRIES: u32 = 3;
 
 // Unique per call: Temporal dedupes retries of one logical request by it.
 fn request_id() -> String {
@@ -139,18 +206,11 @@ fn request_id() -> String {
 
 impl ScheduleApi for GrpcSchedules {
     async fn describe(&self, id: &str) -> Result<Option<Described>, TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let req = DescribeScheduleRequest {
             namespace: self.namespace.clone(),
             schedule_id: id.to_owned(),
         };
-        match self
-            .call(
-                "DescribeSchedule",
-                svc.describe_schedule(req.into_request()),
-            )
-            .await
-        {
+        match rpc!(self, "DescribeSchedule", describe_schedule, req).await {
             Ok(r) => Ok(Some(Described {
                 memo_info: memo::parse(r.memo.as_ref(), r.schedule.as_ref()),
                 schedule: r.schedule.unwrap_or_default(),
@@ -169,7 +229,6 @@ impl ScheduleApi for GrpcSchedules {
         schedule: Schedule,
         memo: Memo,
     ) -> Result<bool, TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let req = CreateScheduleRequest {
             namespace: self.namespace.clone(),
             schedule_id: id.to_owned(),
@@ -179,10 +238,7 @@ impl ScheduleApi for GrpcSchedules {
             memo: Some(memo),
             ..Default::default()
         };
-        match self
-            .call("CreateSchedule", svc.create_schedule(req.into_request()))
-            .await
-        {
+        match rpc!(self, "CreateSchedule", create_schedule, req).await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some(Code::AlreadyExists) => Ok(false),
             Err(e) => Err(e),
@@ -195,7 +251,6 @@ impl ScheduleApi for GrpcSchedules {
         schedule: Schedule,
         conflict_token: Vec<u8>,
     ) -> Result<(), TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let req = UpdateScheduleRequest {
             namespace: self.namespace.clone(),
             schedule_id: id.to_owned(),
@@ -205,7 +260,7 @@ impl ScheduleApi for GrpcSchedules {
             request_id: request_id(),
             ..Default::default()
         };
-        self.call("UpdateSchedule", svc.update_schedule(req.into_request()))
+        rpc!(self, "UpdateSchedule", update_schedule, req)
             .await
             .map(|_| ())
     }
@@ -216,7 +271,6 @@ impl ScheduleApi for GrpcSchedules {
         patch: SchedulePatch,
         request_id: String,
     ) -> Result<(), TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let req = PatchScheduleRequest {
             namespace: self.namespace.clone(),
             schedule_id: id.to_owned(),
@@ -224,7 +278,7 @@ impl ScheduleApi for GrpcSchedules {
             identity: self.identity.clone(),
             request_id,
         };
-        self.call("PatchSchedule", svc.patch_schedule(req.into_request()))
+        rpc!(self, "PatchSchedule", patch_schedule, req)
             .await
             .map(|_| ())
     }
@@ -235,26 +289,19 @@ impl ScheduleApi for GrpcSchedules {
         page_size: i32,
         page_token: Vec<u8>,
     ) -> Result<ListPage, TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let mut req = ListSchedulesRequest {
             namespace: self.namespace.clone(),
             maximum_page_size: page_size,
             next_page_token: page_token,
             query: prefix_query(id_prefix),
         };
-        let first = self
-            .call(
-                "ListSchedules",
-                svc.list_schedules(req.clone().into_request()),
-            )
-            .await;
+        let first = rpc!(self, "ListSchedules", list_schedules, req.clone()).await;
         let r = match first {
             // A server without schedule queries (before 1.24 or so) rejects the filter: the
             // whole namespace is listed, and the caller keeps its own IDs.
             Err(e) if !req.query.is_empty() && e.code() == Some(Code::InvalidArgument) => {
                 req.query.clear();
-                self.call("ListSchedules", svc.list_schedules(req.into_request()))
-                    .await?
+                rpc!(self, "ListSchedules", list_schedules, req).await?
             }
             other => other?,
         };
@@ -280,16 +327,12 @@ impl ScheduleApi for GrpcSchedules {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, TemporalError> {
-        let mut svc = self.conn.workflow_service();
         let req = DeleteScheduleRequest {
             namespace: self.namespace.clone(),
             schedule_id: id.to_owned(),
             identity: self.identity.clone(),
         };
-        match self
-            .call("DeleteSchedule", svc.delete_schedule(req.into_request()))
-            .await
-        {
+        match rpc!(self, "DeleteSchedule", delete_schedule, req).await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some(Code::NotFound) && is_missing_schedule(&e) => Ok(false),
             Err(e) => Err(e),

@@ -12,7 +12,11 @@ use temporalio_client::{
 };
 
 pub use super::creds::Credentials;
-use super::{TemporalError, grpc::GrpcSchedules, pace::Pace};
+use super::{
+    TemporalError,
+    grpc::GrpcSchedules,
+    pace::{Pace, Pacing},
+};
 use crate::metrics::Metrics;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -79,7 +83,7 @@ pub struct Pool {
     identity: String,
     timeout: Duration,
     metrics: Option<Arc<Metrics>>,
-    rps: u32,
+    pacing: Pacing,
     max_in_flight: usize,
     limits: Arc<std::sync::Mutex<HashMap<(String, String), Limits>>>,
     allowed: Arc<Vec<String>>,
@@ -88,7 +92,7 @@ pub struct Pool {
 /// What every caller of one (frontend address, Temporal namespace) shares.
 #[derive(Clone, Default)]
 struct Limits {
-    /// The pace of its calls (`with_rps`).
+    /// The paces of its calls (`with_pacing`).
     pace: Option<Arc<Pace>>,
     /// Its calls in flight (`with_max_in_flight`).
     slots: Option<Arc<tokio::sync::Semaphore>>,
@@ -102,7 +106,7 @@ impl Pool {
             identity: identity.to_owned(),
             timeout,
             metrics: None,
-            rps: 0,
+            pacing: Pacing::Off,
             max_in_flight: 0,
             limits: Arc::default(),
             allowed: Arc::default(),
@@ -116,11 +120,10 @@ impl Pool {
         self
     }
 
-    /// Paces calls to each (frontend, Temporal namespace) to at most `rps` per second, with a
-    /// burst of the same size, slowing down (halving, then recovering over seconds) when
-    /// Temporal answers `ResourceExhausted`; 0 leaves them unpaced.
-    pub fn with_rps(mut self, rps: u32) -> Self {
-        self.rps = rps;
+    /// Paces the calls to each (frontend, Temporal namespace) as `pacing` says (unpaced
+    /// unless told).
+    pub fn with_pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
         self
     }
 
@@ -134,14 +137,16 @@ impl Pool {
 
     /// The pace and the places in flight of (`address`, `namespace`), made at first use.
     fn limits(&self, address: &str, namespace: &str) -> Limits {
-        let rps = std::num::NonZeroU32::new(self.rps);
-        if rps.is_none() && self.max_in_flight == 0 {
+        if self.pacing == Pacing::Off && self.max_in_flight == 0 {
             return Limits::default();
         }
         let mut m = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         m.entry((address.to_owned(), namespace.to_owned()))
             .or_insert_with(|| Limits {
-                pace: rps.map(|rps| Arc::new(Pace::new(rps))),
+                pace: match self.pacing {
+                    Pacing::Off => None,
+                    Pacing::Adaptive { ceiling } => Some(Arc::new(Pace::new(address, ceiling))),
+                },
                 slots: (self.max_in_flight > 0)
                     .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
             })

@@ -8,9 +8,11 @@ use temporalio_common::protos::temporal::api::{
     taskqueue::v1::TaskQueue,
     workflowservice::v1::{CountWorkflowExecutionsRequest, DescribeTaskQueueRequest},
 };
-use tonic::IntoRequest;
 
-use super::{TemporalError, grpc::GrpcSchedules};
+use super::{
+    TemporalError,
+    grpc::{GrpcSchedules, rpc},
+};
 
 /// What Temporal reports for a task queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +42,6 @@ impl QueueApi for GrpcSchedules {
     async fn load(&self, task_queue: &str) -> Result<QueueLoad, TemporalError> {
         let mut backlog = 0;
         for kind in [TaskQueueType::Workflow, TaskQueueType::Activity] {
-            let mut svc = self.connection().workflow_service();
             let req = DescribeTaskQueueRequest {
                 namespace: self.namespace().to_owned(),
                 task_queue: Some(TaskQueue {
@@ -52,28 +53,23 @@ impl QueueApi for GrpcSchedules {
                 report_stats: true,
                 ..Default::default()
             };
-            let r = self
-                .call(
-                    "DescribeTaskQueue",
-                    svc.describe_task_queue(req.into_request()),
-                )
-                .await?;
+            let r = rpc!(self, "DescribeTaskQueue", describe_task_queue, req).await?;
             let count = r.stats.map(|s| s.approximate_backlog_count).unwrap_or(0);
             // A server's counts are not trusted to stay small: saturate, never overflow.
             backlog = sum_backlog(backlog, count);
         }
-        let mut svc = self.connection().workflow_service();
         let req = CountWorkflowExecutionsRequest {
             namespace: self.namespace().to_owned(),
             query: running_query(task_queue),
         };
-        let running = self
-            .call(
-                "CountWorkflowExecutions",
-                svc.count_workflow_executions(req.into_request()),
-            )
-            .await?
-            .count;
+        let running = rpc!(
+            self,
+            "CountWorkflowExecutions",
+            count_workflow_executions,
+            req
+        )
+        .await?
+        .count;
         Ok(QueueLoad { backlog, running })
     }
 }

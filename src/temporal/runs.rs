@@ -10,9 +10,11 @@ use temporalio_common::protos::temporal::api::{
     history::v1::history_event::Attributes,
     workflowservice::v1::{GetWorkflowExecutionHistoryRequest, ListWorkflowExecutionsRequest},
 };
-use tonic::IntoRequest;
 
-use super::{TemporalError, grpc::GrpcSchedules};
+use super::{
+    TemporalError,
+    grpc::{GrpcSchedules, rpc},
+};
 
 /// The search attribute Temporal sets on every run a schedule starts: the schedule's ID.
 pub const SCHEDULED_BY_ID: &str = "TemporalScheduledById";
@@ -161,19 +163,19 @@ impl RunsApi for GrpcSchedules {
         page_size: i32,
         page_token: Vec<u8>,
     ) -> Result<RunPage, TemporalError> {
-        let mut svc = self.connection().workflow_service();
         let req = ListWorkflowExecutionsRequest {
             namespace: self.namespace().to_owned(),
             page_size,
             next_page_token: page_token,
             query: query.to_owned(),
         };
-        let r = self
-            .call(
-                "ListWorkflowExecutions",
-                svc.list_workflow_executions(req.into_request()),
-            )
-            .await?;
+        let r = rpc!(
+            self,
+            "ListWorkflowExecutions",
+            list_workflow_executions,
+            req
+        )
+        .await?;
         let runs = r
             .executions
             .into_iter()
@@ -207,7 +209,6 @@ impl RunsApi for GrpcSchedules {
         workflow_id: &str,
         run_id: &str,
     ) -> Result<Option<RunClose>, TemporalError> {
-        let mut svc = self.connection().workflow_service();
         let req = GetWorkflowExecutionHistoryRequest {
             namespace: self.namespace().to_owned(),
             execution: Some(WorkflowExecution {
@@ -217,12 +218,13 @@ impl RunsApi for GrpcSchedules {
             history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
             ..Default::default()
         };
-        let r = self
-            .call(
-                "GetWorkflowExecutionHistory",
-                svc.get_workflow_execution_history(req.into_request()),
-            )
-            .await;
+        let r = rpc!(
+            self,
+            "GetWorkflowExecutionHistory",
+            get_workflow_execution_history,
+            req
+        )
+        .await;
         let history = match r {
             Ok(r) => r.history.unwrap_or_default(),
             Err(e) if e.code() == Some(tonic::Code::NotFound) => return Ok(None),
