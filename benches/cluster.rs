@@ -1,11 +1,15 @@
 //! `cargo bench --bench cluster [-- FEEDS [IDLE_SECONDS [RESYNC_SECONDS]]]`: the operator binary
-//! on a real API server with 10,000 FeedSources and 100 CuratorWorkers by default (see
-//! BENCHMARKS.md).
+//! with its shipped defaults on a real API server with 10,000 FeedSources and 100
+//! CuratorWorkers by default (see BENCHMARKS.md). `CURATOR_BENCH_PIN=1`: the Temporal dev
+//! server alone on CPU 0, everything else on CPU 1; `CURATOR_BENCH_UNPACED=1`: the operator's
+//! calls unpaced (`--temporal-rps 0`).
 
 #[path = "../tests/common/bench/cluster_run.rs"]
 mod cluster_run;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/common/bench/pin.rs"]
+mod pin;
 
 use std::time::Duration;
 
@@ -34,10 +38,17 @@ fn main() {
         std::process::exit(1);
     };
     let temporal = common::TemporalServer::start();
+    // As in production, where Temporal has machines of its own (`CURATOR_BENCH_PIN`); the
+    // runtime's threads, started next, inherit this process's CPU.
+    let cpus = std::env::var_os("CURATOR_BENCH_PIN").map(|_| {
+        let dir = cluster.kubeconfig.parent().expect("cluster dir");
+        pin::like_production(temporal.port(), dir)
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let report = rt.block_on(cluster_run::run(&cluster, &temporal.address, &cfg));
+    let mut report = rt.block_on(cluster_run::run(&cluster, &temporal.address, &cfg));
+    report.cpus = cpus.unwrap_or_default();
     println!("{}", cluster_run::markdown(&report, &cfg));
 }

@@ -46,8 +46,8 @@ pub struct Config {
     pub workers: usize,
     /// Namespaces.
     pub namespaces: usize,
-    /// Temporal calls in flight at once, the operator's (`--temporal-max-in-flight`; its
-    /// reconciles run at the default `--concurrency`) as the raw loop's.
+    /// The raw loop's calls in flight at once: the operator's default
+    /// `--temporal-max-in-flight` (16; its reconciles run at the default `--concurrency`).
     pub concurrency: usize,
     /// How long the operator idles after converging.
     pub idle: Duration,
@@ -126,6 +126,8 @@ pub struct Report {
     pub runs_temporal: BTreeMap<String, u64>,
     /// Phase 4: its requests to the API server (watches excluded).
     pub runs_kube: BTreeMap<String, u64>,
+    /// Where the processes ran (`pin::like_production`), empty when unpinned.
+    pub cpus: String,
 }
 
 /// How often the RSS is sampled while idle.
@@ -407,6 +409,34 @@ async fn all_done(
     }
 }
 
+/// The operator's flags: the shipped defaults (pacing and calls in flight among them), but for
+/// its schedule IDs, a 30 s call timeout (the raw loop's, on a dev server kept busy by bursts
+/// of creates), the resync interval and the log level; `--temporal-rps 0` (unpaced) when
+/// `CURATOR_BENCH_UNPACED` is set, for a row marked as such.
+pub fn operator_args(cfg: &Config) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--temporal-timeout",
+        "30s",
+        "--schedule-id-prefix",
+        "op",
+        "--resync-interval",
+        &format!("{}s", cfg.resync.as_secs()),
+        "--log-level",
+        "warn",
+    ]
+    .map(String::from)
+    .to_vec();
+    if unpaced() {
+        args.extend(["--temporal-rps".into(), "0".into()]);
+    }
+    args
+}
+
+/// Whether this run measures unpaced calls (`CURATOR_BENCH_UNPACED`) instead of the defaults.
+pub fn unpaced() -> bool {
+    std::env::var_os("CURATOR_BENCH_UNPACED").is_some()
+}
+
 /// One run on `cluster` and the Temporal dev server at `temporal`.
 pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report {
     let client = cluster.client().await;
@@ -424,21 +454,7 @@ pub async fn run(cluster: &TestCluster, temporal: &str, cfg: &Config) -> Report 
         kubeconfig: &cluster.kubeconfig,
         pod_name: "bench",
         lease: None,
-        args: vec![
-            "--temporal-rps".into(),
-            "0".into(),
-            "--temporal-timeout".into(),
-            "30s".into(),
-            // The raw loop's calls in flight; the reconciles themselves at the default.
-            "--temporal-max-in-flight".into(),
-            cfg.concurrency.to_string(),
-            "--schedule-id-prefix".into(),
-            "op".into(),
-            "--resync-interval".into(),
-            format!("{}s", cfg.resync.as_secs()),
-            "--log-level".into(),
-            "warn".into(),
-        ],
+        args: operator_args(cfg),
     });
     let pid = op.pid();
     let started = Instant::now();
@@ -705,7 +721,18 @@ pub fn markdown(r: &Report, cfg: &Config) -> String {
          - RSS after idling: {ri} of which {rf} mapped files (the binary's code); while idle, \
            every {every}s: median {rmed}, lowest {rmin}, highest {rmax}\n\
          - TCP connections to the API server: {kc0} at convergence, {kc1} after idling\n\
+         - Temporal calls: {pacing}; CPUs: {cpus}\n\
          {runs}",
+        pacing = if unpaced() {
+            "UNPACED (--temporal-rps 0)"
+        } else {
+            "paced as shipped (no --temporal-rps)"
+        },
+        cpus = if r.cpus.is_empty() {
+            "shared by every process (unpinned)"
+        } else {
+            r.cpus.as_str()
+        },
         n = cfg.feeds,
         w = cfg.workers,
         apply = r.apply.as_secs_f64(),

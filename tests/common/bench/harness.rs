@@ -12,6 +12,7 @@ use std::{
 
 use crate::common::{self, wait};
 use curator_operator::{
+    config::TemporalArgs,
     controller::{
         Shared,
         curatorworker::{self, WorkerContext},
@@ -140,9 +141,61 @@ pub fn opts(prefix: &str) -> BuildOptions {
     BuildOptions::new(prefix, "bench")
 }
 
+/// The Temporal flags as shipped (`run` and `sync` share them), or with the calls unpaced when
+/// `CURATOR_BENCH_UNPACED` is set (a row marked as such, beside the defaults').
+pub fn temporal_flags() -> TemporalArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        temporal: TemporalArgs,
+    }
+    let mut flags = Flags::parse_from(["bench"]).temporal;
+    if unpaced() {
+        flags.temporal_rps = Some(0);
+    }
+    flags
+}
+
+/// Whether this run measures unpaced calls (`CURATOR_BENCH_UNPACED`) instead of the defaults.
+pub fn unpaced() -> bool {
+    std::env::var_os("CURATOR_BENCH_UNPACED").is_some()
+}
+
+/// A pool with the shipped pacing and calls in flight ([`temporal_flags`]), counting its calls
+/// in `metrics`; its calls time out after 30 s (the default is 10 s), as the raw loop's do, on a
+/// dev server that a burst of creates keeps busy.
+pub fn pool(metrics: &Arc<Metrics>) -> Pool {
+    let flags = temporal_flags();
+    Pool::new("bench", Duration::from_secs(30))
+        .with_pacing(flags.pacing())
+        .with_max_in_flight(flags.temporal_max_in_flight)
+        .with_metrics(metrics.clone())
+}
+
+/// Calls Temporal refused (`ResourceExhausted`) and calls made, from the operator's metrics.
+pub fn refusals(m: &Metrics) -> (u64, u64) {
+    let (mut refused, mut all) = (0, 0);
+    for line in m.encode().lines() {
+        if !line.starts_with("curator_temporal_requests_total{") {
+            continue;
+        }
+        let n = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        all += n;
+        if line.contains("outcome=\"ResourceExhausted\"") {
+            refused += n;
+        }
+    }
+    (refused, all)
+}
+
 /// The operator's shared state on `fake`, counting Temporal calls in `metrics`.
-fn shared(fake: &Arc<FakeKube>, metrics: &Arc<Metrics>) -> Arc<Shared> {
-    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
+pub fn shared(fake: &Arc<FakeKube>, metrics: &Arc<Metrics>) -> Arc<Shared> {
+    let pool = pool(metrics);
     let shared = Shared::new(fake.client(), pool, Duration::from_secs(300))
         .with_observability(metrics.clone(), Default::default());
     Arc::new(shared)
@@ -164,7 +217,7 @@ fn unsynced(fake: &FakeKube, ns: &str, name: &str) -> Option<FeedSource> {
     (!synced).then_some(f)
 }
 
-async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<FeedContext>, ns: &str, name: &str) {
+pub async fn reconcile_until_synced(fake: &FakeKube, ctx: &Arc<FeedContext>, ns: &str, name: &str) {
     // The finalizer and the create, back to back.
     for _ in 0..2 {
         let Some(f) = unsynced(fake, ns, name) else {
@@ -452,9 +505,13 @@ pub fn memory_probe(feeds: usize, workers: usize) -> (u64, u64) {
 /// The report as Markdown.
 pub fn markdown(r: &Report, cfg: &Config) -> String {
     let mut out = String::new();
+    let flags = temporal_flags();
     out.push_str(&format!(
-        "concurrency {}, {} edits timed per size\n\n",
-        cfg.concurrency, cfg.edits
+        "concurrency {}, {} edits timed per size; Temporal calls {} (--temporal-max-in-flight {})\n\n",
+        cfg.concurrency,
+        cfg.edits,
+        if unpaced() { "UNPACED (--temporal-rps 0)" } else { "paced as shipped (no --temporal-rps)" },
+        flags.temporal_max_in_flight,
     ));
     out.push_str("| feeds | raw CreateSchedule loop | operator | ratio | convergence RPCs | idle resync RPCs | idle writes | edit p50 | edit p99 |\n|---|---|---|---|---|---|---|---|---|\n");
     for s in &r.sizes {

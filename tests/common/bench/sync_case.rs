@@ -15,7 +15,7 @@ use curator_operator::{
     metrics::Metrics,
     runtime::retry::Retry,
     sync_cli::{self, Documents, feed::Mode, inputs, outcome::Action, stamp},
-    temporal::pool::{Credentials, Pool},
+    temporal::pool::Credentials,
 };
 
 type Rpcs = BTreeMap<String, u64>;
@@ -61,7 +61,7 @@ pub async fn sync_case(address: &str, cfg: &Config, n: usize) -> SyncFigures {
     };
     let prepared = inputs::prepare(&docs, &opts.build, None).expect("valid declarations");
     let metrics = Arc::new(Metrics::default());
-    let pool = Pool::new("bench", Duration::from_secs(30)).with_metrics(metrics.clone());
+    let pool = crate::harness::pool(&metrics);
     let connect = |address: String, namespace: String| {
         let pool = pool.clone();
         async move {
