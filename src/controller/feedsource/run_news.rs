@@ -32,6 +32,10 @@ struct Watched {
     tried: Option<Instant>,
     /// When the last query that answered started (wall time).
     listed: Option<jiff::Timestamp>,
+    /// Since when the answered queries cover every end without a gap (up to `listed`).
+    covered: Option<jiff::Timestamp>,
+    /// What the query in flight asks from, and whether it continues the covered span.
+    asking: Option<(jiff::Timestamp, bool)>,
     /// Ended runs by schedule ID, with when they were learned.
     ended: HashMap<Box<str>, (Instant, Vec<ClosedRun>)>,
     /// The runs counted in the metrics, by run ID, with when.
@@ -53,9 +57,11 @@ impl RunNews {
     }
 
     /// Whether a query of `place`'s ended runs may start at `now` (one try every `every`, which
-    /// this call counts), and the time it must ask from: `floor` (the oldest start of a run in progress), or,
-    /// when the last query began later, that query's start less `overlap` (visibility lags a
-    /// little behind a run's end).
+    /// this call counts), and the time it must ask from: `floor` (the oldest start of a run in
+    /// progress), or, when the queries so far cover every end since `floor`, the last query's
+    /// start less `overlap` (visibility lags a little behind a run's end). A run whose start a
+    /// FeedSource learns late (its status shows it only after a query asked from later) moves
+    /// `floor` before what was covered: that span is asked again, once.
     pub fn query_from(
         &self,
         place: &Place,
@@ -69,7 +75,14 @@ impl RunNews {
                 return None;
             }
             w.tried = Some(now);
-            Some(w.listed.map_or(floor, |wall| floor.max(wall - overlap)))
+            let from = match (w.listed, w.covered) {
+                (Some(wall), Some(covered)) if floor >= covered => floor.max(wall - overlap),
+                _ => floor,
+            };
+            let continuous =
+                w.covered.is_some() && w.listed.is_some_and(|wall| from <= wall - overlap);
+            w.asking = Some((from, continuous));
+            Some(from)
         })
     }
 
@@ -84,6 +97,12 @@ impl RunNews {
     ) -> Vec<String> {
         self.with(place, |w| {
             w.listed = Some(wall);
+            if let Some((from, continuous)) = w.asking.take() {
+                w.covered = Some(match w.covered {
+                    Some(c) if continuous => c.min(from),
+                    _ => from,
+                });
+            }
             w.ended
                 .retain(|_, (at, _)| started.duration_since(*at) < FORGET_AFTER);
             let mut news = Vec::new();
@@ -243,6 +262,50 @@ mod tests {
             news.query_from(&place, later + every, every, newer_floor, overlap),
             Some(newer_floor),
             "nothing older than the oldest run in progress"
+        );
+    }
+
+    #[test]
+    fn a_run_learned_late_is_asked_for_from_its_start_once() {
+        let news = RunNews::default();
+        let place = ("t:1".to_owned(), "default".to_owned());
+        let every = Duration::from_secs(30);
+        let overlap = jiff::SignedDuration::from_secs(30);
+        let ts = |s| jiff::Timestamp::from_second(s).expect("ts");
+        let t0 = Instant::now();
+        // The first query asks from the oldest run in progress then (1,000) and answers.
+        assert_eq!(
+            news.query_from(&place, t0, every, ts(1_000), overlap),
+            Some(ts(1_000))
+        );
+        news.learned(&place, t0, ts(2_000), []);
+        // A FeedSource now shows a run that started at 500 (its status learned it from a later
+        // listing): its end may lie before anything asked so far.
+        let t1 = t0 + every;
+        assert_eq!(
+            news.query_from(&place, t1, every, ts(500), overlap),
+            Some(ts(500)),
+            "the span before what was covered is asked"
+        );
+        news.learned(&place, t1, ts(2_100), []);
+        // Covered from 500 on now: the next query goes on from the last one.
+        let t2 = t1 + every;
+        assert_eq!(
+            news.query_from(&place, t2, every, ts(500), overlap),
+            Some(ts(2_100) - overlap),
+            "asked once, not at every query"
+        );
+        // A query that failed (no answer) leaves the covered span as it was.
+        let t3 = t2 + every;
+        assert_eq!(
+            news.query_from(&place, t3, every, ts(400), overlap),
+            Some(ts(400))
+        );
+        let t4 = t3 + every;
+        assert_eq!(
+            news.query_from(&place, t4, every, ts(400), overlap),
+            Some(ts(400)),
+            "still not covered: asked again"
         );
     }
 
