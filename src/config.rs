@@ -47,17 +47,19 @@ pub struct TemporalArgs {
     /// Identity this operator records on schedules it owns and in Temporal requests.
     #[arg(long, env = "CURATOR_IDENTITY", default_value = "curator-operator")]
     pub identity: String,
-    /// Most calls per second to one Temporal namespace; unset, the operator finds the
-    /// server's limit itself. Calls are paced per Temporal namespace in three budgets, as
-    /// Temporal limits them: schedule calls (create, update, describe, patch, delete),
-    /// visibility queries (ListSchedules, CountWorkflowExecutions, ListWorkflowExecutions),
-    /// and the rest (GetWorkflowExecutionHistory, DescribeTaskQueue). Each pace starts at
-    /// Temporal Cloud's default limits for a `*.tmprl.cloud` address (10 schedule calls and 30
-    /// queries a second), and at 100 calls and 10 queries a second for any other (a
-    /// self-hosted server's defaults take that easily); it rises while calls wait on it and
-    /// Temporal accepts them, and drops by 30% when Temporal answers ResourceExhausted (the
-    /// refused call is sent again at the slower pace). A number caps every budget's pace at
-    /// it; 0 leaves the calls unpaced.
+    /// Most calls per second in each pacing budget of one Temporal namespace; unset, the
+    /// operator finds the server's limit itself. Calls are paced per Temporal namespace in
+    /// three budgets, as Temporal limits them: schedule calls (create, update, describe,
+    /// patch, delete), visibility queries (ListSchedules, CountWorkflowExecutions,
+    /// ListWorkflowExecutions), and the rest (GetWorkflowExecutionHistory, DescribeTaskQueue).
+    /// Each pace starts at Temporal Cloud's default limits for a `*.tmprl.cloud` or
+    /// `*.api.temporal.io` address (10 schedule calls, 30 queries and 100 other calls a
+    /// second), and at 100 calls and 10 queries a second for any other (a self-hosted
+    /// server's default visibility limit is 10); it rises while calls wait on it and Temporal
+    /// accepts them, and on ResourceExhausted drops to 0.7 times the rate that was refused
+    /// (the pace, or the calls actually sent in the last second when fewer); the refused call
+    /// is sent again at the slower pace, up to 3 times within its timeout. A number caps each
+    /// budget's pace at it; 0 leaves the calls unpaced.
     #[arg(long, env = "CURATOR_TEMPORAL_RPS")]
     pub temporal_rps: Option<u32>,
     /// Most calls in flight at once to one Temporal namespace, whatever `--concurrency` is: a

@@ -104,7 +104,7 @@ impl GrpcSchedules {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let budget = Budget::of(method);
-        let deadline = std::time::Instant::now() + self.timeout;
+        let deadline = std::time::Instant::now().checked_add(self.timeout);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -130,7 +130,9 @@ impl GrpcSchedules {
                         "Temporal answered ResourceExhausted: calls to this namespace slowed down"
                     );
                 }
-                if attempt <= REFUSED_RETRIES && std::time::Instant::now() < deadline {
+                if attempt <= REFUSED_RETRIES
+                    && deadline.is_none_or(|d| std::time::Instant::now() < d)
+                {
                     continue;
                 }
             } else {
@@ -140,7 +142,7 @@ impl GrpcSchedules {
         }
     }
 
-    /// One try of a call: a place in flight, the pace's turn, the RPC within the timeout.
+    /// One try of a call: the pace's turn, a place in flight, the RPC within the timeout.
     async fn attempt<T, F, Fut>(
         &self,
         method: &'static str,
@@ -151,13 +153,15 @@ impl GrpcSchedules {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        // The pace's turn first, then a place in flight: a call waiting on a slow budget holds
+        // no place that a call of another budget could use.
+        let ticket = match &self.limiter {
+            Some(pace) => Some(pace.wait(budget).await),
+            None => None,
+        };
         // Never closed, so acquiring fails only if it were: then the call goes unlimited.
         let _slot = match &self.in_flight {
             Some(s) => s.acquire().await.ok(),
-            None => None,
-        };
-        let ticket = match &self.limiter {
-            Some(pace) => Some(pace.wait(budget).await),
             None => None,
         };
         let start = std::time::Instant::now();

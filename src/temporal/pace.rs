@@ -102,11 +102,12 @@ impl Budget {
     }
 }
 
-/// PURE: whether `address` (`host:port`) is Temporal Cloud's.
+/// PURE: whether `address` (`host:port`) is Temporal Cloud's: a namespace endpoint
+/// (`*.tmprl.cloud`) or a regional endpoint for API keys (`*.api.temporal.io`).
 pub fn is_cloud(address: &str) -> bool {
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "tmprl.cloud" || host.ends_with(".tmprl.cloud")
+    host == "tmprl.cloud" || host.ends_with(".tmprl.cloud") || host.ends_with(".api.temporal.io")
 }
 
 /// PURE: where the pace of `budget` at `address` starts, calls per second: Temporal Cloud's
