@@ -175,22 +175,12 @@ impl TestCluster {
 
     /// Runs `kubectl` against this cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(tool("kubectl"))
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .expect("kubectl (run scripts/install-deps.sh)")
+        kubectl(&self.kubeconfig, args)
     }
 
     /// Runs `kubectl` and returns stdout, failing the test on a non-zero exit.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        kubectl_ok(&self.kubeconfig, args)
     }
 
     /// Runs `helm` against this cluster.
@@ -225,6 +215,27 @@ impl Drop for TestCluster {
                 .status();
         }
     }
+}
+
+/// Runs `kubectl` against the cluster in `kubeconfig`.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(tool("kubectl"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("kubectl (run scripts/install-deps.sh)")
+}
+
+/// Runs `kubectl` against the cluster in `kubeconfig` and returns stdout, failing the test on a
+/// non-zero exit.
+pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl(kubeconfig, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A client for the cluster in `kubeconfig`.

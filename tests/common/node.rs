@@ -19,7 +19,7 @@ use std::{
 
 use kube::Client;
 
-use super::cluster::{client_for, tool};
+use super::cluster::{self, client_for, tool};
 
 /// An image archive and the reference it holds.
 #[derive(Clone, Debug)]
@@ -204,22 +204,12 @@ impl Node {
 
     /// Runs `kubectl` against the node's cluster.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(tool("kubectl"))
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .expect("kubectl (run scripts/install-deps.sh)")
+        cluster::kubectl(&self.kubeconfig, args)
     }
 
     /// Runs `kubectl`, failing the test on a non-zero exit; returns stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cluster::kubectl_ok(&self.kubeconfig, args)
     }
 
     /// Runs `helm` against the node's cluster, failing the test on a non-zero exit.
