@@ -88,6 +88,9 @@ pub enum RunError {
     /// The HTTP port could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+    /// A setting is unusable (e.g. the HTTP client for buun-curator's API).
+    #[error("{0}")]
+    Config(String),
     /// Another replica took the lease; exiting lets Kubernetes restart this one as a standby.
     #[error("lost leadership")]
     LostLeadership,
@@ -131,7 +134,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             let _ = stop_tx.send(true);
         });
     }
-    let ctx = feed_context(&args, client.clone(), metrics.clone(), health.clone());
+    let ctx = feed_context(&args, client.clone(), metrics.clone(), health.clone())?;
     let opts = controller::RunOptions {
         scopes: if args.watch_namespaces.is_empty() {
             vec![None]
@@ -173,20 +176,26 @@ fn feed_context(
     client: kube::Client,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-) -> Arc<FeedContext> {
+) -> Result<Arc<FeedContext>, RunError> {
     let pool = args
         .temporal
         .pool()
         .with_metrics(metrics.clone())
-        .with_allowed_addresses(args.allowed_temporal_addresses.clone());
+        .with_allowed_addresses(crate::crd::address::AllowList::new(
+            args.allowed_temporal_addresses.clone(),
+        ));
+    let endpoints = args
+        .curator_api
+        .endpoints(args.temporal.temporal_timeout)
+        .map_err(|e| RunError::Config(e.to_string()))?;
     let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())
+        .with_feed_apis(endpoints)
         .with_backoff(Duration::from_secs(1), args.max_backoff);
-    Arc::new(
+    Ok(Arc::new(
         FeedContext::new(Arc::new(shared), args.temporal.build_options())
-            .with_full_verify(args.full_verify_interval)
-            .with_api_timeout(args.temporal.temporal_timeout),
-    )
+            .with_full_verify(args.full_verify_interval),
+    ))
 }
 
 /// Leadership: the Lease's receiver when elected (or at once without leader election), the

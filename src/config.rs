@@ -78,6 +78,55 @@ pub struct TemporalArgs {
     pub default_execution_timeout: Duration,
 }
 
+/// How the operator reaches buun-curator's APIs (`curatorApi` of CuratorWorkers).
+#[derive(Debug, Clone, Args)]
+pub struct CuratorApiArgs {
+    /// buun-curator base URLs the operator may send a CuratorWorker's token to,
+    /// comma-separated `SCHEME://HOST[:PORT][/PATH]` patterns matched against the URL as
+    /// parsed: HOST as in `--allowed-temporal-addresses` (labels may be `*`), PORT a port or
+    /// `*` (none: the scheme's default), PATH a prefix of whole segments. Empty: any `https://`
+    /// URL and loopback. Either way the token goes in cleartext (`http://`) only to loopback or
+    /// to a URL an `http://` entry names, and an answer from a URL no entry names is never
+    /// quoted in a status. A CuratorWorker whose URL is refused gets `CuratorApiNotAllowed`
+    /// and no Deployment; nothing is sent there.
+    #[arg(
+        long,
+        env = "CURATOR_ALLOWED_CURATOR_API_URLS",
+        value_delimiter = ',',
+        value_parser = crate::crd::api_url::UrlPattern::parse
+    )]
+    pub allowed_curator_api_urls: Vec<crate::crd::api_url::UrlPattern>,
+    /// The largest answer read from buun-curator's API, in bytes; a longer one fails the call
+    /// (`CuratorApiError`) unread.
+    #[arg(long, env = "CURATOR_API_MAX_RESPONSE_BYTES", default_value_t = crate::curator_api::http::DEFAULT_MAX_BODY)]
+    pub curator_api_max_response_bytes: usize,
+    /// A proxy for every call to buun-curator's API (`http://host:port`). None by default,
+    /// whatever `HTTP_PROXY`/`HTTPS_PROXY` say: the calls carry the token.
+    #[arg(long, env = "CURATOR_API_PROXY", value_parser = parse_proxy)]
+    pub curator_api_proxy: Option<String>,
+}
+
+impl CuratorApiArgs {
+    /// The endpoints these flags describe, each call bounded by `timeout`.
+    pub fn endpoints(
+        &self,
+        timeout: Duration,
+    ) -> Result<crate::curator_api::http::Endpoints, crate::curator_api::ApiError> {
+        crate::curator_api::http::Endpoints::new(crate::curator_api::http::EndpointOptions {
+            timeout,
+            allowed: crate::crd::api_url::UrlAllowList::new(self.allowed_curator_api_urls.clone()),
+            max_body: self.curator_api_max_response_bytes,
+            proxy: self.curator_api_proxy.clone(),
+        })
+    }
+}
+
+fn parse_proxy(s: &str) -> Result<String, String> {
+    reqwest::Proxy::all(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("proxy {s:?}: {e}"))
+}
+
 /// Flags of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -91,16 +140,23 @@ pub struct RunArgs {
     /// change (edits of the action or input do not show in the listing).
     #[arg(long, env = "CURATOR_FULL_VERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration_arg)]
     pub full_verify_interval: Duration,
-    /// Temporal frontends the operator may connect to, comma-separated `host:port` patterns
-    /// where `*` matches any run of characters (e.g. `*.tmprl.cloud:7233`). A CuratorWorker
-    /// naming any other address gets `AddressNotAllowed`, and no connection or credential is
-    /// sent there. Empty: every address (whoever may create a CuratorWorker chooses).
+    /// Temporal frontends the operator may connect to, comma-separated `HOST:PORT` patterns
+    /// matched against the address as parsed (never its text): HOST is a DNS name or address
+    /// whose labels may each be `*`, standing for one or more whole labels
+    /// (`*.tmprl.cloud:7233`, `10.0.0.*:7233`, `*:7233`), or a bracketed IPv6 address; PORT is
+    /// a port or `*`. A CuratorWorker naming any other address gets `AddressNotAllowed`: no
+    /// Deployment is written for it, and no connection or credential is sent there. Empty:
+    /// every address (whoever may create a CuratorWorker chooses).
     #[arg(
         long,
         env = "CURATOR_ALLOWED_TEMPORAL_ADDRESSES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = crate::crd::address::Pattern::parse
     )]
-    pub allowed_temporal_addresses: Vec<String>,
+    pub allowed_temporal_addresses: Vec<crate::crd::address::Pattern>,
+    /// How the operator reaches buun-curator's APIs.
+    #[command(flatten)]
+    pub curator_api: CuratorApiArgs,
     /// Namespaces to watch (comma-separated); all namespaces when empty.
     #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,
@@ -262,6 +318,13 @@ pub struct SyncArgs {
     /// `INTERNAL_API_TOKEN`, never from a flag.
     #[arg(long, env = "BUUN_CURATOR_API_URL")]
     pub curator_api_url: Option<String>,
+    /// Send `TEMPORAL_API_KEY` (or the client certificate) and `INTERNAL_API_TOKEN` to the
+    /// Temporal addresses and buun-curator URLs the files name. Without it they go only to
+    /// `--address` and `--curator-api-url` (or their environment variables), and a run whose
+    /// files name others stops before sending anything: a pull request that adds a
+    /// CuratorWorker file must not route CI's secrets to a server of its choosing.
+    #[arg(long)]
+    pub trust_file_endpoints: bool,
     /// Temporal-related flags.
     #[command(flatten)]
     pub temporal: TemporalArgs,

@@ -99,8 +99,8 @@ fn cel_cases() -> Vec<Case> {
     let long_name = "metadata.name must be at most 63 characters: it is used as a label value";
     let pdb = "set exactly one of minAvailable and maxUnavailable";
     let ignored = "extraInput must not set extractionRules: the worker reads them from the feed in buun-curator, never from its input";
-    let api_url = "curatorApi.url must be an http:// or https:// URL";
-    let address = "address must be host:port, without a scheme";
+    let api_url = "curatorApi.url must be http:// or https://, a host, an optional port and path; no user, query or fragment";
+    let address = "address must be host:port: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port from 1 to 65535";
     let extra =
         |name: &str| json!({"spec": {"feed": {"extraInput": [{"name": name, "value": "x"}]}}});
     vec![
@@ -296,6 +296,28 @@ fn cel_cases() -> Vec<Case> {
             Some(address),
         ),
         case(
+            "address whose text hides another host (the allow-list bypass)",
+            worker(json!({"spec": {"temporal": {"address": "evil.example#.tmprl.cloud:7233"}}})),
+            Some(address),
+        ),
+        case(
+            "address with userinfo",
+            worker(json!({"spec": {"temporal": {"address": "127.0.0.1@evil.example:7233"}}})),
+            Some(address),
+        ),
+        case(
+            "address whose host is 254 characters",
+            worker(
+                json!({"spec": {"temporal": {"address": format!("{0}.{0}.{0}.{1}:7233", "a".repeat(63), "a".repeat(62))}}}),
+            ),
+            Some("the host of address must be at most 253 characters"),
+        ),
+        case(
+            "address past port 65535",
+            worker(json!({"spec": {"temporal": {"address": "temporal:65536"}}})),
+            Some(address),
+        ),
+        case(
             "host:port address",
             worker(json!({"spec": {"temporal": {"address": "temporal-frontend.temporal:7233"}}})),
             None,
@@ -314,6 +336,18 @@ fn cel_cases() -> Vec<Case> {
             "curatorApi without a scheme",
             worker(json!({"spec": {"curatorApi": {
                 "url": "buun-curator:3000", "tokenSecretRef": {"name": "t", "key": "k"}}}})),
+            Some(api_url),
+        ),
+        case(
+            "curatorApi with userinfo",
+            worker(json!({"spec": {"curatorApi": {
+                "url": "https://curator.example@evil.example", "tokenSecretRef": {"name": "t", "key": "k"}}}})),
+            Some(api_url),
+        ),
+        case(
+            "curatorApi with a query",
+            worker(json!({"spec": {"curatorApi": {
+                "url": "https://curator.example/?to=evil", "tokenSecretRef": {"name": "t", "key": "k"}}}})),
             Some(api_url),
         ),
         case(
@@ -533,9 +567,24 @@ fn valid_string(path: &str, len: usize) -> String {
     };
     match path {
         "spec.feed.url" | "spec.curatorApi.url" => pad("https://e.io/", ""),
-        "spec.temporal.address" => pad("", ":7"),
+        "spec.temporal.address" => valid_address(len),
         _ => "a".repeat(len),
     }
+}
+
+/// A `host:port` of exactly `len` characters that the address grammar admits (labels of at
+/// most 63 characters).
+fn valid_address(len: usize) -> String {
+    let port = if len >= 12 { ":65535" } else { ":1" };
+    let mut left = len.saturating_sub(port.len()).max(1);
+    let mut host = String::new();
+    while left > 63 {
+        host.push_str(&"a".repeat(62));
+        host.push('.');
+        left -= 63;
+    }
+    host.push_str(&"a".repeat(left));
+    host + port
 }
 
 /// Required fields of the objects a bound's path passes through, filled with valid values.

@@ -577,11 +577,18 @@ fn default_rbac_is_cluster_wide_and_least_privilege() {
             rule_for("curator.buun.dev", &format!("{resource}/status")),
             set(&["get", "patch"])
         );
-        assert_eq!(
-            rule_for("curator.buun.dev", &format!("{resource}/finalizers")),
-            set(&["update"])
-        );
     }
+    // Only CuratorWorkers own objects (blockOwnerDeletion needs update on their finalizers).
+    assert_eq!(
+        rule_for("curator.buun.dev", "curatorworkers/finalizers"),
+        set(&["update"])
+    );
+    assert!(
+        !cluster
+            .iter()
+            .any(|r| grants(r, "curator.buun.dev", "feedsources/finalizers")),
+        "nothing is owned by a FeedSource"
+    );
     assert_eq!(
         rule_for("apps", "deployments"),
         set(&["get", "list", "watch", "create", "patch"]),
@@ -826,7 +833,7 @@ fn egress_ports(rule: &Value) -> BTreeSet<i64> {
 }
 
 #[test]
-fn ha_network_policy_allows_only_http_dns_api_and_temporal() {
+fn ha_network_policy_allows_only_http_dns_api_temporal_and_curator_api() {
     let docs = render_ha();
     let policy = one(&docs, "NetworkPolicy");
     assert_eq!(
@@ -853,7 +860,8 @@ fn ha_network_policy_allows_only_http_dns_api_and_temporal() {
         [
             BTreeSet::from([53]),
             BTreeSet::from([443, 6443]),
-            BTreeSet::from([7233])
+            BTreeSet::from([7233]),
+            BTreeSet::from([443, 3000])
         ]
     );
     assert_eq!(

@@ -246,3 +246,77 @@ async fn progress_is_a_count_every_interval_not_a_line_per_feed() {
         "{stderr:?}"
     );
 }
+
+/// A loopback listener that counts connections; its port.
+fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(c);
+        }
+    });
+    (port, seen)
+}
+
+/// Issue 31, item 8: the secrets `sync` holds go only where the command line or the
+/// environment says, not where a file says, unless `--trust-file-endpoints`.
+#[test]
+fn secrets_never_follow_an_endpoint_that_only_a_file_names() {
+    use std::sync::atomic::Ordering;
+    let (port, seen) = counting_listener();
+    let dir = tempfile::tempdir().expect("dir");
+    let y = format!(
+        "apiVersion: curator.buun.dev/v1alpha1\nkind: CuratorWorker\nmetadata: {{name: curator, namespace: pr}}\nspec:\n  image: \"w:1\"\n  temporal: {{address: \"127.0.0.1:{port}\"}}\n  curatorApi: {{url: \"http://127.0.0.1:{port}\", tokenSecretRef: {{name: t, key: t}}}}\n---\napiVersion: curator.buun.dev/v1alpha1\nkind: FeedSource\nmetadata: {{name: f, namespace: pr}}\nspec:\n  workerRef: {{name: curator}}\n  feed: {{name: \"f\", url: \"https://example.com/f.xml\"}}\n  schedule: {{every: 1h}}\n"
+    );
+    std::fs::write(dir.path().join("pr.yaml"), y).expect("write");
+    let file = dir.path().to_string_lossy().into_owned();
+    let secrets = [
+        ("TEMPORAL_API_KEY", "ci-key"),
+        ("INTERNAL_API_TOKEN", "ci-token"),
+    ];
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["-f", file.as_str(), "--retry-timeout", "1s"];
+        args.extend_from_slice(extra);
+        let out = sync(&args, &secrets);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("TEMPORAL_API_KEY is sent only to an address given by --address")
+                && err.contains(
+                    "INTERNAL_API_TOKEN is sent only to a URL given by --curator-api-url"
+                ),
+            "{err}"
+        );
+        assert!(
+            !err.contains("ci-key") && !err.contains("ci-token"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "nothing was sent to the file's endpoints"
+    );
+    // Opting in sends them there (the listener is no Temporal: the run fails after trying).
+    let out = sync(
+        &[
+            "-f",
+            &file,
+            "--retry-timeout",
+            "1s",
+            "--trust-file-endpoints",
+            "--dry-run",
+        ],
+        &secrets,
+    );
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        seen.load(Ordering::SeqCst) > 0,
+        "with --trust-file-endpoints the file's endpoints are used"
+    );
+}

@@ -11,7 +11,7 @@ use std::{collections::HashMap, process::Command, time::Duration};
 use common::wait;
 use curator_operator::{
     crd::{CuratorWorker, FeedSource},
-    curator_api::http::HttpFeedApi,
+    curator_api::http::{EndpointOptions, Endpoints},
     runtime::retry::Retry,
     schedule::BuildOptions,
     sync_cli::{
@@ -57,6 +57,11 @@ fn repo(ns: &str, feeds: Vec<FeedSource>) -> Documents {
     }
 }
 
+/// The client `sync` builds (loopback URLs are allowed without a list).
+fn endpoints() -> Endpoints {
+    Endpoints::new(EndpointOptions::new(Duration::from_secs(5))).expect("client")
+}
+
 /// One run with the API at `url`; the Temporal calls are counted in `temporal`.
 async fn run(
     docs: &Documents,
@@ -70,7 +75,7 @@ async fn run(
         token: true,
     };
     let p = inputs::prepare_with(docs, &o.build, None, given).expect("valid documents");
-    let client = HttpFeedApi::new(url, TOKEN, Duration::from_secs(5)).expect("client");
+    let client = endpoints().api(url, TOKEN).expect("client");
     let apis = HashMap::from([(url.to_owned(), client)]);
     sync_cli::sync_feeds(
         p,
@@ -267,7 +272,7 @@ async fn failures_of_the_api_are_per_feed_and_say_why() {
         token: true,
     };
     let p = inputs::prepare_with(&docs, &o.build, None, given).expect("valid");
-    let bad = HttpFeedApi::new(&fake.url, "wrong", Duration::from_secs(5)).expect("client");
+    let bad = endpoints().api(&fake.url, "wrong").expect("client");
     let apis = HashMap::from([(fake.url.clone(), bad)]);
     let out = sync_cli::sync_feeds(
         p,

@@ -14,7 +14,7 @@ use curator_operator::{
         Shared,
         feedsource::{self, FeedContext},
     },
-    crd::{CuratorWorker, FeedSource},
+    crd::{CuratorWorker, FeedSource, address::AllowList},
     schedule::BuildOptions,
     temporal::pool::Pool,
     testing::kube::{FakeKube, feed_path},
@@ -184,10 +184,9 @@ async fn an_address_outside_the_allowed_list_is_never_contacted() {
     kube.put_object(&FeedSource::test("local", "l"));
     // Only loopback frontends on the shared server's port are allowed.
     let port = server.address.rsplit(':').next().expect("port");
-    let pool = Pool::new("tenants-test", Duration::from_secs(5)).with_allowed_addresses(vec![
-        format!("127.0.0.*:{port}"),
-        "*.tmprl.cloud:7233".into(),
-    ]);
+    let allowed = [format!("127.0.0.*:{port}"), "*.tmprl.cloud:7233".into()];
+    let pool = Pool::new("tenants-test", Duration::from_secs(5))
+        .with_allowed_addresses(AllowList::parse(&allowed).expect("patterns"));
     let shared = Shared::new(kube.client(), pool.clone(), Duration::from_secs(300));
     let ctx = Arc::new(FeedContext::new(
         Arc::new(shared),

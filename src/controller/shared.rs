@@ -14,6 +14,7 @@ use kube::{
 };
 
 use crate::{
+    curator_api::http::{EndpointOptions, Endpoints},
     http::Health,
     metrics::Metrics,
     runtime::{MANAGER, backoff},
@@ -26,6 +27,8 @@ pub struct Shared {
     pub client: Client,
     /// Temporal connections.
     pub pool: Pool,
+    /// buun-curator's APIs: the one HTTP client, and where the token may go.
+    pub feed_apis: Endpoints,
     /// Recorder of Warning events, one per process so that repeats aggregate into a series
     /// (kube-runtime keeps each event for 6 minutes to count its repeats).
     pub recorder: Recorder,
@@ -57,12 +60,21 @@ impl Shared {
             reporter,
             client,
             pool,
+            feed_apis: Endpoints::new(EndpointOptions::new(Duration::from_secs(10)))
+                .expect("an HTTP client without a proxy always builds"),
             resync,
             backoff: backoff::Backoffs::default(),
             metrics: Arc::default(),
             health: Arc::default(),
             known_credentials: Mutex::default(),
         }
+    }
+
+    /// Reaches buun-curator's APIs through `endpoints` (metrics recorded).
+    /// Call after [`Shared::with_observability`].
+    pub fn with_feed_apis(mut self, endpoints: Endpoints) -> Self {
+        self.feed_apis = endpoints.with_metrics(self.metrics.clone());
+        self
     }
 
     /// Remembers that worker `namespace/worker` connected to `address` with `creds`.
@@ -124,6 +136,7 @@ impl Shared {
 
     /// Uses these metrics and health flags instead of private ones.
     pub fn with_observability(mut self, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        self.feed_apis = self.feed_apis.clone().with_metrics(metrics.clone());
         self.metrics = metrics;
         self.health = health;
         self

@@ -247,9 +247,16 @@ pub enum PullPolicy {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct TemporalConnection {
-    /// Temporal frontend as `host:port`, e.g. `temporal-frontend.temporal:7233`.
-    #[schemars(length(min = 3, max = 512))]
-    #[x_kube(validation = Rule::new("self.matches('^[^:/ ]+:[0-9]{1,5}$') || self.matches('^\\\\[[0-9a-fA-F:.]+\\\\]:[0-9]{1,5}$')").message("address must be host:port, without a scheme"))]
+    /// Temporal frontend as `host:port`, e.g. `temporal-frontend.temporal:7233`: a DNS name
+    /// (its last label beginning with a letter), a dotted-quad IPv4 address or a bracketed
+    /// IPv6 address, and a port from 1 to 65535; no scheme, user, path or other character. The
+    /// operator's `--allowed-temporal-addresses` may restrict it further: a CuratorWorker
+    /// whose address is not allowed gets no Deployment.
+    #[schemars(length(min = 3, max = 259))]
+    #[x_kube(
+        validation = Rule::new(super::address::CEL_RULE).message("address must be host:port: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port from 1 to 65535"),
+        validation = Rule::new("self.lastIndexOf(':') <= 253").message("the host of address must be at most 253 characters")
+    )]
     pub address: String,
     /// Temporal namespace.
     #[serde(default = "default_namespace")]
@@ -280,9 +287,14 @@ fn default_task_queue() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CuratorApi {
-    /// Base URL of buun-curator (the Next.js app), e.g. `http://buun-curator.news:3000`.
+    /// Base URL of buun-curator (the Next.js app), e.g. `https://buun-curator.news:3000`:
+    /// `http://` or `https://`, a DNS name, IPv4 or bracketed IPv6 host, an optional port and
+    /// path; no user, query or fragment. The operator sends the token only to a URL its
+    /// `--allowed-curator-api-urls` allows, and in cleartext (`http://`) only to loopback or
+    /// to an `http://` URL that list names; a CuratorWorker whose URL is refused gets no
+    /// Deployment.
     #[schemars(length(min = 8, max = 2048))]
-    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("curatorApi.url must be an http:// or https:// URL"))]
+    #[x_kube(validation = Rule::new(super::api_url::CEL_RULE).message("curatorApi.url must be http:// or https://, a host, an optional port and path; no user, query or fragment"))]
     pub url: String,
     /// The Secret key holding buun-curator's internal API token (`INTERNAL_API_TOKEN`).
     pub token_secret_ref: SecretKeyRef,

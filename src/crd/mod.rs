@@ -1,5 +1,7 @@
 //! The `curator.buun.dev/v1alpha1` API: one module per kind, plus shared types.
 
+pub mod address;
+pub mod api_url;
 pub mod condition_list;
 pub mod conditions;
 pub mod curatorworker;

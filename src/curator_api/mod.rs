@@ -73,6 +73,10 @@ pub enum ApiError {
     /// The API could not be reached, timed out, or failed (5xx).
     #[error("buun-curator's API is unavailable: {0}")]
     Unavailable(String),
+    /// The operator may not send the token to this URL (`--allowed-curator-api-urls`, or
+    /// cleartext to a host other than loopback), or the URL is malformed: nothing was sent.
+    #[error("{0}")]
+    NotAllowed(String),
     /// Any other answer.
     #[error("buun-curator's API answered {status}: {body}")]
     Unexpected {
@@ -86,7 +90,10 @@ pub enum ApiError {
 impl ApiError {
     /// Whether only a change (of the spec, or of the token Secret) can fix this.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ApiError::Unauthorized | ApiError::Rejected(_))
+        matches!(
+            self,
+            ApiError::Unauthorized | ApiError::Rejected(_) | ApiError::NotAllowed(_)
+        )
     }
 
     /// Stable PascalCase reason.
@@ -95,6 +102,7 @@ impl ApiError {
             ApiError::Unauthorized => "CuratorApiUnauthorized",
             ApiError::Rejected(_) => "InvalidSpec",
             ApiError::Unavailable(_) => "CuratorApiUnavailable",
+            ApiError::NotAllowed(_) => "CuratorApiNotAllowed",
             ApiError::Unexpected { .. } => "CuratorApiError",
         }
     }

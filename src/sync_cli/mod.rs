@@ -27,6 +27,7 @@ pub mod progress;
 pub mod prune;
 pub mod register;
 pub mod stamp;
+pub mod trust;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -41,7 +42,7 @@ pub use documents::{Documents, parse_documents, read_documents};
 
 use crate::{
     config::{SyncArgs, SyncOutput},
-    curator_api::{FeedApi, http::HttpFeedApi},
+    curator_api::FeedApi,
     runtime::{LIST_PAGE, retry},
     schedule::{BuildOptions, desired, pages::list_all},
     temporal::{Listed, ScheduleApi, TemporalError, runs::RunsApi},
@@ -231,7 +232,32 @@ pub async fn run(args: SyncArgs) -> ExitCode {
     let prepared = inputs::prepare_with(&docs, &build, args.connection.address.as_deref(), api)
         .map_err(|e| errors.extend(e))
         .ok();
-    let (Some(creds), Some(prepared)) = (creds, prepared) else {
+    let endpoints = trust::endpoints(
+        args.curator_api_url.as_deref(),
+        args.temporal.temporal_timeout,
+    )
+    .map_err(|e| errors.push(e))
+    .ok();
+    let mut apis = HashMap::new();
+    if let (Some(c), Some(p), Some(e)) = (&creds, &prepared, &endpoints) {
+        let given = trust::Given {
+            temporal_secret: if c.api_key.is_some() {
+                Some("TEMPORAL_API_KEY")
+            } else {
+                c.client_cert.is_some().then_some("the client certificate")
+            },
+            address: args.connection.address.as_deref(),
+            token: token.is_some(),
+            api_url: args.curator_api_url.as_deref(),
+            trust_files: args.trust_file_endpoints,
+        };
+        errors.extend(trust::refusals(p, &given));
+        match trust::feed_clients(p, token.as_deref(), e) {
+            Ok(a) => apis = a,
+            Err(es) => errors.extend(es),
+        }
+    }
+    let (Some(creds), Some(prepared), true) = (creds, prepared, errors.is_empty()) else {
         for e in &errors {
             eprintln!("error: {e}");
         }
@@ -253,7 +279,6 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         check_runs: args.check_runs,
     };
     let pool = args.temporal.pool();
-    let apis = feed_clients(&prepared, token.as_deref(), args.temporal.temporal_timeout);
     let progress = Progress::new(prepared.feeds.len() + prepared.pending.len());
     let stderr = std::io::stderr();
     let reporter = progress.report(args.progress_interval, stderr.is_terminal(), stderr);
@@ -280,27 +305,6 @@ pub async fn run(args: SyncArgs) -> ExitCode {
         args.exit_code,
         args.check_runs,
     ))
-}
-
-/// One client per buun-curator the pending feeds name, when a token was given. Without a
-/// client, the feeds of that API fail with a message.
-fn feed_clients(
-    prepared: &Prepared,
-    token: Option<&str>,
-    timeout: std::time::Duration,
-) -> HashMap<String, HttpFeedApi> {
-    let mut apis = HashMap::new();
-    let Some(token) = token else {
-        return apis;
-    };
-    for url in prepared.pending.iter().map(|p| &p.api) {
-        if !apis.contains_key(url)
-            && let Ok(c) = HttpFeedApi::new(url, token, timeout)
-        {
-            apis.insert(url.clone(), c);
-        }
-    }
-    apis
 }
 
 /// One line per outcome on stdout, in `format`, and the summary (on stderr beside JSON).

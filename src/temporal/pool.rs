@@ -17,7 +17,10 @@ use super::{
     grpc::GrpcSchedules,
     pace::{Pace, Pacing},
 };
-use crate::metrics::Metrics;
+use crate::{
+    crd::address::{Address, AllowList},
+    metrics::Metrics,
+};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -41,35 +44,6 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 /// How long a failed connect is remembered before the next attempt: 1 s, doubling per failure
 /// in a row, at most 60 s.
-/// PURE: whether `address` matches one of `patterns` (an empty list allows all). A pattern is
-/// the whole address, where `*` matches any run of characters (none included).
-pub fn address_allowed(patterns: &[String], address: &str) -> bool {
-    patterns.is_empty() || patterns.iter().any(|p| wildcard(p.trim(), address))
-}
-
-/// `*`-only glob matching, linear in the input (the last `*` is backtracked to).
-fn wildcard(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while j < t.len() {
-        if i < p.len() && p[i] == b'*' {
-            star = Some((i, j));
-            i += 1;
-        } else if i < p.len() && p[i].eq_ignore_ascii_case(&t[j]) {
-            i += 1;
-            j += 1;
-        } else if let Some((si, sj)) = star {
-            i = si + 1;
-            j = sj + 1;
-            star = Some((si, sj + 1));
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|c| *c == b'*')
-}
-
 fn retry_after(failures: u32) -> Duration {
     Duration::from_secs(1)
         .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(6)))
@@ -86,7 +60,7 @@ pub struct Pool {
     pacing: Pacing,
     max_in_flight: usize,
     limits: Arc<std::sync::Mutex<HashMap<(String, String), Limits>>>,
-    allowed: Arc<Vec<String>>,
+    allowed: Arc<AllowList>,
 }
 
 /// What every caller of one (frontend address, Temporal namespace) shares.
@@ -113,11 +87,21 @@ impl Pool {
         }
     }
 
-    /// Connects only to addresses matching one of `patterns` (`*` matches any run of
-    /// characters, e.g. `*.tmprl.cloud:7233`); an empty list allows every address.
-    pub fn with_allowed_addresses(mut self, patterns: Vec<String>) -> Self {
-        self.allowed = Arc::new(patterns);
+    /// Connects only to addresses `allowed` allows (an empty list allows every address that
+    /// passes the grammar).
+    pub fn with_allowed_addresses(mut self, allowed: AllowList) -> Self {
+        self.allowed = Arc::new(allowed);
         self
+    }
+
+    /// PURE: `address` read by the grammar and checked against the allow-list: the one check
+    /// before anything is sent to it, by this pool or by a worker Deployment.
+    pub fn check(&self, address: &str) -> Result<Address, TemporalError> {
+        let parsed = Address::parse(address).map_err(|e| TemporalError::Config(e.to_string()))?;
+        if !self.allowed.allows(&parsed) {
+            return Err(TemporalError::AddressNotAllowed(address.to_owned()));
+        }
+        Ok(parsed)
     }
 
     /// Paces the calls to each (frontend, Temporal namespace) as `pacing` says (unpaced
@@ -190,9 +174,7 @@ impl Pool {
         namespace: &str,
         creds: &Credentials,
     ) -> Result<GrpcSchedules, TemporalError> {
-        if !address_allowed(&self.allowed, address) {
-            return Err(TemporalError::AddressNotAllowed(address.to_owned()));
-        }
+        let parsed = self.check(address)?;
         let slot = self.slot(Key {
             address: address.to_owned(),
             creds: creds.digest(),
@@ -203,7 +185,7 @@ impl Pool {
             (None, Some((at, n, e))) if at.elapsed() < retry_after(*n) => return Err(e.clone()),
             (None, failed) => {
                 let failures = failed.as_ref().map_or(0, |f| f.1);
-                match self.connect(address, creds).await {
+                match self.connect(&parsed, creds).await {
                     Ok(c) => {
                         s.conn = Some(c.clone());
                         s.failed = None;
@@ -229,13 +211,21 @@ impl Pool {
 
     async fn connect(
         &self,
-        address: &str,
+        parsed: &Address,
         creds: &Credentials,
     ) -> Result<Connection, TemporalError> {
+        let address = parsed.to_string();
         let tls = creds.tls || creds.api_key.is_some();
-        let scheme = if tls { "https" } else { "http" };
-        let url = Url::parse(&format!("{scheme}://{address}"))
+        let url = Url::parse(&parsed.url(tls))
             .map_err(|e| TemporalError::Config(format!("address {address:?}: {e}")))?;
+        // The grammar admits nothing a URL reads otherwise; this holds it to that.
+        let port = url.port_or_known_default();
+        if url.host_str() != Some(parsed.host.to_string().as_str()) || port != Some(parsed.port) {
+            return Err(TemporalError::Config(format!(
+                "address {address:?} does not read as host {} and port {}",
+                parsed.host, parsed.port
+            )));
+        }
         let tls_options = tls.then(|| {
             let client = match (&creds.client_cert, &creds.client_key) {
                 (Some(cert), Some(key)) => Some(
@@ -282,11 +272,11 @@ impl Pool {
                 })
             }
             Ok(Err(e)) => Err(TemporalError::Connect {
-                address: address.to_owned(),
+                address: address.clone(),
                 message: e.to_string(),
             }),
             Err(_) => Err(TemporalError::Connect {
-                address: address.to_owned(),
+                address,
                 message: "connect timed out".into(),
             }),
         }
@@ -297,36 +287,33 @@ impl Pool {
 mod tests {
     use std::{sync::Arc, time::Duration};
 
-    use super::{Pool, address_allowed};
-
-    fn allowed(patterns: &[&str], address: &str) -> bool {
-        let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
-        address_allowed(&patterns, address)
-    }
+    use super::Pool;
+    use crate::{
+        crd::address::{AllowList, Pattern},
+        temporal::TemporalError,
+    };
 
     #[test]
-    fn addresses_match_whole_patterns_with_stars() {
-        assert!(allowed(&[], "anything:7233"), "no list: all allowed");
-        let list = ["*.tmprl.cloud:7233", "temporal-frontend.temporal.svc:7233"];
-        assert!(allowed(&list, "ns.acct.tmprl.cloud:7233"));
+    fn an_address_is_read_by_the_grammar_and_checked_before_any_connection() {
+        let list = AllowList::new(vec![Pattern::parse("*.tmprl.cloud:7233").expect("pattern")]);
+        let pool = Pool::new("test", Duration::from_secs(1)).with_allowed_addresses(list);
+        assert!(pool.check("ns.acct.tmprl.cloud:7233").is_ok());
+        assert!(matches!(
+            pool.check("evil.example:7233"),
+            Err(TemporalError::AddressNotAllowed(_))
+        ));
+        assert!(matches!(
+            pool.check("evil.example#.tmprl.cloud:7233"),
+            Err(TemporalError::Config(_))
+        ));
+        let open = Pool::new("test", Duration::from_secs(1));
         assert!(
-            allowed(&list, "NS.ACCT.TMPRL.CLOUD:7233"),
-            "host names ignore case"
+            matches!(
+                open.check("127.0.0.1@evil.example:7233"),
+                Err(TemporalError::Config(_))
+            ),
+            "the grammar holds without a list too"
         );
-        assert!(allowed(&list, "temporal-frontend.temporal.svc:7233"));
-        assert!(!allowed(&list, "evil.example:7233"));
-        assert!(
-            !allowed(&list, "tmprl.cloud.evil.example:7233"),
-            "whole address"
-        );
-        assert!(
-            !allowed(&list, "ns.tmprl.cloud:7233.evil"),
-            "no trailing text"
-        );
-        assert!(!allowed(&list, "temporal-frontend.temporal.svc:7234"));
-        assert!(allowed(&["*"], "x:1"));
-        assert!(allowed(&["a*b*c"], "aXbYbZc"));
-        assert!(!allowed(&["a*b*c"], "aXbYbZ"));
     }
 
     #[test]

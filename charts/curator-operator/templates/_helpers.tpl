@@ -128,9 +128,10 @@ the release namespace (rbac.yaml).
   resources: ["feedsources/status", "curatorworkers/status"]
   verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion on the worker Deployments and PDBs require update on
-# the owner's finalizers subresource (OwnerReferencesPermissionEnforcement).
+# the owner's finalizers subresource (OwnerReferencesPermissionEnforcement). Only CuratorWorkers
+# own objects; the operator's finalizer on a FeedSource is set by a patch of the FeedSource.
 - apiGroups: ["curator.buun.dev"]
-  resources: ["feedsources/finalizers", "curatorworkers/finalizers"]
+  resources: ["curatorworkers/finalizers"]
   verbs: ["update"]
 # The worker Deployment of each CuratorWorker: watched to revert drift and read ready replicas,
 # written by server-side apply (create + patch). No delete: garbage collection removes it with

@@ -28,7 +28,8 @@ pub(super) struct Children {
     pub problem: Option<Failure>,
 }
 
-/// Writes the children; a spec problem or a permanent error (a name taken by another owner)
+/// Writes the children, unless the operator refuses the Temporal address (then nothing is
+/// written and the refusal is the problem); a spec problem or a permanent error (a name taken by another owner)
 /// is reported in status and looked at again at the poll interval (a person may hand the
 /// object over, or remove it), a transient error is returned.
 pub(super) async fn write(
@@ -42,6 +43,27 @@ pub(super) async fn write(
         scaled_from: None,
         problem: Some(problem),
     };
+    // Nothing is written for an address the operator may not send to: the Deployment would
+    // give its pods that address and the worker's credentials.
+    if let Err(e) = ctx.shared.pool.check(&w.spec.temporal.address) {
+        return Ok(kept(live, Error::from(e).failure()));
+    }
+    // Nor for a buun-curator URL the operator may not send the token to: the worker would.
+    if let Some(api) = &w.spec.curator_api
+        && let Err(source) = ctx.shared.feed_apis.check(&api.url)
+    {
+        let secret = &api.token_secret_ref;
+        let e = Error::CuratorApi {
+            secret: format!(
+                "{}/{} (key {})",
+                w.namespace().unwrap_or_default(),
+                secret.name,
+                secret.key
+            ),
+            source,
+        };
+        return Ok(kept(live, e.failure()));
+    }
     match write_children(w, ctx, scale, live.clone()).await {
         Ok(Ok((deployment, scaled_from))) => Ok(Children {
             deployment,

@@ -54,8 +54,6 @@ pub struct FeedContext {
     pub feed_rows: FeedCache,
     /// One registration at a time per feed URL.
     pub feed_locks: KeyedLocks,
-    /// Limit of one call to buun-curator's API.
-    pub api_timeout: Duration,
     /// How often each schedule is fully described even when the listing shows no change (to
     /// catch edits of the action or input, which the listing does not show).
     pub full_verify: Duration,
@@ -84,7 +82,6 @@ impl FeedContext {
             list_cache: ListCache::default(),
             feed_rows: FeedCache::default(),
             feed_locks: KeyedLocks::default(),
-            api_timeout: Duration::from_secs(10),
             full_verify: Duration::from_secs(3600),
             verified: Verified::default(),
             parked: Parked::default(),
@@ -94,12 +91,6 @@ impl FeedContext {
             comebacks: Comebacks::default(),
             workers: Workers::default(),
         }
-    }
-
-    /// Limits each call to buun-curator's API to `timeout`.
-    pub fn with_api_timeout(mut self, timeout: Duration) -> Self {
-        self.api_timeout = timeout;
-        self
     }
 
     /// Describes every schedule fully at least this often.

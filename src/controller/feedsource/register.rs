@@ -10,7 +10,7 @@ use super::context::FeedContext;
 use crate::{
     controller::{error::Error, secrets},
     crd::{FeedSource, curatorworker::CuratorApi},
-    curator_api::{ApiError, FeedApi, FeedRow, http::HttpFeedApi},
+    curator_api::{ApiError, FeedApi, FeedRow},
     feed::{
         Origin, Recorded, Registration,
         settle::{Ask, Done, settle},
@@ -31,14 +31,18 @@ pub(super) async fn register(
 ) -> Result<Registration, Error> {
     let ns = fs.namespace().unwrap_or_default();
     let secret = &api_spec.token_secret_ref;
-    let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
     let failed = |source: ApiError| Error::CuratorApi {
         secret: format!("{ns}/{} (key {})", secret.name, secret.key),
         source,
     };
-    let api = HttpFeedApi::new(&api_spec.url, &token, ctx.api_timeout)
-        .map_err(failed)?
-        .with_metrics(ctx.shared.metrics.clone());
+    // Before the token is even read: where it may go.
+    ctx.shared.feed_apis.check(&api_spec.url).map_err(failed)?;
+    let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
+    let api = ctx
+        .shared
+        .feed_apis
+        .api(&api_spec.url, &token)
+        .map_err(failed)?;
     let key = api.cache_key();
     let spec = &fs.spec.feed;
     // One FeedSource at a time per URL: two of them must not both create the feed.
@@ -134,14 +138,17 @@ pub(super) async fn delete_feed(fs: &FeedSource, ctx: &FeedContext, api_spec: &C
     let ns = fs.namespace().unwrap_or_default();
     let result = async {
         let secret = &api_spec.token_secret_ref;
-        let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
         let failed = |source| Error::CuratorApi {
             secret: format!("{ns}/{} (key {})", secret.name, secret.key),
             source,
         };
-        let api = HttpFeedApi::new(&api_spec.url, &token, ctx.api_timeout)
-            .map_err(failed)?
-            .with_metrics(ctx.shared.metrics.clone());
+        ctx.shared.feed_apis.check(&api_spec.url).map_err(failed)?;
+        let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
+        let api = ctx
+            .shared
+            .feed_apis
+            .api(&api_spec.url, &token)
+            .map_err(failed)?;
         let existed = api.delete(id).await.map_err(failed)?;
         ctx.feed_rows
             .update(&api.cache_key(), |rows| {

@@ -1,0 +1,254 @@
+//! Tenancy and trust on a real API server with the real operator binary (issue 31): what a
+//! tenant who may write CuratorWorkers and FeedSources in their own namespace cannot reach.
+//! Listeners on loopback record every connection the operator opens to them.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use common::{
+    cluster::eventually,
+    namespace::{WAIT, with_namespace},
+    operator::{Operator, Options},
+};
+use curator_operator::crd::{CuratorWorker, FeedSource};
+use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
+use kube::{Api, api::PostParams};
+
+/// A loopback listener that counts the connections made to it (and closes each at once).
+async fn listener() -> (u16, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let port = l.local_addr().expect("addr").port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (port, seen)
+}
+
+fn ready(w: &CuratorWorker) -> Option<(String, String, String)> {
+    let c = w
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Item 1: the API server refuses an address outside the strict grammar (the tricks that
+/// passed the old text match), and for an address the operator's list refuses nothing is
+/// written and nothing is connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_temporal_address_gets_no_deployment_and_no_connection() {
+    let Some(space) = with_namespace("tenancy-address").await else {
+        return;
+    };
+    let (c, ns) = (space.cluster, space.ns.clone());
+    let temporal = common::shared();
+    let (port, connections) = listener().await;
+    let op = Operator::start(Options {
+        kubeconfig: &c.kubeconfig,
+        pod_name: "tenancy-address",
+        lease: None,
+        args: vec![
+            "--watch-namespaces".into(),
+            ns.clone(),
+            "--allowed-temporal-addresses".into(),
+            format!("{},*.tmprl.cloud:7233,127.0.0.1:1", temporal.address),
+        ],
+    });
+    let workers: Api<CuratorWorker> = space.api();
+    for trick in [
+        format!("127.0.0.1#.tmprl.cloud:{port}"),
+        format!("127.0.0.1@evil.example:{port}"),
+        format!("evil.example?.tmprl.cloud:{port}"),
+        format!("127.0.0.1\\.tmprl.cloud:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    ] {
+        let w = CuratorWorker::test(&ns, &trick).unsaved();
+        let refused = workers.create(&PostParams::default(), &w).await;
+        let Err(kube::Error::Api(e)) = &refused else {
+            panic!("the API server admitted address {trick:?}: {refused:?}");
+        };
+        assert_eq!(e.code, 422, "{trick}: {e:?}");
+        assert!(e.message.contains("address must be host:port"), "{e:?}");
+    }
+    // An address the grammar admits and the operator's list does not: the listener's.
+    let refused = format!("localhost:{port}");
+    workers
+        .create(
+            &PostParams::default(),
+            &CuratorWorker::test(&ns, &refused).unsaved(),
+        )
+        .await
+        .expect("worker");
+    space
+        .api::<FeedSource>()
+        .create(
+            &PostParams::default(),
+            &FeedSource::test(&ns, "f").unsaved(),
+        )
+        .await
+        .expect("feed");
+    eventually("the worker reports AddressNotAllowed", WAIT, || async {
+        let w = workers.get("curator").await.expect("worker");
+        ready(&w).is_some_and(|(s, r, _)| s == "False" && r == "AddressNotAllowed")
+    })
+    .await;
+    let w = workers.get("curator").await.expect("worker");
+    let (_, _, message) = ready(&w).expect("Ready");
+    assert!(message.contains(&refused), "{message}");
+    eventually("the FeedSource reports AddressNotAllowed", WAIT, || async {
+        let f = space.api::<FeedSource>().get("f").await.expect("feed");
+        let c = f.status.and_then(|s| s.conditions.find("Ready"));
+        c.is_some_and(|c| c.reason == "AddressNotAllowed")
+    })
+    .await;
+    // Several reconciles of both have passed (each re-checks at once after its first).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        space
+            .api::<Deployment>()
+            .get_opt("curator")
+            .await
+            .expect("get")
+            .is_none(),
+        "no Deployment carries a refused address to pods"
+    );
+    assert!(
+        space
+            .api::<PodDisruptionBudget>()
+            .get_opt("curator")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "the operator opened a connection to a refused address"
+    );
+    assert_eq!(
+        op.metric_sum("curator_temporal_requests_total", &[]).await,
+        0.0,
+        "no Temporal call at all"
+    );
+    drop(op);
+    space.delete_releasing_finalizers().await;
+}
+
+/// A CuratorWorker named `name` whose buun-curator is at `url` (token in Secret `token`).
+fn worker_with_api(ns: &str, name: &str, url: &str) -> CuratorWorker {
+    let mut w = CuratorWorker::test(ns, &common::shared().address).unsaved();
+    w.metadata.name = Some(name.into());
+    w.spec.curator_api = Some(
+        serde_json::from_value(serde_json::json!({
+            "url": url, "tokenSecretRef": {"name": "token", "key": "token"}
+        }))
+        .expect("curatorApi"),
+    );
+    w
+}
+
+fn any_condition(f: &FeedSource, reason: &str) -> bool {
+    let Some(s) = &f.status else { return false };
+    ["Ready", "FeedRegistered"]
+        .iter()
+        .filter_map(|t| s.conditions.find(t))
+        .any(|c| c.reason == reason)
+}
+
+/// Item 2: with `--allowed-curator-api-urls`, a URL the list does not name gets no token, no
+/// request and no Deployment; the one it names works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_curator_api_url_gets_no_token_no_request_and_no_deployment() {
+    let Some(space) = with_namespace("tenancy-api").await else {
+        return;
+    };
+    let (c, ns) = (space.cluster, space.ns.clone());
+    let fake = curator_operator::testing::curator_api::FakeCuratorApi::start("s3cret").await;
+    let (port, connections) = listener().await;
+    let op = Operator::start(Options {
+        kubeconfig: &c.kubeconfig,
+        pod_name: "tenancy-api",
+        lease: None,
+        args: vec![
+            "--watch-namespaces".into(),
+            ns.clone(),
+            "--allowed-curator-api-urls".into(),
+            fake.url.clone(),
+        ],
+    });
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "token"}, "stringData": {"token": "s3cret"}
+    }))
+    .expect("secret");
+    space
+        .api::<k8s_openapi::api::core::v1::Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    let workers: Api<CuratorWorker> = space.api();
+    let feeds: Api<FeedSource> = space.api();
+    let unlisted = format!("http://localhost:{port}");
+    for w in [
+        worker_with_api(&ns, "curator", &fake.url),
+        worker_with_api(&ns, "other", &unlisted),
+    ] {
+        workers
+            .create(&PostParams::default(), &w)
+            .await
+            .expect("worker");
+    }
+    for (name, worker) in [("listed", "curator"), ("unlisted", "other")] {
+        let mut f = FeedSource::test(&ns, name).unsaved();
+        f.spec.feed.id = None;
+        f.spec.worker_ref.name = worker.into();
+        feeds
+            .create(&PostParams::default(), &f)
+            .await
+            .expect("feed");
+    }
+    eventually("the unlisted URL is refused on both", WAIT, || async {
+        let w = workers.get("other").await.expect("worker");
+        let f = feeds.get("unlisted").await.expect("feed");
+        ready(&w).is_some_and(|(_, r, _)| r == "CuratorApiNotAllowed")
+            && any_condition(&f, "CuratorApiNotAllowed")
+    })
+    .await;
+    space.wait_ready("listed").await;
+    let (_, _, message) = ready(&workers.get("other").await.expect("worker")).expect("Ready");
+    assert!(message.contains("--allowed-curator-api-urls"), "{message}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let deployments = space.api::<Deployment>();
+    assert!(deployments.get_opt("curator").await.expect("get").is_some());
+    assert!(
+        deployments.get_opt("other").await.expect("get").is_none(),
+        "no worker pod gets the token and the unlisted URL"
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "no request to the unlisted URL"
+    );
+    assert_eq!(
+        fake.api.count("POST /api/feeds"),
+        1,
+        "the listed API registered its feed"
+    );
+    drop(op);
+    space.delete_releasing_finalizers().await;
+}
