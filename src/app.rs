@@ -191,6 +191,7 @@ fn feed_context(
     let shared = Shared::new(client.clone(), pool, args.resync_interval)
         .with_observability(metrics.clone(), health.clone())
         .with_feed_apis(endpoints)
+        .with_global_schedule(args.allow_global_schedule_pause, &args.temporal.identity)
         .with_backoff(Duration::from_secs(1), args.max_backoff);
     Ok(Arc::new(
         FeedContext::new(Arc::new(shared), args.temporal.build_options())

@@ -157,6 +157,13 @@ pub struct RunArgs {
     /// How the operator reaches buun-curator's APIs.
     #[command(flatten)]
     pub curator_api: CuratorApiArgs,
+    /// Let a CuratorWorker's `spec.globalIngestSchedule: Pause` pause buun-curator's global
+    /// schedule (`ingest-schedule`). Off by default: every namespace shares that schedule, so
+    /// one tenant's worker must not stop it for all unless a cluster admin says so. A pause the
+    /// operator made is lifted when the worker stops asking, moves, or goes away, and when this
+    /// is turned off.
+    #[arg(long, env = "CURATOR_ALLOW_GLOBAL_SCHEDULE_PAUSE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_global_schedule_pause: bool,
     /// Namespaces to watch (comma-separated); all namespaces when empty.
     #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,

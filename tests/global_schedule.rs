@@ -40,6 +40,8 @@ async fn paused(api: &GrpcSchedules) -> (bool, String) {
 
 struct Env {
     kube: Arc<FakeKube>,
+    /// `--allow-global-schedule-pause`.
+    allowed: std::sync::atomic::AtomicBool,
     store: reflector::Store<FeedSource>,
     address: String,
 }
@@ -51,7 +53,10 @@ impl Env {
         let w: CuratorWorker =
             serde_json::from_value(self.kube.get(&worker_path("g", "curator")).expect("worker"))
                 .expect("worker");
-        let ctx = Arc::new(WorkerContext::test(self.kube.client(), self.store.clone()));
+        let mut ctx = WorkerContext::test(self.kube.client(), self.store.clone());
+        ctx.global_pause_allowed = self.allowed.load(std::sync::atomic::Ordering::SeqCst);
+        ctx.identity = "global-test-operator".into();
+        let ctx = Arc::new(ctx);
         curatorworker::reconcile(Arc::new(w), ctx)
             .await
             .expect("reconcile");
@@ -139,6 +144,7 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
     }
     let env = Env {
         kube,
+        allowed: false.into(),
         store,
         address: server.address.clone(),
     };
@@ -154,20 +160,63 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
     assert_eq!(env.events("GlobalScheduleActive"), 1, "one Warning event");
     assert!(!paused(&api).await.0, "Leave never pauses");
 
-    // Pause: paused with a note naming the worker.
+    // Pause, without the operator's leave: nothing is paused, and the condition says why.
     env.set_policy("Pause");
+    let w = env.reconcile().await;
+    assert!(
+        !paused(&api).await.0,
+        "a tenant may not pause what every namespace shares"
+    );
+    assert_eq!(
+        Env::condition(&w),
+        ("True".into(), "PauseNotAllowed".into())
+    );
+    assert_eq!(env.events("GlobalSchedulePaused"), 0);
+
+    // With it: paused with a note naming the worker, signed with the operator's identity.
+    env.allowed.store(true, std::sync::atomic::Ordering::SeqCst);
     let w = env.reconcile().await;
     let (is_paused, note) = paused(&api).await;
     assert!(is_paused);
     assert!(note.contains("CuratorWorker g/curator"), "{note}");
+    assert!(note.starts_with("global-test-operator: "), "{note}");
+    let at = w
+        .status
+        .as_ref()
+        .and_then(|s| s.global_schedule_paused_at.clone());
+    assert_eq!(
+        at.map(|l| l.namespace).as_deref(),
+        Some(TNS),
+        "where the pause is, recorded"
+    );
     assert_eq!(Env::condition(&w), ("False".into(), "Paused".into()));
     assert_eq!(env.events("GlobalSchedulePaused"), 1);
+
+    // The worker moves to another Temporal namespace: its pause is lifted where it was.
+    env.kube.edit(&worker_path("g", "curator"), |w| {
+        w["spec"]["temporal"]["namespace"] = json!("default");
+    });
+    let w = env.reconcile().await;
+    assert!(!paused(&api).await.0, "the pause does not outlive the move");
+    assert_eq!(w.status.and_then(|s| s.global_schedule_paused_at), None);
+    env.kube.edit(&worker_path("g", "curator"), |w| {
+        w["spec"]["temporal"]["namespace"] = json!(TNS);
+    });
+    env.reconcile().await;
+    assert!(
+        paused(&api).await.0,
+        "paused again where the worker is back"
+    );
 
     // Back to Leave: the operator lifts its own pause.
     env.set_policy("Leave");
     env.reconcile().await;
     assert!(!paused(&api).await.0);
-    assert_eq!(env.events("GlobalScheduleResumed"), 1);
+    assert_eq!(
+        env.events("GlobalScheduleResumed"),
+        2,
+        "the move, then Leave"
+    );
 
     // Pause, then the worker is deleted: kept (and the pause with it) while its FeedSources
     // still have schedules to remove; lifted on the way out, and the worker released.

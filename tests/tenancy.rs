@@ -252,3 +252,146 @@ async fn an_unlisted_curator_api_url_gets_no_token_no_request_and_no_deployment(
     drop(op);
     space.delete_releasing_finalizers().await;
 }
+
+/// A Temporal namespace of the test's own on the shared dev server, holding buun-curator's
+/// `ingest-schedule`; a client of it.
+async fn temporal_namespace_with_global_schedule(
+    prefix: &str,
+) -> (String, curator_operator::temporal::grpc::GrpcSchedules) {
+    let server = common::shared();
+    let tns = common::cluster::unique(prefix);
+    common::cli(
+        &server.address,
+        &["operator", "namespace", "create", "--namespace", &tns],
+    );
+    let pool = curator_operator::temporal::pool::Pool::new("tenancy-test", Duration::from_secs(5));
+    let api = common::wait::until(WAIT, Duration::from_millis(200), async || {
+        let api = pool
+            .schedules(&server.address, &tns, &Default::default())
+            .await
+            .ok()?;
+        use curator_operator::temporal::ScheduleApi;
+        api.describe("probe").await.ok().map(|_| api)
+    })
+    .await
+    .expect("the namespace is served");
+    common::cli(
+        &server.address,
+        &[
+            "schedule",
+            "create",
+            "--schedule-id",
+            "ingest-schedule",
+            "--interval",
+            "1h",
+            "--type",
+            "AllFeedsIngestionWorkflow",
+            "--task-queue",
+            "buun-curator",
+            "--namespace",
+            &tns,
+        ],
+    );
+    (tns, api)
+}
+
+async fn global_paused(api: &curator_operator::temporal::grpc::GrpcSchedules) -> (bool, String) {
+    use curator_operator::temporal::ScheduleApi;
+    let s = api
+        .describe("ingest-schedule")
+        .await
+        .expect("describe")
+        .expect("exists")
+        .schedule
+        .state
+        .unwrap_or_default();
+    (s.paused, s.notes)
+}
+
+fn global_condition(w: &CuratorWorker) -> Option<String> {
+    let c = w
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "GlobalScheduleActive")?;
+    Some(c.reason.clone())
+}
+
+/// Item 6: a tenant's worker may pause buun-curator's shared global schedule only when the
+/// operator is allowed to; the pause is signed with `--identity`, and lifted when the worker's
+/// namespace is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_global_schedule_is_paused_only_with_leave_and_not_past_its_namespace() {
+    let Some(space) = with_namespace("tenancy-global").await else {
+        return;
+    };
+    let (c, ns) = (space.cluster, space.ns.clone());
+    let (tns, global) = temporal_namespace_with_global_schedule("tenancy-global").await;
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--watch-namespaces".to_owned(), ns.clone()];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Operator::start(Options {
+            kubeconfig: &c.kubeconfig,
+            pod_name: "tenancy-global",
+            lease: None,
+            args,
+        })
+    };
+    let mut w = CuratorWorker::test(&ns, &common::shared().address).unsaved();
+    w.spec.temporal.namespace = tns.clone();
+    w.spec.global_ingest_schedule =
+        curator_operator::crd::curatorworker::GlobalIngestSchedule::Pause;
+    let workers: Api<CuratorWorker> = space.api();
+    workers
+        .create(&PostParams::default(), &w)
+        .await
+        .expect("worker");
+    space
+        .api::<FeedSource>()
+        .create(
+            &PostParams::default(),
+            &FeedSource::test(&ns, "f").unsaved(),
+        )
+        .await
+        .expect("feed");
+    // Without the operator's leave: reported, not paused.
+    let op = start(&[]);
+    eventually("PauseNotAllowed", WAIT, || async {
+        let w = workers.get("curator").await.expect("worker");
+        global_condition(&w).as_deref() == Some("PauseNotAllowed")
+    })
+    .await;
+    assert!(
+        !global_paused(&global).await.0,
+        "a tenant paused the shared schedule"
+    );
+    drop(op);
+    // With it: paused, signed with the operator's identity, and recorded.
+    let op = start(&[
+        "--allow-global-schedule-pause",
+        "--identity",
+        "tenancy-operator",
+    ]);
+    eventually("paused", WAIT, || async { global_paused(&global).await.0 }).await;
+    let (_, note) = global_paused(&global).await;
+    assert!(
+        note.starts_with("tenancy-operator: paused for CuratorWorker"),
+        "{note}"
+    );
+    eventually("the pause recorded in status", WAIT, || async {
+        let w = workers.get("curator").await.expect("worker");
+        w.status
+            .and_then(|s| s.global_schedule_paused_at)
+            .is_some_and(|l| l.namespace == tns)
+    })
+    .await;
+    // The namespace goes: the pause goes with it.
+    space.delete().await;
+    eventually("unpaused when the namespace is deleted", WAIT, || async {
+        !global_paused(&global).await.0
+    })
+    .await;
+    drop(op);
+    space.delete_releasing_finalizers().await;
+}

@@ -29,6 +29,11 @@ pub struct Shared {
     pub pool: Pool,
     /// buun-curator's APIs: the one HTTP client, and where the token may go.
     pub feed_apis: Endpoints,
+    /// Whether a CuratorWorker may pause buun-curator's global schedule
+    /// (`--allow-global-schedule-pause`).
+    pub global_pause_allowed: bool,
+    /// The operator's `--identity`: it signs the pause notes.
+    pub identity: String,
     /// Recorder of Warning events, one per process so that repeats aggregate into a series
     /// (kube-runtime keeps each event for 6 minutes to count its repeats).
     pub recorder: Recorder,
@@ -62,12 +67,22 @@ impl Shared {
             pool,
             feed_apis: Endpoints::new(EndpointOptions::new(Duration::from_secs(10)))
                 .expect("an HTTP client without a proxy always builds"),
+            global_pause_allowed: false,
+            identity: MANAGER.into(),
             resync,
             backoff: backoff::Backoffs::default(),
             metrics: Arc::default(),
             health: Arc::default(),
             known_credentials: Mutex::default(),
         }
+    }
+
+    /// Lets CuratorWorkers pause buun-curator's global schedule (`allowed`), the notes signed
+    /// by `identity`.
+    pub fn with_global_schedule(mut self, allowed: bool, identity: &str) -> Self {
+        self.global_pause_allowed = allowed;
+        self.identity = identity.to_owned();
+        self
     }
 
     /// Reaches buun-curator's APIs through `endpoints` (metrics recorded).

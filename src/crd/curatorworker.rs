@@ -2,17 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    api::core::v1::{
-        Affinity, EnvFromSource, EnvVar, LocalObjectReference, PodSecurityContext,
-        ResourceRequirements, Toleration,
-    },
-    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvFromSource, EnvVar, LocalObjectReference, PodSecurityContext,
+    ResourceRequirements, Toleration,
 };
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::curatorworker_status::{CuratorWorkerStatus, TemporalLocation};
 use super::duration::GoDuration;
 
 /// The CuratorWorker's finalizer: what the operator did outside the worker's own children (a
@@ -98,8 +96,10 @@ pub struct CuratorWorkerSpec {
     pub curator_api: Option<CuratorApi>,
     /// What to do with buun-curator's own schedule `ingest-schedule`, which ingests every feed
     /// again, while this worker's FeedSources ingest theirs: `Leave` (default) only reports it
-    /// (condition `GlobalScheduleActive`), `Pause` pauses it (and unpauses it when this field
-    /// changes or the worker is deleted, if the operator paused it). It is never deleted.
+    /// (condition `GlobalScheduleActive`), `Pause` pauses it when the operator is allowed to
+    /// (`--allow-global-schedule-pause`: the schedule serves every namespace), and unpauses it
+    /// when this field changes, the worker moves or is deleted, if the operator paused it. It
+    /// is never deleted.
     #[serde(default)]
     pub global_ingest_schedule: GlobalIngestSchedule,
     /// Fixed number of replicas. Mutually exclusive with `autoscaling`; when neither is set, the
@@ -419,42 +419,4 @@ pub struct DisruptionBudget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub max_unavailable: Option<i32>,
-}
-
-/// Observed state of a CuratorWorker.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CuratorWorkerStatus {
-    /// The `metadata.generation` this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Replicas of the Deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<i32>,
-    /// Ready replicas of the Deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready_replicas: Option<i32>,
-    /// Replicas the operator wants (fixed or autoscaled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired_replicas: Option<i32>,
-    /// Approximate tasks waiting on the task queue at the last poll.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backlog: Option<i64>,
-    /// FeedSources that reference this worker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feeds: Option<i32>,
-    /// Earliest next scheduled run among those FeedSources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_run: Option<Time>,
-    /// When the operator last changed the replica count.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_scale_time: Option<Time>,
-    /// Since when the autoscaler has wanted fewer replicas than run; it scales down once that
-    /// has held for `autoscaling.scaleDownDelay`. Kept here so that a new leader honours it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_down_since: Option<Time>,
-    /// Conditions: `Ready`, `SettingsProvided`, `TemporalReachable`, `Scaling`,
-    /// `GlobalScheduleActive`, and kstatus' `Reconciling` and `Stalled`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
 }

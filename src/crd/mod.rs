@@ -5,6 +5,7 @@ pub mod api_url;
 pub mod condition_list;
 pub mod conditions;
 pub mod curatorworker;
+pub mod curatorworker_status;
 pub mod duration;
 pub mod error;
 pub mod feedsource;

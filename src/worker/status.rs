@@ -2,11 +2,7 @@
 
 use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Time};
 
-use super::{
-    deployment::Replicas,
-    global::{self, Global},
-    scaler::Scale,
-};
+use super::{deployment::Replicas, global, scaler::Scale};
 use crate::{
     crd::{
         CuratorWorkerStatus,
@@ -37,7 +33,7 @@ pub struct Observation<'a> {
     /// does not control), which makes the worker not Ready and stalled.
     pub invalid: Option<Failure>,
     /// buun-curator's global schedule, as the reconcile left it; `None`: not looked at.
-    pub global: Option<&'a Global>,
+    pub global: Option<&'a global::Outcome>,
     /// Whether the container gets the settings the worker requires (`SettingsProvided`);
     /// `None`: not checked.
     pub settings: Option<Desired>,
@@ -136,7 +132,8 @@ pub fn compute(
     let mut conds = vec![ready_cond, reach, scaling, reconciling, stalled];
     conds.extend(o.settings.clone());
     if let Some(g) = o.global {
-        conds.push(global::condition(o.feeds, g));
+        conds.push(global::condition(o.feeds, &g.seen, g.refused));
+        s.global_schedule_paused_at.clone_from(&g.paused_at);
     }
     s.conditions = conditions::merge(&prev.conditions, &conds, generation, &truncate(now));
     s

@@ -27,11 +27,11 @@ use super::{
     status::{self, publish},
 };
 use crate::{
-    crd::{CuratorWorker, FeedSource, conditions::Failure},
+    crd::{CuratorWorker, FeedSource, conditions::Failure, curatorworker::GlobalIngestSchedule},
     metrics,
     temporal::queue::{QueueApi, QueueLoad},
     worker::{
-        global::{GLOBAL_SCHEDULE_ID, Global},
+        global::{GLOBAL_SCHEDULE_ID, Global, Outcome},
         scaler::{self, Observed, Params},
         status::{Observation, compute, waiting_for_feedsources},
     },
@@ -56,12 +56,19 @@ pub struct WorkerContext {
     pub global_cache: TtlCache<NamespaceKey, Global, crate::temporal::TemporalError>,
     /// The last check of each worker's required settings.
     settings: settings::Checks,
+    /// Whether a worker may pause buun-curator's global schedule
+    /// (`--allow-global-schedule-pause`).
+    pub global_pause_allowed: bool,
+    /// The operator's `--identity`, which signs its pause notes.
+    pub identity: String,
 }
 
 impl WorkerContext {
     /// The worker controller's context, reading FeedSources from `feeds`.
     pub fn new(shared: Arc<Shared>, feeds: Store<FeedSource>) -> Self {
         Self {
+            global_pause_allowed: shared.global_pause_allowed,
+            identity: shared.identity.clone(),
             shared,
             feeds,
             load_cache: LoadCache::default(),
@@ -224,7 +231,12 @@ async fn apply(w: &CuratorWorker, ctx: &WorkerContext) -> Result<Action, Error> 
     let load = queue_load(w, ctx, poll).await;
     let global = global::reconcile_global(w, ctx, feeds, false)
         .await
-        .unwrap_or(Global::Unknown);
+        .unwrap_or_else(|_| Outcome {
+            seen: Global::Unknown,
+            refused: w.spec.global_ingest_schedule == GlobalIngestSchedule::Pause
+                && !ctx.global_pause_allowed,
+            paused_at: prev.global_schedule_paused_at.clone(),
+        });
     let settings = settings::check(shared, &ctx.settings, w).await;
     // Decide.
     let scale = scaler::scale(
