@@ -322,7 +322,7 @@ fn without_an_api_a_feed_without_id_is_bad_input_and_one_with_an_id_needs_none()
 /// The process reads the API from the worker's `spec.curatorApi.url` or `--curator-api-url` /
 /// `BUUN_CURATOR_API_URL`, and the token from `INTERNAL_API_TOKEN`, which it never prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_takes_the_api_from_the_worker_or_the_flag() {
+async fn the_binary_takes_the_api_from_the_flag_or_a_trusted_worker() {
     let ns = "reg-bin";
     let fake = FakeCuratorApi::start(TOKEN).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -383,7 +383,15 @@ async fn the_binary_takes_the_api_from_the_worker_or_the_flag() {
         fake.url
     );
     std::fs::write(dir.path().join("feeds.yaml"), feeds(&api)).expect("write");
+    // The token does not follow a URL that only a file names...
+    let requests = || fake.api.requests.lock().expect("requests").len();
+    let before = requests();
     let o = sync(&[("INTERNAL_API_TOKEN", TOKEN)], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert!(all(&o).contains("--trust-file-endpoints"), "{}", all(&o));
+    assert_eq!(requests(), before, "nothing sent");
+    // ...unless the files are trusted.
+    let o = sync(&[("INTERNAL_API_TOKEN", TOKEN)], &["--trust-file-endpoints"]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     assert_eq!(fake.api.count("POST /api/feeds"), 1);
     assert!(all(&o).contains("feed created"), "{}", all(&o));
