@@ -391,7 +391,10 @@ async fn the_binary_takes_the_api_from_the_flag_or_a_trusted_worker() {
     assert!(all(&o).contains("--trust-file-endpoints"), "{}", all(&o));
     assert_eq!(requests(), before, "nothing sent");
     // ...unless the files are trusted.
-    let o = sync(&[("INTERNAL_API_TOKEN", TOKEN)], &["--trust-file-endpoints"]);
+    let o = sync(
+        &[("INTERNAL_API_TOKEN", TOKEN)],
+        &["--trust-file-endpoints"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     assert_eq!(fake.api.count("POST /api/feeds"), 1);
     assert!(all(&o).contains("feed created"), "{}", all(&o));
