@@ -41,18 +41,20 @@ async fn credentials(
     }
 }
 
+/// The schedules at `at`, and the credentials they were reached with.
 async fn connect(
     w: &CuratorWorker,
     ctx: &WorkerContext,
     at: &TemporalLocation,
     deleting: bool,
-) -> Result<GrpcSchedules, Error> {
+) -> Result<(GrpcSchedules, Credentials), Error> {
     let creds = credentials(w, ctx, &at.address, deleting).await?;
-    Ok(ctx
+    let api = ctx
         .shared
         .pool
         .schedules(&at.address, &at.namespace, &creds)
-        .await?)
+        .await?;
+    Ok((api, creds))
 }
 
 fn asker<'a>(
@@ -80,7 +82,7 @@ async fn lift_elsewhere(
     at: &TemporalLocation,
     deleting: bool,
 ) -> Result<(), Error> {
-    let api = connect(w, ctx, at, deleting).await?;
+    let (api, _) = connect(w, ctx, at, deleting).await?;
     let a = asker(w, ctx, 0, true);
     let seen = read(&api).await?;
     if global::is_ours(&a, &seen) {
@@ -163,9 +165,8 @@ pub(super) async fn reconcile_global(
     if let Some(old) = recorded.as_ref().filter(|old| **old != here) {
         lift_elsewhere(w, ctx, old, deleting).await?;
     }
-    let api = connect(w, ctx, &here, deleting).await?;
-    let creds_tag = credentials(w, ctx, &here.address, deleting).await?.tag();
-    let key = (here.address.clone(), here.namespace.clone(), creds_tag);
+    let (api, creds) = connect(w, ctx, &here, deleting).await?;
+    let key = (here.address.clone(), here.namespace.clone(), creds.tag());
     let seen = ctx
         .global_cache
         .get(&key, ctx.global_ttl(), || read(&api))
