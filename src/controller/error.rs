@@ -86,6 +86,19 @@ impl From<kube::runtime::finalizer::Error<Error>> for Error {
 }
 
 impl Error {
+    /// buun-curator's API failed (or the operator refused its URL) for the token in `secret`
+    /// of `namespace`.
+    pub fn curator_api(
+        namespace: &str,
+        secret: &crate::crd::curatorworker::SecretKeyRef,
+        source: crate::curator_api::ApiError,
+    ) -> Self {
+        Error::CuratorApi {
+            secret: format!("{namespace}/{} (key {})", secret.name, secret.key),
+            source,
+        }
+    }
+
     /// Whether only a change (of the resource, or of what it references) can fix this.
     pub fn is_permanent(&self) -> bool {
         match self {

@@ -52,16 +52,8 @@ pub(super) async fn write(
     if let Some(api) = &w.spec.curator_api
         && let Err(source) = ctx.shared.feed_apis.check(&api.url)
     {
-        let secret = &api.token_secret_ref;
-        let e = Error::CuratorApi {
-            secret: format!(
-                "{}/{} (key {})",
-                w.namespace().unwrap_or_default(),
-                secret.name,
-                secret.key
-            ),
-            source,
-        };
+        let ns = w.namespace().unwrap_or_default();
+        let e = Error::curator_api(&ns, &api.token_secret_ref, source);
         return Ok(kept(live, e.failure()));
     }
     match write_children(w, ctx, scale, live.clone()).await {

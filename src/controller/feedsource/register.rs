@@ -10,7 +10,7 @@ use super::context::FeedContext;
 use crate::{
     controller::{error::Error, secrets},
     crd::{FeedSource, curatorworker::CuratorApi},
-    curator_api::{ApiError, FeedApi, FeedRow},
+    curator_api::{ApiError, FeedApi, FeedRow, http::HttpFeedApi},
     feed::{
         Origin, Recorded, Registration,
         settle::{Ask, Done, settle},
@@ -30,19 +30,8 @@ pub(super) async fn register(
     api_spec: &CuratorApi,
 ) -> Result<Registration, Error> {
     let ns = fs.namespace().unwrap_or_default();
-    let secret = &api_spec.token_secret_ref;
-    let failed = |source: ApiError| Error::CuratorApi {
-        secret: format!("{ns}/{} (key {})", secret.name, secret.key),
-        source,
-    };
-    // Before the token is even read: where it may go.
-    ctx.shared.feed_apis.check(&api_spec.url).map_err(failed)?;
-    let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
-    let api = ctx
-        .shared
-        .feed_apis
-        .api(&api_spec.url, &token)
-        .map_err(failed)?;
+    let failed = |source: ApiError| Error::curator_api(&ns, &api_spec.token_secret_ref, source);
+    let api = feed_api(&ns, ctx, api_spec).await?;
     let key = api.cache_key();
     let spec = &fs.spec.feed;
     // One FeedSource at a time per URL: two of them must not both create the feed.
@@ -66,6 +55,23 @@ pub(super) async fn register(
         .done
         .map_err(|f| failed(f.error))?;
     Ok(announce(fs, ctx, done, recorded.is_none()).await)
+}
+
+/// The API `api_spec` names, with the token of namespace `ns`'s Secret: the URL is checked
+/// before the token is even read (where it may go).
+async fn feed_api(
+    ns: &str,
+    ctx: &FeedContext,
+    api_spec: &CuratorApi,
+) -> Result<HttpFeedApi, Error> {
+    let secret = &api_spec.token_secret_ref;
+    let failed = |source| Error::curator_api(ns, secret, source);
+    ctx.shared.feed_apis.check(&api_spec.url).map_err(failed)?;
+    let token = secrets::api_token(&ctx.shared.client, ns, secret).await?;
+    ctx.shared
+        .feed_apis
+        .api(&api_spec.url, &token)
+        .map_err(failed)
 }
 
 /// The registration that `done` means, with an event for each write to buun-curator and for
@@ -137,19 +143,11 @@ pub(super) async fn delete_feed(fs: &FeedSource, ctx: &FeedContext, api_spec: &C
     };
     let ns = fs.namespace().unwrap_or_default();
     let result = async {
-        let secret = &api_spec.token_secret_ref;
-        let failed = |source| Error::CuratorApi {
-            secret: format!("{ns}/{} (key {})", secret.name, secret.key),
-            source,
-        };
-        ctx.shared.feed_apis.check(&api_spec.url).map_err(failed)?;
-        let token = secrets::api_token(&ctx.shared.client, &ns, secret).await?;
-        let api = ctx
-            .shared
-            .feed_apis
-            .api(&api_spec.url, &token)
-            .map_err(failed)?;
-        let existed = api.delete(id).await.map_err(failed)?;
+        let api = feed_api(&ns, ctx, api_spec).await?;
+        let existed = api
+            .delete(id)
+            .await
+            .map_err(|e| Error::curator_api(&ns, &api_spec.token_secret_ref, e))?;
         ctx.feed_rows
             .update(&api.cache_key(), |rows| {
                 Arc::make_mut(rows).retain(|r| &r.id != id);
