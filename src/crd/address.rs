@@ -294,4 +294,4 @@ impl AllowList {
 
 #[cfg(test)]
 #[path = "address_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -146,9 +146,9 @@ fn a_malformed_pattern_is_refused_at_start() {
     );
 }
 
-/// The CRD's rule, as a Rust regex (the rule's CEL string literal unescaped).
-fn crd_regex() -> regex::Regex {
-    let body = CEL_RULE
+/// A CRD rule `self.matches('…')` as a Rust regex (its CEL string literal unescaped).
+pub(crate) fn rule_regex(rule: &str) -> regex::Regex {
+    let body = rule
         .strip_prefix("self.matches('")
         .and_then(|r| r.strip_suffix("')"))
         .expect("one matches() call");
@@ -157,7 +157,7 @@ fn crd_regex() -> regex::Regex {
 
 #[test]
 fn the_crd_rule_and_the_parser_agree() {
-    let re = crd_regex();
+    let re = rule_regex(CEL_RULE);
     let mut cases: Vec<String> = TRICKS.iter().map(|s| (*s).to_owned()).collect();
     cases.extend(
         [
@@ -192,12 +192,12 @@ fn the_crd_rule_and_the_parser_agree() {
 mod properties {
     use proptest::prelude::*;
 
-    use super::{Address, crd_regex};
+    use super::{Address, CEL_RULE, rule_regex};
 
     proptest! {
         #[test]
         fn rule_and_parser_agree_on_any_text(text in "[a-z0-9.:\\-#@?/\\[\\]%]{1,40}") {
-            let re = crd_regex();
+            let re = rule_regex(CEL_RULE);
             let parsed = Address::parse(&text).is_ok();
             if !(text.starts_with('[') && re.is_match(&text)) {
                 prop_assert_eq!(re.is_match(&text), parsed, "{}", text);

@@ -1,4 +1,5 @@
 use super::{ApiUrl, CEL_RULE, UrlAllowList, UrlPattern};
+use crate::crd::address::tests::rule_regex;
 
 fn url(text: &str) -> ApiUrl {
     ApiUrl::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -108,17 +109,9 @@ fn malformed_patterns_are_refused() {
     }
 }
 
-fn crd_regex() -> regex::Regex {
-    let body = CEL_RULE
-        .strip_prefix("self.matches('")
-        .and_then(|r| r.strip_suffix("')"))
-        .expect("one matches() call");
-    regex::Regex::new(&body.replace("\\\\", "\\")).expect("the rule's regex compiles")
-}
-
 #[test]
 fn the_crd_rule_and_the_parser_agree() {
-    let re = crd_regex();
+    let re = rule_regex(CEL_RULE);
     let mut cases: Vec<&str> = TRICKS.to_vec();
     cases.extend([
         "http://buun-curator.news:3000",
@@ -144,14 +137,14 @@ fn the_crd_rule_and_the_parser_agree() {
 mod properties {
     use proptest::prelude::*;
 
-    use super::{ApiUrl, crd_regex};
+    use super::{ApiUrl, CEL_RULE, rule_regex};
 
     proptest! {
         #[test]
         fn rule_and_parser_agree_on_any_text(rest in "[a-z0-9.:/@#?%\\-]{1,30}") {
             for scheme in ["http://", "https://"] {
                 let text = format!("{scheme}{rest}");
-                prop_assert_eq!(crd_regex().is_match(&text), ApiUrl::parse(&text).is_ok(), "{}", text);
+                prop_assert_eq!(rule_regex(CEL_RULE).is_match(&text), ApiUrl::parse(&text).is_ok(), "{}", text);
             }
         }
     }
