@@ -7,11 +7,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::wait;
+use common::global::{namespace_with_global_schedule, paused};
 use curator_operator::{
     controller::curatorworker::{self, WorkerContext},
     crd::{CuratorWorker, FeedSource},
-    temporal::{ScheduleApi, grpc::GrpcSchedules, pool::Pool, proto::SchedulePatch},
+    temporal::{ScheduleApi, proto::SchedulePatch},
     testing::kube::{FakeKube, worker_path},
 };
 use kube::runtime::{reflector, watcher};
@@ -19,31 +19,11 @@ use serde_json::json;
 
 const TNS: &str = "global-schedule-test";
 
-async fn global(address: &str) -> GrpcSchedules {
-    Pool::new("global-test", std::time::Duration::from_secs(5))
-        .schedules(address, TNS, &Default::default())
-        .await
-        .expect("connect")
-}
-
-async fn paused(api: &GrpcSchedules) -> (bool, String) {
-    let s = api
-        .describe("ingest-schedule")
-        .await
-        .expect("describe")
-        .expect("exists")
-        .schedule
-        .state
-        .unwrap_or_default();
-    (s.paused, s.notes)
-}
-
 struct Env {
     kube: Arc<FakeKube>,
     /// `--allow-global-schedule-pause`.
     allowed: std::sync::atomic::AtomicBool,
     store: reflector::Store<FeedSource>,
-    address: String,
 }
 
 impl Env {
@@ -101,34 +81,9 @@ impl Env {
 #[tokio::test]
 async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser() {
     let server = common::shared();
-    common::cli(
-        &server.address,
-        &["operator", "namespace", "create", "--namespace", TNS],
-    );
-    // The namespace is served a moment after it is created.
-    let every = std::time::Duration::from_millis(200);
-    wait::until(std::time::Duration::from_secs(10), every, async || {
-        let served = global(&server.address).await.describe("probe").await;
-        served.is_ok().then_some(())
-    })
-    .await;
-    common::cli(
-        &server.address,
-        &[
-            "schedule",
-            "create",
-            "--schedule-id",
-            "ingest-schedule",
-            "--interval",
-            "1h",
-            "--type",
-            "AllFeedsIngestionWorkflow",
-            "--task-queue",
-            "buun-curator",
-            "--namespace",
-            TNS,
-        ],
-    );
+    let api =
+        namespace_with_global_schedule(&server.address, TNS, std::time::Duration::from_secs(10))
+            .await;
     let kube = Arc::new(FakeKube::default());
     let worker = CuratorWorker::test("g", &server.address)
         .with_spec(json!({"temporal": {"address": server.address, "namespace": TNS}}))
@@ -146,9 +101,7 @@ async fn the_global_schedule_is_reported_paused_and_resumed_only_by_its_pauser()
         kube,
         allowed: false.into(),
         store,
-        address: server.address.clone(),
     };
-    let api = global(&env.address).await;
 
     // Leave: reported, once.
     let w = env.reconcile().await;

@@ -14,6 +14,7 @@ use std::{
 
 use common::{
     cluster::eventually,
+    global::{namespace_with_global_schedule, paused},
     namespace::{WAIT, with_namespace},
     operator::{Operator, Options},
 };
@@ -21,20 +22,14 @@ use curator_operator::crd::{CuratorWorker, FeedSource};
 use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
 use kube::{Api, api::PostParams};
 
-/// A loopback listener that counts the connections made to it (and closes each at once).
+/// A loopback listener that counts the connections made to it: its port and the count.
 async fn listener() -> (u16, Arc<AtomicUsize>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let port = l.local_addr().expect("addr").port();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let count = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = l.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            drop(conn);
-        }
-    });
+    let (address, seen) = common::black_hole().await;
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     (port, seen)
 }
 
@@ -253,61 +248,6 @@ async fn an_unlisted_curator_api_url_gets_no_token_no_request_and_no_deployment(
     space.delete_releasing_finalizers().await;
 }
 
-/// A Temporal namespace of the test's own on the shared dev server, holding buun-curator's
-/// `ingest-schedule`; a client of it.
-async fn temporal_namespace_with_global_schedule(
-    prefix: &str,
-) -> (String, curator_operator::temporal::grpc::GrpcSchedules) {
-    let server = common::shared();
-    let tns = common::cluster::unique(prefix);
-    common::cli(
-        &server.address,
-        &["operator", "namespace", "create", "--namespace", &tns],
-    );
-    let pool = curator_operator::temporal::pool::Pool::new("tenancy-test", Duration::from_secs(5));
-    let api = common::wait::until(WAIT, Duration::from_millis(200), async || {
-        let api = pool
-            .schedules(&server.address, &tns, &Default::default())
-            .await
-            .ok()?;
-        use curator_operator::temporal::ScheduleApi;
-        api.describe("probe").await.ok().map(|_| api)
-    })
-    .await
-    .expect("the namespace is served");
-    common::cli(
-        &server.address,
-        &[
-            "schedule",
-            "create",
-            "--schedule-id",
-            "ingest-schedule",
-            "--interval",
-            "1h",
-            "--type",
-            "AllFeedsIngestionWorkflow",
-            "--task-queue",
-            "buun-curator",
-            "--namespace",
-            &tns,
-        ],
-    );
-    (tns, api)
-}
-
-async fn global_paused(api: &curator_operator::temporal::grpc::GrpcSchedules) -> (bool, String) {
-    use curator_operator::temporal::ScheduleApi;
-    let s = api
-        .describe("ingest-schedule")
-        .await
-        .expect("describe")
-        .expect("exists")
-        .schedule
-        .state
-        .unwrap_or_default();
-    (s.paused, s.notes)
-}
-
 fn global_condition(w: &CuratorWorker) -> Option<String> {
     let c = w
         .status
@@ -327,7 +267,8 @@ async fn the_shared_global_schedule_is_paused_only_with_leave_and_not_past_its_n
         return;
     };
     let (c, ns) = (space.cluster, space.ns.clone());
-    let (tns, global) = temporal_namespace_with_global_schedule("tenancy-global").await;
+    let tns = common::cluster::unique("tenancy-global");
+    let global = namespace_with_global_schedule(&common::shared().address, &tns, WAIT).await;
     let start = |extra: &[&str]| {
         let mut args = vec!["--watch-namespaces".to_owned(), ns.clone()];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
@@ -363,7 +304,7 @@ async fn the_shared_global_schedule_is_paused_only_with_leave_and_not_past_its_n
     })
     .await;
     assert!(
-        !global_paused(&global).await.0,
+        !paused(&global).await.0,
         "a tenant paused the shared schedule"
     );
     drop(op);
@@ -373,8 +314,8 @@ async fn the_shared_global_schedule_is_paused_only_with_leave_and_not_past_its_n
         "--identity",
         "tenancy-operator",
     ]);
-    eventually("paused", WAIT, || async { global_paused(&global).await.0 }).await;
-    let (_, note) = global_paused(&global).await;
+    eventually("paused", WAIT, || async { paused(&global).await.0 }).await;
+    let (_, note) = paused(&global).await;
     assert!(
         note.starts_with("tenancy-operator: paused for CuratorWorker"),
         "{note}"
@@ -389,7 +330,7 @@ async fn the_shared_global_schedule_is_paused_only_with_leave_and_not_past_its_n
     // The namespace goes: the pause goes with it.
     space.delete().await;
     eventually("unpaused when the namespace is deleted", WAIT, || async {
-        !global_paused(&global).await.0
+        !paused(&global).await.0
     })
     .await;
     drop(op);

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod env;
+pub mod global;
 pub mod namespace;
 pub mod node;
 pub mod operator;
