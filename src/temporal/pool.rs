@@ -59,9 +59,12 @@ pub struct Pool {
     metrics: Option<Arc<Metrics>>,
     pacing: Pacing,
     max_in_flight: usize,
-    limits: Arc<std::sync::Mutex<HashMap<(String, String), Limits>>>,
+    limits: Arc<std::sync::Mutex<LimitsByPlace>>,
     allowed: Arc<AllowList>,
 }
+
+/// The limits of each (frontend address, Temporal namespace), and when they were last used.
+type LimitsByPlace = HashMap<(String, String), (Limits, Instant)>;
 
 /// What every caller of one (frontend address, Temporal namespace) shares.
 #[derive(Clone, Default)]
@@ -121,20 +124,55 @@ impl Pool {
 
     /// The pace and the places in flight of (`address`, `namespace`), made at first use.
     fn limits(&self, address: &str, namespace: &str) -> Limits {
+        self.limits_at(address, namespace, Instant::now())
+    }
+
+    fn limits_at(&self, address: &str, namespace: &str, now: Instant) -> Limits {
         if self.pacing == Pacing::Off && self.max_in_flight == 0 {
             return Limits::default();
         }
         let mut m = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry((address.to_owned(), namespace.to_owned()))
-            .or_insert_with(|| Limits {
-                pace: match self.pacing {
-                    Pacing::Off => None,
-                    Pacing::Adaptive { ceiling } => Some(Arc::new(Pace::new(address, ceiling))),
-                },
-                slots: (self.max_in_flight > 0)
-                    .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
-            })
-            .clone()
+        // A Temporal namespace unused for an hour (a worker gone or moved) is forgotten, with
+        // its pace's series.
+        m.retain(|(a, n), (_, used)| {
+            let keep = now.saturating_duration_since(*used) < IDLE;
+            if !keep {
+                self.forget_series(a, n);
+            }
+            keep
+        });
+        let entry = m
+            .entry((address.to_owned(), namespace.to_owned()))
+            .or_insert_with(|| {
+                let limits = Limits {
+                    pace: match self.pacing {
+                        Pacing::Off => None,
+                        Pacing::Adaptive { ceiling } => Some(Arc::new(Pace::new(address, ceiling))),
+                    },
+                    slots: (self.max_in_flight > 0)
+                        .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
+                };
+                (limits, now)
+            });
+        entry.1 = now;
+        entry.0.clone()
+    }
+
+    /// Removes the `curator_temporal_pace_rps` series of (`address`, `namespace`).
+    fn forget_series(&self, address: &str, namespace: &str) {
+        let Some(m) = &self.metrics else { return };
+        for budget in super::pace::Budget::ALL {
+            m.temporal_pace.remove(&crate::metrics::TemporalBudget {
+                temporal_address: address.to_owned(),
+                temporal_namespace: namespace.to_owned(),
+                budget: budget.label().to_owned(),
+            });
+        }
+    }
+
+    /// The (address, Temporal namespace) pairs whose pace and places in flight are kept.
+    pub fn paced(&self) -> usize {
+        self.limits.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Records every RPC made through this pool in `metrics`.
@@ -284,56 +322,5 @@ impl Pool {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::{sync::Arc, time::Duration};
-
-    use super::Pool;
-    use crate::{
-        crd::address::{AllowList, Pattern},
-        temporal::TemporalError,
-    };
-
-    #[test]
-    fn an_address_is_read_by_the_grammar_and_checked_before_any_connection() {
-        let list = AllowList::new(vec![Pattern::parse("*.tmprl.cloud:7233").expect("pattern")]);
-        let pool = Pool::new("test", Duration::from_secs(1)).with_allowed_addresses(list);
-        assert!(pool.check("ns.acct.tmprl.cloud:7233").is_ok());
-        assert!(matches!(
-            pool.check("evil.example:7233"),
-            Err(TemporalError::AddressNotAllowed(_))
-        ));
-        assert!(matches!(
-            pool.check("evil.example#.tmprl.cloud:7233"),
-            Err(TemporalError::Config(_))
-        ));
-        let open = Pool::new("test", Duration::from_secs(1));
-        assert!(
-            matches!(
-                open.check("127.0.0.1@evil.example:7233"),
-                Err(TemporalError::Config(_))
-            ),
-            "the grammar holds without a list too"
-        );
-    }
-
-    #[test]
-    fn one_limit_of_calls_in_flight_per_temporal_namespace() {
-        let pool = Pool::new("test", Duration::from_secs(1)).with_max_in_flight(16);
-        let slots = |p: &Pool, address: &str, namespace: &str| p.limits(address, namespace).slots;
-        let a = slots(&pool, "t:7233", "news").expect("limited");
-        let again = slots(&pool, "t:7233", "news").expect("limited");
-        assert!(Arc::ptr_eq(&a, &again), "shared by the namespace's callers");
-        assert_eq!(a.available_permits(), 16);
-        let other = slots(&pool, "t:7233", "blogs").expect("limited");
-        assert!(!Arc::ptr_eq(&a, &other), "another namespace has its own");
-        let elsewhere = slots(&pool, "u:7233", "news").expect("limited");
-        assert!(!Arc::ptr_eq(&a, &elsewhere), "another frontend has its own");
-        let clone = pool.clone();
-        assert!(Arc::ptr_eq(
-            &a,
-            &slots(&clone, "t:7233", "news").expect("limited")
-        ));
-        let unlimited = Pool::new("test", Duration::from_secs(1));
-        assert!(slots(&unlimited, "t:7233", "news").is_none());
-    }
-}
+#[path = "pool_tests.rs"]
+mod tests;
