@@ -136,11 +136,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     }
     let ctx = feed_context(&args, client.clone(), metrics.clone(), health.clone())?;
     let opts = controller::RunOptions {
-        scopes: if args.watch_namespaces.is_empty() {
-            vec![None]
-        } else {
-            args.watch_namespaces.iter().cloned().map(Some).collect()
-        },
+        scopes: scopes(&args.watch_namespaces),
         concurrency: args.concurrency,
         drain: args.temporal.temporal_timeout,
         stall: args.stall_timeout,
@@ -195,7 +191,8 @@ fn feed_context(
         .with_backoff(Duration::from_secs(1), args.max_backoff);
     Ok(Arc::new(
         FeedContext::new(Arc::new(shared), args.temporal.build_options())
-            .with_full_verify(args.full_verify_interval),
+            .with_full_verify(args.full_verify_interval)
+            .with_cross_namespace_adoption(args.allow_cross_namespace_adoption),
     ))
 }
 
@@ -233,5 +230,37 @@ async fn wait_for_leadership(
     } else {
         let (tx, rx) = leader::always();
         (rx, None, Some(tx))
+    }
+}
+
+/// PURE: one scope per watched namespace, each once (a namespace listed twice would get two
+/// controllers reconciling the same objects), or one for all namespaces.
+fn scopes(watched: &[String]) -> Vec<Option<String>> {
+    let mut names: Vec<&str> = watched
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return vec![None];
+    }
+    names.into_iter().map(|n| Some(n.to_owned())).collect()
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::scopes;
+
+    #[test]
+    fn a_namespace_listed_twice_is_watched_once() {
+        let listed = |v: &[&str]| scopes(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            listed(&["news", "blogs", "news"]),
+            vec![Some("blogs".to_owned()), Some("news".to_owned())]
+        );
+        assert_eq!(listed(&[]), vec![None]);
+        assert_eq!(listed(&[""]), vec![None], "an empty value is no namespace");
     }
 }
