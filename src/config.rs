@@ -164,6 +164,12 @@ pub struct RunArgs {
     /// is turned off.
     #[arg(long, env = "CURATOR_ALLOW_GLOBAL_SCHEDULE_PAUSE", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_global_schedule_pause: bool,
+    /// Let a FeedSource take a buun-curator feed that belongs to another namespace (one a
+    /// FeedSource there held first). Off by default: a tenant's FeedSource that names another
+    /// namespace's feed, by `feed.id` or by URL, is told so in its status and writes nothing to
+    /// it. Either way one FeedSource holds a feed at a time (its `FeedClaim`).
+    #[arg(long, env = "CURATOR_ALLOW_CROSS_NAMESPACE_ADOPTION", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_cross_namespace_adoption: bool,
     /// Namespaces to watch (comma-separated); all namespaces when empty.
     #[arg(long, env = "CURATOR_WATCH_NAMESPACES", value_delimiter = ',')]
     pub watch_namespaces: Vec<String>,
@@ -178,7 +184,10 @@ pub struct RunArgs {
     pub max_backoff: Duration,
     /// Resources reconciled at the same time, per kind. Their calls to Temporal are limited
     /// separately (`--temporal-max-in-flight`), so a reconcile busy with the API server does
-    /// not keep another from calling Temporal.
+    /// not keep another from calling Temporal. Watching all namespaces, one namespace holds
+    /// half of these at most, and an equal share while others are busy too (a reconcile over
+    /// its share is put off for a second: `curator_reconciles_deferred_total`), so one tenant's
+    /// hanging endpoint never holds every slot.
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running

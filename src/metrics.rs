@@ -92,6 +92,13 @@ pub struct NamespaceOutcome {
     pub outcome: String,
 }
 
+/// `namespace` of a FeedSource.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Namespace {
+    /// Namespace.
+    pub namespace: String,
+}
+
 /// `namespace` and `name` of a FeedSource.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Feed {
@@ -141,12 +148,18 @@ pub struct Metrics {
     pub temporal_pace: Family<TemporalBudget, Gauge<f64, AtomicU64>>,
     /// `curator_reconciles_in_flight{kind}`.
     pub in_flight: Family<Kind, Gauge>,
+    /// `curator_reconciles_deferred_total{kind}`: reconciles put off because their namespace
+    /// held its share of the slots while others wanted some.
+    pub reconciles_deferred: Family<Kind, Counter>,
     /// `curator_crd_installed{crd}` (0 while the API server does not serve it).
     pub crd_installed: Family<Crd, Gauge>,
     /// `curator_watch_errors_total{kind,reason}`.
     pub watch_errors: Family<KindReason, Counter>,
     /// `curator_kube_requests_total{verb,resource}`: requests to the Kubernetes API server.
     pub kube_requests: Family<KubeRequest, Counter>,
+    /// `curator_cleanups_skipped_total{namespace}`: FeedSources let go with their schedule left
+    /// in Temporal (`curator.buun.dev/skip-cleanup` on a blocked cleanup).
+    pub cleanups_skipped: Family<Namespace, Counter>,
     /// `curator_feed_runs_total{namespace,outcome}`: runs of FeedSources' schedules seen to end.
     pub feed_runs: Family<NamespaceOutcome, Counter>,
     /// `curator_feed_last_success_timestamp_seconds{namespace,name}`: when a FeedSource's last
@@ -179,10 +192,12 @@ impl Default for Metrics {
             temporal_throttled: Family::default(),
             temporal_pace: Family::default(),
             in_flight: Family::default(),
+            reconciles_deferred: Family::default(),
             crd_installed: Family::default(),
             watch_errors: Family::default(),
             kube_requests: Family::default(),
             feed_runs: Family::default(),
+            cleanups_skipped: Family::default(),
             feed_last_success: Family::default(),
             managed: Mutex::default(),
             registry: Registry::default(),
@@ -207,10 +222,12 @@ impl Default for Metrics {
             temporal_throttled: "temporal_throttled", "Calls a Temporal namespace refused with ResourceExhausted, by budget";
             temporal_pace: "temporal_pace_rps", "Calls per second the operator currently allows to a Temporal namespace, by budget";
             in_flight: "reconciles_in_flight", "Reconciles running now";
+            reconciles_deferred: "reconciles_deferred", "Reconciles put off because their namespace held its share of the slots while others wanted some";
             crd_installed: "crd_installed", "1 when the API server serves the CRD, 0 when it does not (its controller waits)";
             watch_errors: "watch_errors", "Failed lists and watches of the controllers, by kind and reason";
             kube_requests: "kube_requests", "Requests to the Kubernetes API server by verb and resource";
             feed_runs: "feed_runs", "Runs of FeedSources' schedules seen to end, by namespace and outcome";
+            cleanups_skipped: "cleanups_skipped", "FeedSources let go on a blocked cleanup (skip-cleanup), their schedules left in Temporal";
             feed_last_success: "feed_last_success_timestamp_seconds", "When a FeedSource's last successful run ended (Unix seconds)";
         }
         Self { registry, ..m }

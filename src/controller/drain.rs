@@ -21,6 +21,7 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     http::Progress,
     metrics::{Kind, Metrics},
+    runtime::fair::{self, FairShare},
 };
 
 /// Reconciles in flight, and whether new ones may start.
@@ -31,17 +32,31 @@ pub struct Drain {
     /// When each reconcile in flight started, and of what (for `/livez`).
     started: Mutex<HashMap<u64, (Instant, &'static str, String)>>,
     next_id: AtomicU64,
+    /// Each namespace's share of the reconcile slots.
+    fair: Option<Arc<FairShare>>,
 }
 
 impl Drain {
     /// Nothing in flight, not stopping; `curator_reconciles_in_flight` goes to `metrics`.
     pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+        Self::build(metrics, None)
+    }
+
+    /// The same, with `slots` reconciles per kind shared fairly between namespaces
+    /// ([`FairShare`]): a reconcile over its namespace's share while others want slots is put
+    /// off ([`fair::DEFER`]) and counted in `curator_reconciles_deferred_total`.
+    pub fn with_slots(metrics: Arc<Metrics>, slots: usize) -> Arc<Self> {
+        Self::build(metrics, Some(FairShare::new(slots)))
+    }
+
+    fn build(metrics: Arc<Metrics>, fair: Option<Arc<FairShare>>) -> Arc<Self> {
         Arc::new(Self {
             stopping: AtomicBool::new(false),
             in_flight: watch::Sender::new(0),
             metrics,
             started: Mutex::default(),
             next_id: AtomicU64::new(0),
+            fair,
         })
     }
 
@@ -57,12 +72,23 @@ impl Drain {
         F: Future<Output = Result<Action, E>> + Send + 'static,
         E: Send + 'static,
     {
-        let guard =
-            (!self.stopping.load(Ordering::Acquire)).then(|| InFlight::enter(self, kind, object));
+        let stopping = self.stopping.load(Ordering::Acquire);
+        let ns = object.split('/').next().unwrap_or_default();
+        let slot = match (&self.fair, stopping) {
+            (Some(fair), false) => fair.enter(kind, ns, std::time::Instant::now()).map(Some),
+            _ => Some(None),
+        };
+        if slot.is_none() {
+            let kind = Kind { kind: kind.into() };
+            self.metrics.reconciles_deferred.get_or_create(&kind).inc();
+        }
+        let guard = (!stopping && slot.is_some()).then(|| InFlight::enter(self, kind, object));
         async move {
-            match guard {
-                Some(_guard) => reconcile.await,
-                None => Ok(Action::await_change()),
+            match (guard, slot) {
+                (Some(_guard), Some(_slot)) => reconcile.await,
+                // Over its namespace's share: back in a moment, nothing done.
+                (None, None) => Ok(Action::requeue(fair::DEFER)),
+                _ => Ok(Action::await_change()),
             }
         }
     }

@@ -72,7 +72,13 @@ pub async fn run(
 ) {
     let shared = feeds.shared.clone();
     let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
-    let drain = Drain::new(shared.metrics.clone());
+    // One controller per kind for every namespace: its slots are shared fairly between them.
+    // (With watched namespaces listed, each has controllers and slots of its own.)
+    let drain = if opts.scopes.iter().any(Option::is_none) {
+        Drain::with_slots(shared.metrics.clone(), usize::from(opts.concurrency))
+    } else {
+        Drain::new(shared.metrics.clone())
+    };
     shared.health.watch_progress(drain.clone(), opts.stall);
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut controllers: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
