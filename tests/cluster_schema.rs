@@ -399,6 +399,7 @@ fn kubectl_apply_server_side_accepts_the_crds() {
     println!("$ kubectl apply --server-side -f crds/\n{out}");
     assert!(out.contains("customresourcedefinition.apiextensions.k8s.io/feedsources.curator.buun.dev serverside-applied"), "{out}");
     assert!(out.contains("customresourcedefinition.apiextensions.k8s.io/curatorworkers.curator.buun.dev serverside-applied"), "{out}");
+    assert!(out.contains("customresourcedefinition.apiextensions.k8s.io/feedclaims.curator.buun.dev serverside-applied"), "{out}");
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/curator-operator/crds/");
     cluster.kubectl_ok(&[
         "apply",
@@ -545,11 +546,11 @@ fn bounds() -> Vec<Bound> {
         }
     }
     let mut out = Vec::new();
-    for (file, c) in crd::all() {
-        let kind = if file == "feedsource.yaml" {
-            "FeedSource"
-        } else {
-            "CuratorWorker"
+    for (_, c) in crd::all() {
+        let kind = match c.spec.names.kind.as_str() {
+            "FeedSource" => "FeedSource",
+            "CuratorWorker" => "CuratorWorker",
+            _ => "FeedClaim",
         };
         let schema = serde_json::to_value(&c.spec.versions[0].schema).expect("json")["openAPIV3Schema"]["properties"]["spec"].clone();
         walk(kind, &schema, vec!["spec".into()], &mut out);

@@ -41,8 +41,35 @@ fn the_charts_crds_match_the_types() {
 }
 
 #[test]
+fn the_feed_claims_are_cluster_scoped_where_no_tenant_role_reaches() {
+    let (_, crd) = crd::all()
+        .into_iter()
+        .find(|(f, _)| *f == "feedclaim.yaml")
+        .expect("FeedClaim CRD");
+    assert_eq!(crd.spec.scope, "Cluster");
+    let v = &crd.spec.versions[0];
+    assert!(
+        v.subresources.is_none(),
+        "no status: the operator writes the whole object"
+    );
+    let cols: Vec<_> = v
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        cols,
+        ["Feed", "Namespace", "Holder", "Created For", "API", "Age"]
+    );
+}
+
+#[test]
 fn crds_are_namespaced_with_status_and_printer_columns() {
-    for (_, crd) in crd::all() {
+    for (_, crd) in crd::all()
+        .into_iter()
+        .filter(|(f, _)| *f != "feedclaim.yaml")
+    {
         assert_eq!(crd.spec.group, "curator.buun.dev");
         assert_eq!(crd.spec.scope, "Namespaced");
         let v = &crd.spec.versions[0];

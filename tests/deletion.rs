@@ -119,11 +119,54 @@ async fn a_cleanup_only_a_change_can_fix_is_reported_and_the_annotation_releases
         .expect("released");
     assert!(feed(&kube, "blocked", "hn").is_none());
     assert_eq!(warnings(&kube, "CleanupSkipped"), 1);
+    let skipped = ctx
+        .shared
+        .metrics
+        .cleanups_skipped
+        .get_or_create(&curator_operator::metrics::Namespace {
+            namespace: "blocked".into(),
+        })
+        .get();
+    assert_eq!(skipped, 1, "counted");
     assert_eq!(
         ctx.remembered(),
         0,
         "nothing kept about a FeedSource that is gone"
     );
+}
+
+#[tokio::test]
+async fn the_skip_annotation_leaves_nothing_behind_where_the_cleanup_can_be_done() {
+    let server = common::shared();
+    let kube = Arc::new(FakeKube::default());
+    kube.put_object(&CuratorWorker::test("skip-early", &server.address));
+    kube.put_object(&FeedSource::test("skip-early", "hn"));
+    let ctx = context(&kube);
+    reconcile(&kube, &ctx, "skip-early", "hn")
+        .await
+        .expect("synced");
+    let schedules = common::schedules(&server.address).await;
+    let id = "del/skip-early/hn";
+    assert!(schedules.describe(id).await.expect("describe").is_some());
+    // Set before anything is blocked: the schedule is still removed.
+    let mut fs = feed(&kube, "skip-early", "hn").expect("feed").deleting();
+    fs.metadata.annotations = Some(
+        [(
+            "curator.buun.dev/skip-cleanup".to_owned(),
+            "true".to_owned(),
+        )]
+        .into(),
+    );
+    kube.put_object(&fs);
+    reconcile(&kube, &ctx, "skip-early", "hn")
+        .await
+        .expect("cleaned up");
+    assert!(feed(&kube, "skip-early", "hn").is_none());
+    assert!(
+        schedules.describe(id).await.expect("describe").is_none(),
+        "a schedule that could be removed was left running"
+    );
+    assert_eq!(warnings(&kube, "CleanupSkipped"), 0);
 }
 
 #[tokio::test]

@@ -602,6 +602,11 @@ fn default_rbac_is_cluster_wide_and_least_privilege() {
         rule_for("events.k8s.io", "events"),
         set(&["create", "patch"])
     );
+    assert_eq!(
+        rule_for("curator.buun.dev", "feedclaims"),
+        set(&["get", "list", "create", "update", "delete"]),
+        "no watch: claims are read when a FeedSource needs them"
+    );
     assert!(
         !cluster
             .iter()
@@ -773,8 +778,13 @@ fn user_affinity_replaces_the_default_anti_affinity() {
 #[test]
 fn ha_rbac_is_namespaced_to_the_watched_namespaces() {
     let docs = render_ha();
-    assert!(of_kind(&docs, "ClusterRole").is_empty(), "no ClusterRole");
-    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    // Cluster-wide only the FeedClaims: they are cluster-scoped, the operator's own record.
+    let cluster_roles = of_kind(&docs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "one ClusterRole, for FeedClaims");
+    let claim_rules = cluster_roles[0]["rules"].as_array().expect("rules");
+    assert_eq!(claim_rules.len(), 1, "{claim_rules:?}");
+    assert_eq!(strings(&claim_rules[0]["resources"]), ["feedclaims"]);
+    assert_eq!(of_kind(&docs, "ClusterRoleBinding").len(), 1);
 
     let curator_namespaces: BTreeSet<&str> = rules(&docs)
         .into_iter()

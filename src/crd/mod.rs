@@ -8,6 +8,7 @@ pub mod curatorworker;
 pub mod curatorworker_status;
 pub mod duration;
 pub mod error;
+pub mod feedclaim;
 pub mod feedsource;
 pub mod feedsource_status;
 pub mod fingerprint;
@@ -20,7 +21,7 @@ pub use feedsource::{FeedSource, FeedSourceSpec, FeedSourceStatus};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-/// The API group of both kinds.
+/// The API group of every kind.
 pub const GROUP: &str = "curator.buun.dev";
 
 /// Every CRD this operator serves, with the file name it is generated into under `crds/`.
@@ -28,6 +29,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("curatorworker.yaml", CuratorWorker::crd()),
         ("feedsource.yaml", FeedSource::crd()),
+        ("feedclaim.yaml", feedclaim::FeedClaim::crd()),
     ]
 }
 

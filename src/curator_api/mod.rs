@@ -77,6 +77,10 @@ pub enum ApiError {
     /// cleartext to a host other than loopback), or the URL is malformed: nothing was sent.
     #[error("{0}")]
     NotAllowed(String),
+    /// Another FeedSource has been registering the same feed URL for longer than the
+    /// operator waits: retried with backoff.
+    #[error("another FeedSource is registering feed URL {0} with buun-curator; retried")]
+    Busy(String),
     /// Any other answer.
     #[error("buun-curator's API answered {status}: {body}")]
     Unexpected {
@@ -101,7 +105,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "CuratorApiUnauthorized",
             ApiError::Rejected(_) => "InvalidSpec",
-            ApiError::Unavailable(_) => "CuratorApiUnavailable",
+            ApiError::Unavailable(_) | ApiError::Busy(_) => "CuratorApiUnavailable",
             ApiError::NotAllowed(_) => "CuratorApiNotAllowed",
             ApiError::Unexpected { .. } => "CuratorApiError",
         }

@@ -4,6 +4,8 @@
 //! ([`settle`]). Every POST and PATCH starts an ingestion run in buun-curator, so nothing is
 //! written unless a field differs.
 
+pub mod claim;
+pub mod normal;
 pub mod route;
 pub mod settle;
 
@@ -40,6 +42,23 @@ pub enum Registration {
         /// The feeds.
         ids: Vec<String>,
     },
+    /// Another FeedSource holds the feed (its `FeedClaim`): nothing is written to it.
+    HeldByOther {
+        /// The feed.
+        id: String,
+        /// The holder, `namespace/name`.
+        holder: String,
+    },
+    /// The feed belongs to another namespace, and the operator does not let a FeedSource take
+    /// another namespace's feed.
+    OfAnotherNamespace {
+        /// The feed.
+        id: String,
+        /// The namespace it belongs to.
+        namespace: String,
+        /// Its holder there, `namespace/name`, if any.
+        holder: Option<String>,
+    },
     /// buun-curator's API (or its token) failed.
     Failed {
         /// Why.
@@ -69,6 +88,32 @@ impl Registration {
                     message: format!(
                         "feeds {} all have URL {url}; set feed.id to the one this FeedSource is",
                         ids.join(", ")
+                    ),
+                },
+                true,
+            )),
+            Registration::HeldByOther { id, holder } => Some((
+                Failure {
+                    reason: "FeedHeld",
+                    message: format!(
+                        "feed {id} is held by FeedSource {holder}: this one writes nothing to it and its schedule does not run (one feed, one ingestion) until that one is deleted or turns to another feed; then this one takes it"
+                    ),
+                },
+                true,
+            )),
+            Registration::OfAnotherNamespace {
+                id,
+                namespace,
+                holder,
+            } => Some((
+                Failure {
+                    reason: "FeedOfAnotherNamespace",
+                    message: format!(
+                        "feed {id} belongs to namespace {namespace}{}; the operator does not let a FeedSource take another namespace's feed (--allow-cross-namespace-adoption): nothing is written to it and this schedule does not run",
+                        holder
+                            .as_ref()
+                            .map(|h| format!(" (held by FeedSource {h})"))
+                            .unwrap_or_default()
                     ),
                 },
                 true,
@@ -234,7 +279,7 @@ fn keep(spec: &FeedSpec, row: &FeedRow, origin: Origin) -> Plan {
 
 /// Decides what to do, given every feed the API holds. The feed is, in order: the one
 /// `feed.id` names; the one the status recorded (unless it is gone: then as if new); the one
-/// feed with `feed.url`; a new one.
+/// feed with `feed.url` (compared normalised: [`normal::url`]); a new one.
 pub fn plan(spec: &FeedSpec, recorded: Option<Recorded<'_>>, rows: &[FeedRow]) -> Plan {
     let by_id = |id: &str| rows.iter().find(|r| r.id == id);
     if let Some(id) = &spec.id {
@@ -253,7 +298,11 @@ pub fn plan(spec: &FeedSpec, recorded: Option<Recorded<'_>>, rows: &[FeedRow]) -
         };
         return keep(spec, row, origin);
     }
-    let same_url: Vec<&FeedRow> = rows.iter().filter(|r| r.url == spec.url).collect();
+    let wanted = normal::url(&spec.url);
+    let same_url: Vec<&FeedRow> = rows
+        .iter()
+        .filter(|r| normal::url(&r.url) == wanted)
+        .collect();
     match same_url.as_slice() {
         [] => Plan::Create {
             fields: create_fields(spec),

@@ -277,4 +277,47 @@ impl KeyedLocks {
         };
         lock.lock_owned().await
     }
+
+    /// Waits for the lock of `key` for `wait` at most (`Err` after that: someone held it too
+    /// long); it is released when the guard is dropped.
+    pub async fn lock_within(
+        &self,
+        key: &str,
+        wait: std::time::Duration,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(wait, self.lock(key)).await
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::KeyedLocks;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_held_too_long_is_given_up_and_other_keys_never_wait() {
+        let locks = KeyedLocks::default();
+        let held = locks.lock("api https://e.com/feed").await;
+        let wait = Duration::from_secs(15);
+        assert!(
+            locks
+                .lock_within("api https://e.com/feed", wait)
+                .await
+                .is_err(),
+            "held past the bound: given up"
+        );
+        assert!(
+            locks
+                .lock_within("api https://e.com/other", wait)
+                .await
+                .is_ok()
+        );
+        drop(held);
+        assert!(
+            locks
+                .lock_within("api https://e.com/feed", wait)
+                .await
+                .is_ok()
+        );
+    }
 }

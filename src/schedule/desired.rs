@@ -30,6 +30,10 @@ pub const SUSPEND_NOTE: &str = "curator-operator: suspended by FeedSource spec.s
 pub const FEED_NOT_FOUND_NOTE: &str =
     "curator-operator: paused, the feed does not exist in buun-curator";
 
+/// The note of a schedule the operator paused because another FeedSource holds its feed.
+pub const FEED_HELD_NOTE: &str =
+    "curator-operator: paused, another FeedSource holds the feed (see the FeedSource's status)";
+
 /// The execution timeout of a run whose FeedSource sets none (`--default-execution-timeout`):
 /// longer than a run of buun-curator's worker can take when it works (its crawl activity is
 /// bounded at 10 minutes with 3 attempts, its content-fetch child workflow at 30 minutes), so
@@ -131,11 +135,21 @@ impl DesiredSchedule {
 
     /// The same schedule, paused because its feed does not exist in buun-curator (it is unpaused
     /// when the feed exists again; the fingerprint does not cover the state).
-    pub fn paused_for_missing_feed(mut self) -> Self {
+    pub fn paused_for_missing_feed(self) -> Self {
+        self.paused_with(FEED_NOT_FOUND_NOTE)
+    }
+
+    /// The same schedule, paused because another FeedSource holds the feed (unless the spec
+    /// pauses it already).
+    pub fn paused_for_held_feed(self) -> Self {
+        self.paused_with(FEED_HELD_NOTE)
+    }
+
+    fn paused_with(mut self, note: &str) -> Self {
         let state = self.schedule.state.get_or_insert_with(Default::default);
         if !state.paused {
             state.paused = true;
-            state.notes = FEED_NOT_FOUND_NOTE.to_owned();
+            state.notes = note.to_owned();
         }
         self
     }
@@ -144,7 +158,7 @@ impl DesiredSchedule {
 /// Whether a pause note is one the operator writes (a pause with another note was made by
 /// Temporal or a person, and is never silently undone).
 pub fn is_operator_pause(note: &str) -> bool {
-    note == SUSPEND_NOTE || note == FEED_NOT_FOUND_NOTE
+    note == SUSPEND_NOTE || note == FEED_NOT_FOUND_NOTE || note == FEED_HELD_NOTE
 }
 
 /// What every schedule ID under `prefix` starts with (empty, so everything, for no prefix): a

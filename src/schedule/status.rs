@@ -82,7 +82,10 @@ fn record_feed(s: &mut FeedSourceStatus, r: &Registration) {
             s.feed_id = Some(id.clone());
             s.feed_created = *origin == Origin::Created;
         }
-        Registration::Ambiguous { .. } | Registration::Failed { .. } => {}
+        Registration::Ambiguous { .. }
+        | Registration::HeldByOther { .. }
+        | Registration::OfAnotherNamespace { .. }
+        | Registration::Failed { .. } => {}
     }
 }
 

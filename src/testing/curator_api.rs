@@ -34,6 +34,8 @@ pub struct FakeCuratorApi {
     pub requests: Mutex<Vec<String>>,
     /// When true, every call answers 503.
     pub down: AtomicBool,
+    /// How long every call takes to be answered, in milliseconds (a slow API).
+    pub delay_ms: AtomicU64,
     next_id: AtomicU64,
 }
 
@@ -62,6 +64,7 @@ impl FakeCuratorApi {
         let app = Router::new()
             .route("/api/feeds", get(list).post(create))
             .route("/api/feeds/{id}", get(one).patch(update).delete(remove))
+            .layer(axum::middleware::from_fn_with_state(api.clone(), slow))
             .with_state(api.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -192,6 +195,19 @@ fn or_null(v: &Value) -> Value {
         Some(s) if !s.is_empty() => json!(s),
         _ => Value::Null,
     }
+}
+
+/// Answers after [`FakeCuratorApi::delay_ms`].
+async fn slow(
+    State(api): State<Arc<FakeCuratorApi>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let ms = api.delay_ms.load(Ordering::Relaxed);
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    next.run(req).await
 }
 
 async fn list(State(api): State<Arc<FakeCuratorApi>>, headers: HeaderMap) -> Response {

@@ -59,6 +59,63 @@ pub fn worker_path(ns: &str, name: &str) -> String {
     format!("/apis/curator.buun.dev/v1alpha1/namespaces/{ns}/curatorworkers/{name}")
 }
 
+/// FeedClaims, as an API server keeps them: created, replaced, listed by label, deleted.
+fn claims(
+    objects: &mut BTreeMap<String, Value>,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let selector = query
+        .split('&')
+        .find_map(|q| q.strip_prefix("labelSelector="))
+        .map(|s| s.replace("%3D", "=").replace("%2F", "/"));
+    match *method {
+        Method::GET if path.ends_with("/feedclaims") => {
+            let items: Vec<Value> = objects
+                .iter()
+                .filter(|(p, _)| p.starts_with(path))
+                .map(|(_, o)| o.clone())
+                .filter(|o| {
+                    selector.as_deref().is_none_or(|sel| {
+                        let (k, v) = sel.split_once('=').unwrap_or((sel, ""));
+                        o["metadata"]["labels"][k] == v
+                    })
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items}),
+            )
+        }
+        Method::GET => match objects.get(path) {
+            Some(o) => (StatusCode::OK, o.clone()),
+            None => (StatusCode::NOT_FOUND, not_found()),
+        },
+        Method::POST => {
+            let at = format!("{path}/{}", body["metadata"]["name"].as_str().unwrap_or(""));
+            if objects.contains_key(&at) {
+                return (StatusCode::CONFLICT, failure(StatusCode::CONFLICT));
+            }
+            objects.insert(at, body.clone());
+            (StatusCode::CREATED, body)
+        }
+        Method::PUT => {
+            objects.insert(path.to_owned(), body.clone());
+            (StatusCode::OK, body)
+        }
+        Method::DELETE => match objects.remove(path) {
+            Some(_) => (
+                StatusCode::OK,
+                json!({"kind": "Status", "status": "Success"}),
+            ),
+            None => (StatusCode::NOT_FOUND, not_found()),
+        },
+        _ => (StatusCode::NOT_FOUND, not_found()),
+    }
+}
+
 fn not_found() -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
 }
@@ -134,6 +191,9 @@ impl FakeKube {
             return (code, failure(code));
         }
         let mut objects = self.objects.lock().expect("lock");
+        if path.contains("/feedclaims") {
+            return claims(&mut objects, &method, path, query, body);
+        }
         match method {
             Method::GET => match objects.get(path) {
                 Some(o) => (StatusCode::OK, o.clone()),

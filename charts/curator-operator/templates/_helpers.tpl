@@ -157,3 +157,12 @@ the release namespace (rbac.yaml).
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{- define "curator-operator.claimRules" -}}
+# FeedClaims (cluster-scoped): which FeedSource holds each buun-curator feed, and for which one
+# the operator created it. Written by the operator only, so that no tenant can make the
+# operator write to or delete another's feed; list finds a FeedSource's claims by label.
+- apiGroups: ["curator.buun.dev"]
+  resources: ["feedclaims"]
+  verbs: ["get", "list", "create", "update", "delete"]
+{{- end }}

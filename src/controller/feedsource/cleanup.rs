@@ -10,7 +10,7 @@ use kube::{
 use super::{
     context::FeedContext,
     place::{Place, credentials_for},
-    register::delete_feed,
+    register::let_go_of_feeds,
 };
 use crate::{
     controller::{error::Error, status::publish},
@@ -22,30 +22,34 @@ use crate::{
     temporal::memo::Owner,
 };
 
-async fn remove_feed(fs: &FeedSource, ctx: &FeedContext, worker: Option<&CuratorWorker>) {
-    if fs.spec.feed_deletion_policy != FeedDeletionPolicy::Delete {
-        return;
-    }
-    match worker.and_then(|w| w.spec.curator_api.as_ref()) {
-        Some(api) => delete_feed(fs, ctx, api).await,
-        None => {
-            let status = fs.status.clone().unwrap_or_default();
-            if let (Some(id), true) = (status.feed_id, status.feed_created) {
-                let note = format!(
-                    "feed {id} is left in buun-curator: the CuratorWorker and its spec.curatorApi are gone"
-                );
-                ctx.shared
-                    .event(fs, EventType::Warning, "FeedNotDeleted", "Cleanup", note)
-                    .await;
-            }
+/// Lets go of the FeedSource's feeds, deleting those the operator created for it when its
+/// `feedDeletionPolicy` says so (`register::let_go_of_feeds`).
+async fn remove_feed(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    worker: Option<&CuratorWorker>,
+) -> Result<(), Error> {
+    let delete = fs.spec.feed_deletion_policy == FeedDeletionPolicy::Delete;
+    let api = worker.and_then(|w| w.spec.curator_api.as_ref());
+    if delete && api.is_none() {
+        let status = fs.status.clone().unwrap_or_default();
+        if let (Some(id), true) = (status.feed_id, status.feed_created) {
+            let note = format!(
+                "feed {id} is left in buun-curator: the CuratorWorker and its spec.curatorApi are gone"
+            );
+            ctx.shared
+                .event(fs, EventType::Warning, "FeedNotDeleted", "Cleanup", note)
+                .await;
         }
     }
+    let_go_of_feeds(fs, ctx, api, delete).await
 }
 
 /// The finalizer's work: the schedule goes (or is orphaned), then the feed if asked for. A
 /// failure that only a change can fix (credentials revoked, Temporal namespace gone, worker
 /// and credentials both gone) keeps the FeedSource in deletion with `Ready=False` and one
-/// Warning event; the annotation `curator.buun.dev/skip-cleanup: "true"` lets it go.
+/// Warning event; the annotation `curator.buun.dev/skip-cleanup: "true"` lets it go then, and
+/// only then (a cleanup that can be done is done).
 pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action, Error> {
     let ns = fs.namespace().unwrap_or_default();
     let name = fs.name_any();
@@ -69,16 +73,6 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
         .api::<CuratorWorker>(&ns)
         .get_opt(&worker_name)
         .await?;
-    if skips_cleanup(fs) {
-        let note = format!(
-            "{SKIP_CLEANUP_ANNOTATION} is set: schedule {id} (and any feed) is left as it is, unmanaged"
-        );
-        ctx.shared
-            .event(fs, EventType::Warning, "CleanupSkipped", "Cleanup", note)
-            .await;
-        ctx.forget(fs);
-        return Ok(Action::await_change());
-    }
     // No worker and nothing recorded: no schedule was ever written for this resource.
     let Some(place) = place_of(&prev, worker.as_ref(), id.clone(), worker_name) else {
         ctx.forget(fs);
@@ -100,8 +94,12 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
             ctx.shared
                 .event(fs, EventType::Normal, reason, "Cleanup", note)
                 .await;
-            remove_feed(fs, ctx, worker.as_ref()).await;
+            remove_feed(fs, ctx, worker.as_ref()).await?;
             ctx.forget(fs);
+            Ok(Action::await_change())
+        }
+        Err(e) if skips_cleanup(fs) => {
+            skip(fs, ctx, &place, &e).await;
             Ok(Action::await_change())
         }
         Err(e) => {
@@ -115,7 +113,32 @@ pub(super) async fn cleanup(fs: &FeedSource, ctx: &FeedContext) -> Result<Action
     }
 }
 
-/// Whether the user asked the operator to leave the schedule (and the feed) behind.
+/// The cleanup failed and the user asked for the FeedSource to go anyway: the schedule (and
+/// any feed) is left, said in a Warning event, a log line and `curator_cleanups_skipped_total`;
+/// the feeds it held go to whoever waits for them.
+async fn skip(fs: &FeedSource, ctx: &FeedContext, place: &Place, e: &Error) {
+    let ns = fs.namespace().unwrap_or_default();
+    let note = format!(
+        "{SKIP_CLEANUP_ANNOTATION} is set and schedule {} at {}/{} cannot be removed ({e}): it is left as it is, unmanaged, and keeps running until someone deletes it (any feed is left too)",
+        place.id, place.address, place.namespace
+    );
+    tracing::warn!(namespace = %ns, name = %fs.name_any(), schedule = %place.id, error = %e, "cleanup skipped: the schedule is left in Temporal");
+    ctx.shared
+        .metrics
+        .cleanups_skipped
+        .get_or_create(&crate::metrics::Namespace { namespace: ns })
+        .inc();
+    ctx.shared
+        .event(fs, EventType::Warning, "CleanupSkipped", "Cleanup", note)
+        .await;
+    if let Err(e) = let_go_of_feeds(fs, ctx, None, false).await {
+        tracing::warn!(error = %e, "the feeds' claims were not let go");
+    }
+    ctx.forget(fs);
+}
+
+/// Whether the user asked the operator to leave the schedule (and the feed) behind where it
+/// cannot be removed.
 fn skips_cleanup(fs: &FeedSource) -> bool {
     fs.annotations()
         .get(SKIP_CLEANUP_ANNOTATION)

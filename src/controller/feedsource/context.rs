@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::{
+    claims::Unclaimed,
     hold::{Creates, Creating},
     memory::{AwaitingListing, Comebacks, Parked, Verified, Workers},
     run_news::RunNews,
@@ -42,6 +43,11 @@ pub(super) const VISIBILITY_GRACE: Duration = Duration::from_secs(1800);
 /// it (`FeedContext::status_lags_create`): a watch this far behind is not waited for.
 pub(super) const WATCH_LAG_LIMIT: Duration = Duration::from_secs(60);
 
+/// How long a registration waits for another of the same feed URL: the other's calls are
+/// bounded (10 s each by default), and a wait past this is retried with backoff, so a slow API
+/// never keeps a reconcile running towards `--stall-timeout`.
+pub const FEED_LOCK_WAIT: Duration = Duration::from_secs(15);
+
 /// What the FeedSource controller needs.
 pub struct FeedContext {
     /// What both controllers share.
@@ -54,6 +60,14 @@ pub struct FeedContext {
     pub feed_rows: FeedCache,
     /// One registration at a time per feed URL.
     pub feed_locks: KeyedLocks,
+    /// How long a registration waits for another of the same feed URL before it gives up and
+    /// is retried with backoff ([`FEED_LOCK_WAIT`]): no reconcile waits on without bound.
+    pub feed_lock_wait: Duration,
+    /// Whether a FeedSource may take a feed that belongs to another namespace
+    /// (`--allow-cross-namespace-adoption`).
+    pub cross_namespace_adoption: bool,
+    /// Feeds created whose claim is not written yet.
+    pub(super) unclaimed: Unclaimed,
     /// How often each schedule is fully described even when the listing shows no change (to
     /// catch edits of the action or input, which the listing does not show).
     pub full_verify: Duration,
@@ -82,6 +96,9 @@ impl FeedContext {
             list_cache: ListCache::default(),
             feed_rows: FeedCache::default(),
             feed_locks: KeyedLocks::default(),
+            feed_lock_wait: FEED_LOCK_WAIT,
+            cross_namespace_adoption: false,
+            unclaimed: Unclaimed::default(),
             full_verify: Duration::from_secs(3600),
             verified: Verified::default(),
             parked: Parked::default(),
@@ -91,6 +108,12 @@ impl FeedContext {
             comebacks: Comebacks::default(),
             workers: Workers::default(),
         }
+    }
+
+    /// Lets FeedSources take feeds that belong to other namespaces (`allowed`).
+    pub fn with_cross_namespace_adoption(mut self, allowed: bool) -> Self {
+        self.cross_namespace_adoption = allowed;
+        self
     }
 
     /// Describes every schedule fully at least this often.

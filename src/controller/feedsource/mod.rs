@@ -18,6 +18,7 @@ use kube::{
 };
 use tracing::Instrument;
 
+mod claims;
 mod cleanup;
 mod context;
 mod hold;
@@ -30,7 +31,7 @@ mod run_news;
 mod runs;
 mod stages;
 
-pub use context::FeedContext;
+pub use context::{FEED_LOCK_WAIT, FeedContext};
 pub use runs::watch as runs_watch;
 
 use super::{

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use kube::{ResourceExt, runtime::events::EventType};
 
-use super::context::FeedContext;
+use super::{
+    claims::{self, Claimed},
+    context::FeedContext,
+};
 use crate::{
     controller::{error::Error, secrets},
     crd::{FeedSource, curatorworker::CuratorApi},
     curator_api::{ApiError, FeedApi, FeedRow, http::HttpFeedApi},
     feed::{
-        Origin, Recorded, Registration,
+        Origin, Recorded, Registration, normal,
         settle::{Ask, Done, settle},
     },
     runtime::retry::Retry,
@@ -22,8 +25,9 @@ use crate::{
 /// buun-curator's UI meanwhile is adopted, not made twice. Creators share that listing.
 const FRESH_FOR_CREATE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Settles the feed (`feed::settle`); `Err(Error::CuratorApi)` when the API or its token
-/// failed.
+/// Settles the feed (`feed::settle`), once the FeedSource holds its claim (`claims`): which
+/// feed it is comes from a look that writes nothing, and a feed another FeedSource holds is
+/// left alone. `Err(Error::CuratorApi)` when the API or its token failed.
 pub(super) async fn register(
     fs: &FeedSource,
     ctx: &FeedContext,
@@ -33,28 +37,110 @@ pub(super) async fn register(
     let failed = |source: ApiError| Error::curator_api(&ns, &api_spec.token_secret_ref, source);
     let api = feed_api(&ns, ctx, api_spec).await?;
     let key = api.cache_key();
+    let api_url = normal::url(&api_spec.url);
     let spec = &fs.spec.feed;
-    // One FeedSource at a time per URL: two of them must not both create the feed.
-    let _guard = ctx.feed_locks.lock(&format!("{key} {}", spec.url)).await;
+    // One FeedSource at a time per URL: two of them must not both create the feed. The wait is
+    // bounded: a slow API is retried with backoff, never a reconcile that runs on.
+    let lock = format!("{api_url} {}", normal::url(&spec.url));
+    let _guard = ctx
+        .feed_locks
+        .lock_within(&lock, ctx.feed_lock_wait)
+        .await
+        .map_err(|_| failed(ApiError::Busy(spec.url.clone())))?;
     let status = fs.status.clone().unwrap_or_default();
     let recorded = status.feed_id.as_deref().map(|id| Recorded {
         id,
         created: status.feed_created,
     });
-    let ask = Ask {
+    let mut ask = Ask {
         spec,
         recorded,
-        dry_run: false,
+        dry_run: true,
         // A failure fails the reconcile, which is retried with backoff.
         retry: Retry::once(),
         max_age: ctx.list_ttl(),
         fresh_for_create: FRESH_FOR_CREATE,
     };
-    let done = settle(&api, &ctx.feed_rows, &key, &ask)
+    let looked = settle(&api, &ctx.feed_rows, &key, &ask)
         .await
         .done
         .map_err(|f| failed(f.error))?;
-    Ok(announce(fs, ctx, done, recorded.is_none()).await)
+    let found = match &looked {
+        Done::Found { row, .. } | Done::WouldUpdate { row, .. } => Some(row.id.clone()),
+        _ => None,
+    };
+    ask.dry_run = false;
+    let (done, creator) = match (looked, found) {
+        (looked, Some(id)) => {
+            let creator = match claims::acquire(fs, ctx, &api_url, &id, false).await? {
+                Claimed::Held { creator } => creator,
+                other => return Ok(refused(id, other)),
+            };
+            let done = match looked {
+                Done::WouldUpdate { .. } => settle(&api, &ctx.feed_rows, &key, &ask)
+                    .await
+                    .done
+                    .map_err(|f| failed(f.error))?,
+                found => found,
+            };
+            (done, creator)
+        }
+        (Done::WouldCreate, None) => {
+            let done = settle(&api, &ctx.feed_rows, &key, &ask)
+                .await
+                .done
+                .map_err(|f| failed(f.error))?;
+            let made = match &done {
+                Done::Created { row } => Some((row.id.clone(), true)),
+                // Made meanwhile by someone else, and found: claimed like any other.
+                Done::Found { row, .. } | Done::Updated { row, .. } => {
+                    Some((row.id.clone(), false))
+                }
+                _ => None,
+            };
+            let mut creator = false;
+            if let Some((id, created)) = made {
+                match claims::acquire(fs, ctx, &api_url, &id, created).await? {
+                    Claimed::Held { creator: c } => creator = c,
+                    other => return Ok(refused(id, other)),
+                }
+            }
+            (done, creator)
+        }
+        (other, None) => (other, false),
+    };
+    if let (Some(old), Some(new)) = (status.feed_id.as_deref(), done_id(&done))
+        && old != new
+    {
+        // It turned to another feed: the one it held goes to whoever waits for it.
+        claims::let_go(fs, ctx, Some(new), None).await?;
+    }
+    Ok(announce(fs, ctx, done, recorded.is_none(), creator).await)
+}
+
+fn done_id(done: &Done) -> Option<&str> {
+    match done {
+        Done::Found { row, .. } | Done::Updated { row, .. } | Done::Created { row } => {
+            Some(&row.id)
+        }
+        _ => None,
+    }
+}
+
+/// The registration of a FeedSource that does not hold feed `id`.
+fn refused(id: String, claimed: Claimed) -> Registration {
+    match claimed {
+        Claimed::Waiting(holder) => Registration::HeldByOther {
+            id,
+            holder: holder.to_string(),
+        },
+        Claimed::Foreign { namespace, holder } => Registration::OfAnotherNamespace {
+            id,
+            namespace,
+            holder: holder.map(|h| h.to_string()),
+        },
+        Claimed::Held { .. } => unreachable!("a held feed is not refused"),
+    }
 }
 
 /// The API `api_spec` names, with the token of namespace `ns`'s Secret: the URL is checked
@@ -75,11 +161,23 @@ async fn feed_api(
 }
 
 /// The registration that `done` means, with an event for each write to buun-curator and for
-/// a feed adopted by a FeedSource that had none recorded (`first`).
-async fn announce(fs: &FeedSource, ctx: &FeedContext, done: Done, first: bool) -> Registration {
+/// a feed adopted by a FeedSource that had none recorded (`first`); `creator`: the feed's
+/// claim names this FeedSource its creator.
+async fn announce(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    done: Done,
+    first: bool,
+    creator: bool,
+) -> Registration {
+    // Created or adopted as the claim says, not as the status (which a tenant can write) does.
     let registered = |row: &FeedRow, origin| Registration::Registered {
         id: row.id.clone(),
-        origin,
+        origin: match origin {
+            Origin::Created | Origin::Adopted if creator => Origin::Created,
+            Origin::Created => Origin::Adopted,
+            other => other,
+        },
     };
     match done {
         Done::Found { row, origin } => {
@@ -132,15 +230,39 @@ async fn event(ctx: &FeedContext, fs: &FeedSource, reason: &str, note: String) {
         .await;
 }
 
-/// Deletes the FeedSource's feed, when it asks for that and the operator created it. Best
-/// effort: a failure is reported, and the deletion of the FeedSource goes on.
-pub(super) async fn delete_feed(fs: &FeedSource, ctx: &FeedContext, api_spec: &CuratorApi) {
-    let Some(status) = fs.status.as_ref() else {
-        return;
+/// Lets go of the feeds the FeedSource holds (their claims go to the FeedSources waiting, or
+/// are released), and deletes those the operator created for it when it asks for that
+/// (`delete`) and nobody waits for them: what the claims say, never what its status says.
+/// Best effort for the feeds: a failure is reported, and the deletion of the FeedSource goes on.
+pub(super) async fn let_go_of_feeds(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    api_spec: Option<&CuratorApi>,
+    delete: bool,
+) -> Result<(), Error> {
+    let api_url = api_spec.map(|a| normal::url(&a.url));
+    let gone = claims::let_go(fs, ctx, None, api_url.as_deref().filter(|_| delete)).await?;
+    for (id, holder) in &gone.handed {
+        let note = format!("feed {id} is kept in buun-curator: FeedSource {holder} holds it now");
+        event(ctx, fs, "FeedHandedOver", note).await;
+    }
+    let (Some(api_spec), Some(api_url)) = (api_spec, api_url) else {
+        return Ok(());
     };
-    let (Some(id), true) = (&status.feed_id, status.feed_created) else {
-        return;
-    };
+    for id in &gone.delete {
+        delete_feed(fs, ctx, api_spec, &api_url, id).await;
+    }
+    Ok(())
+}
+
+/// Deletes feed `id`, which the operator created for `fs`, and then its claim.
+async fn delete_feed(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    api_spec: &CuratorApi,
+    api_url: &str,
+    id: &str,
+) {
     let ns = fs.namespace().unwrap_or_default();
     let result = async {
         let api = feed_api(&ns, ctx, api_spec).await?;
@@ -150,9 +272,10 @@ pub(super) async fn delete_feed(fs: &FeedSource, ctx: &FeedContext, api_spec: &C
             .map_err(|e| Error::curator_api(&ns, &api_spec.token_secret_ref, e))?;
         ctx.feed_rows
             .update(&api.cache_key(), |rows| {
-                Arc::make_mut(rows).retain(|r| &r.id != id);
+                Arc::make_mut(rows).retain(|r| r.id != id);
             })
             .await;
+        claims::forget(ctx, api_url, id).await?;
         Ok::<_, Error>(existed)
     }
     .await;

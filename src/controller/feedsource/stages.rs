@@ -88,7 +88,7 @@ pub(super) async fn reconcile_children(fs: &FeedSource, ctx: &FeedContext) -> St
     let stages = async {
         let worker = observe_worker(fs, ctx).await?;
         let (registration, feed_id, missing) = settle_feed(fs, ctx, &worker).await?;
-        let desired = build_desired(fs, ctx, &worker, &feed_id, missing)?;
+        let desired = build_desired(fs, ctx, &worker, &feed_id, missing.then_some(&registration))?;
         Ok::<_, Box<Step>>(write_schedule(fs, ctx, &worker, desired, registration).await)
     };
     match stages.await {
@@ -161,7 +161,11 @@ async fn settle_feed(
             Ok((registration, id, false))
         }
         // A schedule that exists is paused; none is created.
-        Registration::NotFound { id } if had_schedule => {
+        Registration::NotFound { id }
+        | Registration::HeldByOther { id, .. }
+        | Registration::OfAnotherNamespace { id, .. }
+            if had_schedule =>
+        {
             let id = id.clone();
             Ok((registration, id, true))
         }
@@ -172,13 +176,14 @@ async fn settle_feed(
     }
 }
 
-/// The schedule the spec asks for, for `feed_id`; paused while the feed is `missing`.
+/// The schedule the spec asks for, for `feed_id`; paused while the feed is missing or another
+/// FeedSource holds it (`paused_for`).
 fn build_desired(
     fs: &FeedSource,
     ctx: &FeedContext,
     worker: &CuratorWorker,
     feed_id: &str,
-    missing: bool,
+    paused_for: Option<&Registration>,
 ) -> Stage<DesiredSchedule> {
     let built = desired::build_for_feed(
         &fs.namespace().unwrap_or_default(),
@@ -190,8 +195,11 @@ fn build_desired(
         &ctx.build,
     );
     match built {
-        Ok(d) if missing => Ok(d.paused_for_missing_feed()),
-        Ok(d) => Ok(d),
+        Ok(d) => Ok(match paused_for {
+            None => d,
+            Some(Registration::NotFound { .. }) => d.paused_for_missing_feed(),
+            Some(_) => d.paused_for_held_feed(),
+        }),
         Err(e) => Err(Box::new(Step::InvalidSpec(e.to_string()))),
     }
 }
