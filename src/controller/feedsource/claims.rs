@@ -2,7 +2,7 @@
 //! before it writes to the feed, and lets it go (to the first FeedSource waiting, or released)
 //! when it is deleted or turns to another feed. Only the claim's `creator` deletes the feed.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::collections::HashMap;
 
 use kube::{
     Api, ResourceExt,
@@ -39,29 +39,6 @@ pub(super) enum Claimed {
         /// Its holder there, if any.
         holder: Option<FeedSourceRef>,
     },
-}
-
-/// The feeds the operator created whose claim could not be written yet, by (API, feed ID):
-/// the FeedSource UID they were created for. Kept in memory only, so that nothing a tenant
-/// writes can make the operator its creator; lost on a restart (the feed is then kept).
-#[derive(Debug, Default)]
-pub(crate) struct Unclaimed(Mutex<HashMap<(String, String), String>>);
-
-impl Unclaimed {
-    fn take(&self, api: &str, id: &str, uid: &str) -> bool {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (api.to_owned(), id.to_owned());
-        if m.get(&key).is_some_and(|u| u == uid) {
-            m.remove(&key);
-            return true;
-        }
-        false
-    }
-
-    fn put(&self, api: &str, id: &str, uid: &str) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert((api.to_owned(), id.to_owned()), uid.to_owned());
-    }
 }
 
 /// The FeedSource as a claim names it.

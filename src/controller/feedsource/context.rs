@@ -6,9 +6,8 @@ use std::{sync::Arc, time::Duration};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::{
-    claims::Unclaimed,
     hold::{Creates, Creating},
-    memory::{AwaitingListing, Comebacks, Parked, Verified, Workers},
+    memory::{AwaitingListing, Comebacks, Parked, Unclaimed, Verified, Workers},
     run_news::RunNews,
 };
 use crate::{

@@ -1,9 +1,10 @@
 //! What the FeedSource controller remembers between reconciles, each in a type named for what
 //! it is: [`Verified`] (when each schedule was last read in full), [`Parked`] (the FeedSources
 //! only a change can help), [`AwaitingListing`] (schedules created or triggered moments ago, until
-//! a listing shows them), [`Comebacks`] (where a FeedSource is sent to be reconciled again) and
-//! [`Workers`] (the CuratorWorker caches). Ends of runs wait in `run_news`, creates in flight are
-//! counted in `hold`. Everything here is by UID and forgotten with the FeedSource.
+//! a listing shows them), [`Comebacks`] (where a FeedSource is sent to be reconciled again),
+//! [`Workers`] (the CuratorWorker caches) and [`Unclaimed`] (feeds created whose FeedClaim is
+//! not written yet). Ends of runs wait in `run_news`, creates in flight are counted in `hold`.
+//! Everything here is by UID and forgotten with the FeedSource.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -205,5 +206,28 @@ impl Workers {
         let key = ObjectRef::new(name).within(namespace);
         let stores = self.0.read().unwrap_or_else(|p| p.into_inner());
         stores.iter().find_map(|s| s.get(&key))
+    }
+}
+
+/// The feeds the operator created whose claim could not be written yet, by (API, feed ID):
+/// the FeedSource UID they were created for. Kept in memory only, so that nothing a tenant
+/// writes can make the operator its creator; lost on a restart (the feed is then kept).
+#[derive(Debug, Default)]
+pub(super) struct Unclaimed(Mutex<HashMap<(String, String), String>>);
+
+impl Unclaimed {
+    pub(super) fn take(&self, api: &str, id: &str, uid: &str) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (api.to_owned(), id.to_owned());
+        if m.get(&key).is_some_and(|u| u == uid) {
+            m.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn put(&self, api: &str, id: &str, uid: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert((api.to_owned(), id.to_owned()), uid.to_owned());
     }
 }
