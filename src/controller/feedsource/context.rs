@@ -179,6 +179,7 @@ impl FeedContext {
         self.verified.forget(uid);
         self.awaiting.stop(uid);
         self.parked.set(uid, false);
+        self.unclaimed.forget(uid);
         self.shared.backoff.reset(uid);
         self.shared.metrics.set_managed(uid, false);
     }
@@ -186,7 +187,11 @@ impl FeedContext {
     /// How many FeedSources this context remembers something about (news of their runs
     /// included).
     pub fn remembered(&self) -> usize {
-        self.verified.len() + self.awaiting.len() + self.parked.len() + self.run_news.waiting()
+        self.verified.len()
+            + self.awaiting.len()
+            + self.parked.len()
+            + self.unclaimed.len()
+            + self.run_news.waiting()
     }
 
     /// Whether `fs` is an older copy than this process's own write: its schedule was created

@@ -230,4 +230,14 @@ impl Unclaimed {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.insert((api.to_owned(), id.to_owned()), uid.to_owned());
     }
+
+    /// Forgets what was kept for the FeedSource `uid` (it is gone).
+    pub(super) fn forget(&self, uid: &str) {
+        locked(&self.0).retain(|_, u| u != uid);
+    }
+
+    /// Feeds kept.
+    pub(super) fn len(&self) -> usize {
+        locked(&self.0).len()
+    }
 }
