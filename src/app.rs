@@ -138,6 +138,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let opts = controller::RunOptions {
         scopes: scopes(&args.watch_namespaces),
         concurrency: args.concurrency,
+        fair_share: args.namespace_fair_share,
         drain: args.temporal.temporal_timeout,
         stall: args.stall_timeout,
     };

@@ -184,12 +184,16 @@ pub struct RunArgs {
     pub max_backoff: Duration,
     /// Resources reconciled at the same time, per kind. Their calls to Temporal are limited
     /// separately (`--temporal-max-in-flight`), so a reconcile busy with the API server does
-    /// not keep another from calling Temporal. Watching all namespaces, one namespace holds
-    /// half of these at most, and an equal share while others are busy too (a reconcile over
-    /// its share is put off for a second: `curator_reconciles_deferred_total`), so one tenant's
-    /// hanging endpoint never holds every slot.
+    /// not keep another from calling Temporal.
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
+    /// Watching all namespaces, share each kind's `--concurrency` slots between namespaces: one
+    /// holds half of them at most, and an equal share while others are busy (a reconcile over
+    /// its share is put off for a second: `curator_reconciles_deferred_total`), so one tenant's
+    /// hanging buun-curator API never holds every slot. Off by default: at 10,000 new
+    /// FeedSources the put-off reconciles cost 3.6 times the CPU (BENCHMARKS.md).
+    #[arg(long, env = "CURATOR_NAMESPACE_FAIR_SHARE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub namespace_fair_share: bool,
     /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running
     /// this long: every call a reconcile makes is bounded (`--temporal-timeout`, the API
     /// server's timeouts), so only a wedged process gets there. Unreachable dependencies never

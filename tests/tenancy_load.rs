@@ -94,7 +94,16 @@ async fn a_hanging_tenant_holds_no_more_than_its_share_of_the_slots() {
     let (hole, _) = common::black_hole().await;
     // Every namespace, so one controller's 4 slots serve both; a call to the API that never
     // answers ends after 20 s.
-    let op = operator(&a, &["--concurrency", "4", "--temporal-timeout", "20s"]);
+    let op = operator(
+        &a,
+        &[
+            "--concurrency",
+            "4",
+            "--temporal-timeout",
+            "20s",
+            "--namespace-fair-share",
+        ],
+    );
     worker_on(&a, &format!("http://{hole}")).await;
     feeds(&a, "hang", 8, |i| {
         format!("https://example.com/hang-{i}.xml")

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub scopes: Vec<Option<String>>,
     /// Reconciles at once, per kind and scope.
     pub concurrency: u16,
+    /// Share each kind's slots fairly between namespaces (watching all of them).
+    pub fair_share: bool,
     /// How long a shutdown waits for the reconciles in flight before it cancels them (as safe
     /// as a crash: every reconcile is idempotent). `--temporal-timeout`, the limit of one
     /// Temporal call.
@@ -72,9 +74,10 @@ pub async fn run(
 ) {
     let shared = feeds.shared.clone();
     let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
-    // One controller per kind for every namespace: its slots are shared fairly between them.
-    // (With watched namespaces listed, each has controllers and slots of its own.)
-    let drain = if opts.scopes.iter().any(Option::is_none) {
+    // One controller per kind for every namespace: its slots are shared between them when
+    // asked (`--namespace-fair-share`). With watched namespaces listed, each has controllers
+    // and slots of its own.
+    let drain = if opts.fair_share && opts.scopes.iter().any(Option::is_none) {
         Drain::with_slots(shared.metrics.clone(), usize::from(opts.concurrency))
     } else {
         Drain::new(shared.metrics.clone())

@@ -54,6 +54,7 @@ impl ClusterEnv {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let opts = controller::RunOptions {
             scopes: vec![Some(space.ns.clone())],
+            fair_share: false,
             concurrency: 4,
             drain: Duration::from_secs(10),
             stall: Duration::from_secs(300),
