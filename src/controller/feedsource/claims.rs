@@ -42,7 +42,7 @@ pub(super) enum Claimed {
 }
 
 /// The FeedSource as a claim names it.
-pub(super) fn me(fs: &FeedSource) -> FeedSourceRef {
+fn me(fs: &FeedSource) -> FeedSourceRef {
     FeedSourceRef {
         namespace: fs.namespace().unwrap_or_default(),
         name: fs.name_any(),
@@ -66,13 +66,13 @@ pub(super) async fn acquire(
     let me = me(fs);
     let name = claim::name(api, id);
     if created {
-        // Remembered until the claim says so (the write below may fail).
+        // Remembered until a claim is written (a call below may fail; the retry still knows).
         ctx.unclaimed.put(api, id, &me.uid);
     }
     let who = Claimant {
         me: &me,
         cross_namespace: ctx.cross_namespace_adoption,
-        created: ctx.unclaimed.take(api, id, &me.uid),
+        created: ctx.unclaimed.holds(api, id, &me.uid),
     };
     let existing = claims(ctx).get_opt(&name).await?;
     let spec = existing.as_ref().map(|c| &c.spec);
@@ -80,28 +80,25 @@ pub(super) async fn acquire(
         Some(h) if h.uid != me.uid => exists(ctx, h).await?,
         _ => true,
     };
-    let decided = claim::decide(api, id, spec, alive, who);
-    let result = match decided {
-        Claim::Held => Ok(Claimed::Held {
+    let claimed = match claim::decide(api, id, spec, alive, who) {
+        Claim::Held => Claimed::Held {
             creator: spec.is_some_and(|c| is(c.creator.as_ref(), &me)),
-        }),
+        },
         Claim::Take(new) => {
             let creator = is(new.creator.as_ref(), &me);
             write(ctx, &name, existing.as_ref(), new).await?;
-            Ok(Claimed::Held { creator })
+            Claimed::Held { creator }
         }
         Claim::Wait { holder, record } => {
             if let Some(new) = record {
                 write(ctx, &name, existing.as_ref(), new).await?;
             }
-            Ok(Claimed::Waiting(holder))
+            Claimed::Waiting(holder)
         }
-        Claim::Foreign { namespace, holder } => Ok(Claimed::Foreign { namespace, holder }),
+        Claim::Foreign { namespace, holder } => Claimed::Foreign { namespace, holder },
     };
-    if result.is_err() && who.created {
-        ctx.unclaimed.put(api, id, &me.uid);
-    }
-    result
+    ctx.unclaimed.claimed(api, id, &me.uid);
+    Ok(claimed)
 }
 
 fn is(r: Option<&FeedSourceRef>, me: &FeedSourceRef) -> bool {
@@ -189,13 +186,12 @@ pub(super) async fn let_go(
             Release::NotHeld => {}
             Release::DeleteFeed => out.delete.push(c.spec.feed_id.clone()),
             Release::Write(spec) => {
-                if let Some(h) = &spec.holder {
-                    out.handed.push((c.spec.feed_id.clone(), h.clone()));
-                    let back = ObjectRef::<FeedSource>::new(&h.name).within(&h.namespace);
-                    write(ctx, &name, Some(&c), *spec).await?;
-                    ctx.comebacks.send(&[back]);
-                } else {
-                    write(ctx, &name, Some(&c), *spec).await?;
+                let next = spec.holder.clone();
+                write(ctx, &name, Some(&c), *spec).await?;
+                if let Some(h) = next {
+                    ctx.comebacks
+                        .send(&[ObjectRef::new(&h.name).within(&h.namespace)]);
+                    out.handed.push((c.spec.feed_id.clone(), h));
                 }
             }
         }

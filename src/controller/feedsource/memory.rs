@@ -216,19 +216,24 @@ impl Workers {
 pub(super) struct Unclaimed(Mutex<HashMap<(String, String), String>>);
 
 impl Unclaimed {
-    pub(super) fn take(&self, api: &str, id: &str, uid: &str) -> bool {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (api.to_owned(), id.to_owned());
-        if m.get(&key).is_some_and(|u| u == uid) {
-            m.remove(&key);
-            return true;
-        }
-        false
+    /// Remembers that feed `id` of `api` was created for the FeedSource `uid`.
+    pub(super) fn put(&self, api: &str, id: &str, uid: &str) {
+        locked(&self.0).insert((api.to_owned(), id.to_owned()), uid.to_owned());
     }
 
-    pub(super) fn put(&self, api: &str, id: &str, uid: &str) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert((api.to_owned(), id.to_owned()), uid.to_owned());
+    /// Whether feed `id` of `api` was created for `uid` and is not claimed yet.
+    pub(super) fn holds(&self, api: &str, id: &str, uid: &str) -> bool {
+        let key = (api.to_owned(), id.to_owned());
+        locked(&self.0).get(&key).is_some_and(|u| u == uid)
+    }
+
+    /// Forgets feed `id` of `api` created for `uid`: its claim is settled.
+    pub(super) fn claimed(&self, api: &str, id: &str, uid: &str) {
+        let key = (api.to_owned(), id.to_owned());
+        let mut m = locked(&self.0);
+        if m.get(&key).is_some_and(|u| u == uid) {
+            m.remove(&key);
+        }
     }
 
     /// Forgets what was kept for the FeedSource `uid` (it is gone).
