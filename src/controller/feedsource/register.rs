@@ -52,7 +52,7 @@ pub(super) async fn register(
         id,
         created: status.feed_created,
     });
-    let mut ask = Ask {
+    let ask = Ask {
         spec,
         recorded,
         dry_run: true,
@@ -61,55 +61,39 @@ pub(super) async fn register(
         max_age: ctx.list_ttl(),
         fresh_for_create: FRESH_FOR_CREATE,
     };
-    let looked = settle(&api, &ctx.feed_rows, &key, &ask)
-        .await
-        .done
-        .map_err(|f| failed(f.error))?;
-    let found = match &looked {
-        Done::Found { row, .. } | Done::WouldUpdate { row, .. } => Some(row.id.clone()),
-        _ => None,
+    let settled = async |dry_run: bool| {
+        let ask = Ask { dry_run, ..ask };
+        settle(&api, &ctx.feed_rows, &key, &ask)
+            .await
+            .done
+            .map_err(|f| failed(f.error))
     };
-    ask.dry_run = false;
-    let (done, creator) = match (looked, found) {
-        (looked, Some(id)) => {
-            let creator = match claims::acquire(fs, ctx, &api_url, &id, false).await? {
-                Claimed::Held { creator } => creator,
-                other => return Ok(refused(id, other)),
-            };
-            let done = match looked {
-                Done::WouldUpdate { .. } => settle(&api, &ctx.feed_rows, &key, &ask)
-                    .await
-                    .done
-                    .map_err(|f| failed(f.error))?,
-                found => found,
-            };
-            (done, creator)
+    let looked = settled(true).await?;
+    // Which feed it is, before anything is written to it.
+    let mut creator = None;
+    if let Some(id) = row_id(&looked) {
+        match hold(fs, ctx, &api_url, id, false).await? {
+            Ok(c) => creator = Some(c),
+            Err(refused) => return Ok(refused),
         }
-        (Done::WouldCreate, None) => {
-            let done = settle(&api, &ctx.feed_rows, &key, &ask)
-                .await
-                .done
-                .map_err(|f| failed(f.error))?;
-            let made = match &done {
-                Done::Created { row } => Some((row.id.clone(), true)),
-                // Made meanwhile by someone else, and found: claimed like any other.
-                Done::Found { row, .. } | Done::Updated { row, .. } => {
-                    Some((row.id.clone(), false))
-                }
-                _ => None,
-            };
-            let mut creator = false;
-            if let Some((id, created)) = made {
-                match claims::acquire(fs, ctx, &api_url, &id, created).await? {
-                    Claimed::Held { creator: c } => creator = c,
-                    other => return Ok(refused(id, other)),
-                }
+    }
+    let done = match looked {
+        Done::WouldUpdate { .. } | Done::WouldCreate => settled(false).await?,
+        looked => looked,
+    };
+    let creator = match (creator, row_id(&done)) {
+        (Some(c), _) => c,
+        // Made now (or found made meanwhile by someone else): claimed once it has an ID.
+        (None, Some(id)) => {
+            let created = matches!(done, Done::Created { .. });
+            match hold(fs, ctx, &api_url, id, created).await? {
+                Ok(c) => c,
+                Err(refused) => return Ok(refused),
             }
-            (done, creator)
         }
-        (other, None) => (other, false),
+        (None, None) => false,
     };
-    if let (Some(old), Some(new)) = (status.feed_id.as_deref(), done_id(&done))
+    if let (Some(old), Some(new)) = (status.feed_id.as_deref(), row_id(&done))
         && old != new
     {
         // It turned to another feed: the one it held goes to whoever waits for it.
@@ -118,13 +102,32 @@ pub(super) async fn register(
     Ok(announce(fs, ctx, done, recorded.is_none(), creator).await)
 }
 
-fn done_id(done: &Done) -> Option<&str> {
+/// The feed `done` names, if it names one.
+fn row_id(done: &Done) -> Option<&str> {
     match done {
-        Done::Found { row, .. } | Done::Updated { row, .. } | Done::Created { row } => {
-            Some(&row.id)
-        }
+        Done::Found { row, .. }
+        | Done::WouldUpdate { row, .. }
+        | Done::Updated { row, .. }
+        | Done::Created { row } => Some(&row.id),
         _ => None,
     }
+}
+
+/// Takes (or waits for) the claim of feed `id`: `Ok(creator)` when the FeedSource holds it,
+/// `Err` with the registration that says why not.
+async fn hold(
+    fs: &FeedSource,
+    ctx: &FeedContext,
+    api_url: &str,
+    id: &str,
+    created: bool,
+) -> Result<Result<bool, Registration>, Error> {
+    Ok(
+        match claims::acquire(fs, ctx, api_url, id, created).await? {
+            Claimed::Held { creator } => Ok(creator),
+            other => Err(refused(id.to_owned(), other)),
+        },
+    )
 }
 
 /// The registration of a FeedSource that does not hold feed `id`.
