@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use curator_operator::crd;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 fn check_dir(dir: &Path) {
     let update = std::env::var_os("UPDATE_CRDS").is_some();
@@ -40,6 +41,16 @@ fn the_charts_crds_match_the_types() {
     check_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/curator-operator/crds"));
 }
 
+/// The names of the printer columns of `crd`'s first version.
+fn columns(crd: &CustomResourceDefinition) -> Vec<&str> {
+    crd.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
 #[test]
 fn the_feed_claims_are_cluster_scoped_where_no_tenant_role_reaches() {
     let (_, crd) = crd::all()
@@ -52,12 +63,7 @@ fn the_feed_claims_are_cluster_scoped_where_no_tenant_role_reaches() {
         v.subresources.is_none(),
         "no status: the operator writes the whole object"
     );
-    let cols: Vec<_> = v
-        .additional_printer_columns
-        .iter()
-        .flatten()
-        .map(|c| c.name.as_str())
-        .collect();
+    let cols = columns(&crd);
     assert_eq!(
         cols,
         ["Feed", "Namespace", "Holder", "Created For", "API", "Age"]
@@ -80,12 +86,7 @@ fn crds_are_namespaced_with_status_and_printer_columns() {
                 .and_then(|s| s.status.as_ref())
                 .is_some()
         );
-        let cols: Vec<_> = v
-            .additional_printer_columns
-            .iter()
-            .flatten()
-            .map(|c| c.name.as_str())
-            .collect();
+        let cols = columns(&crd);
         assert!(
             cols.contains(&"Ready") || cols.contains(&"Desired"),
             "{cols:?}"
@@ -108,16 +109,8 @@ fn feedsource_printer_columns_are_the_documented_ones() {
         .find(|(f, _)| *f == "feedsource.yaml")
         .expect("feedsource")
         .1;
-    let cols: Vec<_> = crd.spec.versions[0]
-        .additional_printer_columns
-        .iter()
-        .flatten()
-        .map(|c| c.name.clone())
-        .collect();
+    let cols = columns(&crd);
     for want in ["Worker", "Schedule", "Next Run", "Ready", "Age"] {
-        assert!(
-            cols.iter().any(|c| c == want),
-            "missing column {want}: {cols:?}"
-        );
+        assert!(cols.contains(&want), "missing column {want}: {cols:?}");
     }
 }

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use common::{
     cluster::eventually,
+    curator::{TOKEN, worker_on},
     namespace::{TestNamespace, WAIT, with_namespace},
     operator::{Operator, Options},
 };
 use curator_operator::{
-    crd::{CuratorWorker, FeedSource, feedclaim::FeedClaim, feedsource::FeedDeletionPolicy},
+    crd::{FeedSource, feedclaim::FeedClaim, feedsource::FeedDeletionPolicy},
     feed::normal,
-    testing::curator_api::{FakeCuratorApi, Running},
+    testing::curator_api::FakeCuratorApi,
 };
-use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -25,31 +25,6 @@ use kube::{
 use serde_json::json;
 
 const URL: &str = "https://example.com/claims.xml";
-
-/// The token Secret and a CuratorWorker `curator` on the fake API, in `space`'s namespace.
-async fn worker(space: &TestNamespace<'_>, fake: &Running) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "token"}, "stringData": {"token": "s3cret"}
-    }))
-    .expect("secret");
-    space
-        .api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-    let mut w = CuratorWorker::test(&space.ns, &common::shared().address).unsaved();
-    w.spec.curator_api = Some(
-        serde_json::from_value(json!({
-            "url": fake.url, "tokenSecretRef": {"name": "token", "key": "token"}
-        }))
-        .expect("curatorApi"),
-    );
-    space
-        .api::<CuratorWorker>()
-        .create(&PostParams::default(), &w)
-        .await
-        .expect("worker");
-}
 
 /// A FeedSource `name` for feed URL `url` (no `feed.id`), or for feed `id`, whose feed is
 /// deleted with it.
@@ -129,10 +104,10 @@ async fn one_feedsource_holds_a_feed_and_no_other_namespace_takes_it() {
         return;
     };
     let b = TestNamespace::on(a.cluster, "claims-b").await;
-    let fake = FakeCuratorApi::start("s3cret").await;
+    let fake = FakeCuratorApi::start(TOKEN).await;
     let op = operator(&a, Some(&b.ns), &[]);
-    worker(&a, &fake).await;
-    worker(&b, &fake).await;
+    worker_on(&a, &fake.url).await;
+    worker_on(&b, &fake.url).await;
     feed(&a, "hn", URL, None).await;
     let id = feed_id(&a, "hn").await;
     assert_eq!(fake.api.count("POST /api/feeds"), 1);
@@ -216,10 +191,10 @@ async fn another_namespace_takes_a_released_feed_only_where_the_operator_allows_
         return;
     };
     let b = TestNamespace::on(a.cluster, "claims-cross-b").await;
-    let fake = FakeCuratorApi::start("s3cret").await;
+    let fake = FakeCuratorApi::start(TOKEN).await;
     let op = operator(&a, Some(&b.ns), &["--allow-cross-namespace-adoption"]);
-    worker(&a, &fake).await;
-    worker(&b, &fake).await;
+    worker_on(&a, &fake.url).await;
+    worker_on(&b, &fake.url).await;
     let url = "https://example.com/cross.xml";
     feed(&a, "mine", url, None).await;
     let id = feed_id(&a, "mine").await;
@@ -242,9 +217,9 @@ async fn a_forged_status_never_writes_to_or_deletes_another_feed() {
     let Some(a) = with_namespace("claims-forge").await else {
         return;
     };
-    let fake = FakeCuratorApi::start("s3cret").await;
+    let fake = FakeCuratorApi::start(TOKEN).await;
     let op = operator(&a, None, &[]);
-    worker(&a, &fake).await;
+    worker_on(&a, &fake.url).await;
     feed(&a, "victim", "https://example.com/victim.xml", None).await;
     feed(&a, "forger", "https://example.com/forger.xml", None).await;
     let victim = feed_id(&a, "victim").await;

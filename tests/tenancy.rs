@@ -14,6 +14,7 @@ use std::{
 
 use common::{
     cluster::eventually,
+    curator::{TOKEN, token_secret, worker_with_api},
     global::{namespace_with_global_schedule, paused},
     namespace::{WAIT, with_namespace},
     operator::{Operator, Options},
@@ -145,19 +146,6 @@ async fn a_refused_temporal_address_gets_no_deployment_and_no_connection() {
     space.delete_releasing_finalizers().await;
 }
 
-/// A CuratorWorker named `name` whose buun-curator is at `url` (token in Secret `token`).
-fn worker_with_api(ns: &str, name: &str, url: &str) -> CuratorWorker {
-    let mut w = CuratorWorker::test(ns, &common::shared().address).unsaved();
-    w.metadata.name = Some(name.into());
-    w.spec.curator_api = Some(
-        serde_json::from_value(serde_json::json!({
-            "url": url, "tokenSecretRef": {"name": "token", "key": "token"}
-        }))
-        .expect("curatorApi"),
-    );
-    w
-}
-
 fn any_condition(f: &FeedSource, reason: &str) -> bool {
     let Some(s) = &f.status else { return false };
     ["Ready", "FeedRegistered"]
@@ -174,7 +162,7 @@ async fn an_unlisted_curator_api_url_gets_no_token_no_request_and_no_deployment(
         return;
     };
     let (c, ns) = (space.cluster, space.ns.clone());
-    let fake = curator_operator::testing::curator_api::FakeCuratorApi::start("s3cret").await;
+    let fake = curator_operator::testing::curator_api::FakeCuratorApi::start(TOKEN).await;
     let (port, connections) = listener().await;
     let op = Operator::start(Options {
         kubeconfig: &c.kubeconfig,
@@ -187,15 +175,7 @@ async fn an_unlisted_curator_api_url_gets_no_token_no_request_and_no_deployment(
             fake.url.clone(),
         ],
     });
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "token"}, "stringData": {"token": "s3cret"}
-    }))
-    .expect("secret");
-    space
-        .api::<k8s_openapi::api::core::v1::Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
+    token_secret(&space).await;
     let workers: Api<CuratorWorker> = space.api();
     let feeds: Api<FeedSource> = space.api();
     let unlisted = format!("http://localhost:{port}");

@@ -8,38 +8,12 @@ use std::time::Duration;
 
 use common::{
     cluster::eventually,
+    curator::worker_on,
     namespace::{TestNamespace, WAIT, with_namespace},
     operator::{Operator, Options},
 };
 use curator_operator::crd::{CuratorWorker, FeedSource};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
-use serde_json::json;
-
-/// A token Secret and a CuratorWorker `curator` whose buun-curator API is `url`.
-async fn worker_on(space: &TestNamespace<'_>, url: &str) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "token"}, "stringData": {"token": "s3cret"}
-    }))
-    .expect("secret");
-    space
-        .api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
-    let mut w = CuratorWorker::test(&space.ns, &common::shared().address).unsaved();
-    w.spec.curator_api = Some(
-        serde_json::from_value(json!({
-            "url": url, "tokenSecretRef": {"name": "token", "key": "token"}
-        }))
-        .expect("curatorApi"),
-    );
-    space
-        .api::<CuratorWorker>()
-        .create(&PostParams::default(), &w)
-        .await
-        .expect("worker");
-}
 
 /// FeedSources `prefix-0…` registered by URL (`url(i)`), no `feed.id`.
 async fn feeds(space: &TestNamespace<'_>, prefix: &str, n: usize, url: impl Fn(usize) -> String) {
@@ -158,7 +132,8 @@ async fn waiting_on_a_slow_tenant_is_not_a_stall() {
     let Some(a) = with_namespace("load-stall").await else {
         return;
     };
-    let fake = curator_operator::testing::curator_api::FakeCuratorApi::start("s3cret").await;
+    let fake =
+        curator_operator::testing::curator_api::FakeCuratorApi::start(common::curator::TOKEN).await;
     fake.api
         .delay_ms
         .store(4000, std::sync::atomic::Ordering::Relaxed);
