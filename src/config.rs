@@ -188,11 +188,12 @@ pub struct RunArgs {
     #[arg(long, env = "CURATOR_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// Watching all namespaces, share each kind's `--concurrency` slots between namespaces: one
-    /// holds half of them at most, and an equal share while others are busy (a reconcile over
-    /// its share is put off for a second: `curator_reconciles_deferred_total`), so one tenant's
-    /// hanging buun-curator API never holds every slot. Off by default: at 10,000 new
-    /// FeedSources the put-off reconciles cost 3.6 times the CPU (BENCHMARKS.md).
-    #[arg(long, env = "CURATOR_NAMESPACE_FAIR_SHARE", value_parser = clap::builder::FalseyValueParser::new())]
+    /// holds half of them at most, and an equal share while others are busy, so one tenant's
+    /// hanging buun-curator API never holds every slot. A reconcile over its namespace's share
+    /// waits in its namespace's queue (`curator_reconciles_waiting`,
+    /// `curator_reconciles_deferred_total`) until a slot is given back; `false` gives the slots
+    /// in order of arrival only.
+    #[arg(long, env = "CURATOR_NAMESPACE_FAIR_SHARE", default_value_t = true, action = clap::ArgAction::Set)]
     pub namespace_fair_share: bool,
     /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running
     /// this long: every call a reconcile makes is bounded (`--temporal-timeout`, the API

@@ -442,6 +442,7 @@ fn default_env_configures_the_binary() {
         ("CURATOR_CONCURRENCY", "64"),
         ("CURATOR_TEMPORAL_MAX_IN_FLIGHT", "16"),
         ("CURATOR_LEADER_ELECTION", "true"),
+        ("CURATOR_NAMESPACE_FAIR_SHARE", "true"),
         ("CURATOR_LEASE_NAME", "curator-operator"),
         ("CURATOR_LEASE_NAMESPACE", NAMESPACE),
         ("CURATOR_LEASE_DURATION", "15s"),
@@ -464,6 +465,18 @@ fn default_env_configures_the_binary() {
     assert_eq!(run.temporal.temporal_rps, None);
     assert_eq!(run.temporal.temporal_max_in_flight.to_string(), "16");
     assert_eq!(run.concurrency.to_string(), "64");
+    assert!(run.namespace_fair_share);
+    let off = curator_operator::config::Cli::try_parse_from([
+        "curator-operator",
+        "run",
+        "--namespace-fair-share",
+        "false",
+    ])
+    .expect("parse");
+    let curator_operator::config::Command::Run(off) = off.command else {
+        panic!("run")
+    };
+    assert!(!off.namespace_fair_share, "the chart's false turns it off");
 }
 
 #[test]

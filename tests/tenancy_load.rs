@@ -68,16 +68,7 @@ async fn a_hanging_tenant_holds_no_more_than_its_share_of_the_slots() {
     let (hole, _) = common::black_hole().await;
     // Every namespace, so one controller's 4 slots serve both; a call to the API that never
     // answers ends after 20 s.
-    let op = operator(
-        &a,
-        &[
-            "--concurrency",
-            "4",
-            "--temporal-timeout",
-            "20s",
-            "--namespace-fair-share",
-        ],
-    );
+    let op = operator(&a, &["--concurrency", "4", "--temporal-timeout", "20s"]);
     worker_on(&a, &format!("http://{hole}")).await;
     feeds(&a, "hang", 8, |i| {
         format!("https://example.com/hang-{i}.xml")
@@ -91,8 +82,14 @@ async fn a_hanging_tenant_holds_no_more_than_its_share_of_the_slots() {
         )
         .await
         .expect("worker");
-    // a's reconciles have taken their slots (and wait on the API).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // a's reconciles have taken their share of the slots, 2 of 4 (and wait on the API); the
+    // other 6 wait in a's queue, and cost nothing there.
+    eventually("six of a's reconciles wait for a slot", WAIT, || async {
+        op.metric_sum("curator_reconciles_waiting", &["kind=\"FeedSource\""])
+            .await
+            == 6.0
+    })
+    .await;
     b.api::<FeedSource>()
         .create(
             &PostParams::default(),
@@ -113,7 +110,7 @@ async fn a_hanging_tenant_holds_no_more_than_its_share_of_the_slots() {
         )
         .await
             > 0.0,
-        "a's reconciles over its share were put off"
+        "a's reconciles over its share waited while slots were free"
     );
     eventually("a's FeedSources report the API", WAIT, || {
         any_with(&a, "CuratorApiUnavailable")

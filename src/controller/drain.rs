@@ -21,7 +21,7 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     http::Progress,
     metrics::{Kind, Metrics},
-    runtime::fair::{self, FairShare},
+    runtime::fair::{Entry, FairShare},
 };
 
 /// Reconciles in flight, and whether new ones may start.
@@ -43,8 +43,10 @@ impl Drain {
     }
 
     /// The same, with `slots` reconciles per kind shared fairly between namespaces
-    /// ([`FairShare`]): a reconcile over its namespace's share while others want slots is put
-    /// off ([`fair::DEFER`]) and counted in `curator_reconciles_deferred_total`.
+    /// ([`FairShare`]): a reconcile over its namespace's share waits in its namespace's queue
+    /// (`curator_reconciles_waiting`; `curator_reconciles_deferred_total` when a slot was free
+    /// for another namespace). The controllers then run every reconcile they have: the slots
+    /// are counted here.
     pub fn with_slots(metrics: Arc<Metrics>, slots: usize) -> Arc<Self> {
         Self::build(metrics, Some(FairShare::new(slots)))
     }
@@ -60,42 +62,71 @@ impl Drain {
         })
     }
 
-    /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from now until it
-    /// ends or is dropped; once stopping, it does nothing and asks for nothing more.
-    pub fn reconcile<F, E>(
+    /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from the moment
+    /// it has a slot until it ends or is dropped; once stopping, it does nothing and asks for
+    /// nothing more. `make` makes the reconcile when its slot comes (reading the object then:
+    /// `None` when it is gone, and nothing is done). Until then a reconcile waiting for its
+    /// namespace's share is small: `make` and a place in a queue.
+    pub fn reconcile<M, F, E>(
         self: &Arc<Self>,
         kind: &'static str,
         object: String,
-        reconcile: F,
-    ) -> impl Future<Output = Result<Action, E>> + Send + 'static + use<F, E>
+        make: M,
+    ) -> impl Future<Output = Result<Action, E>> + Send + 'static + use<M, F, E>
     where
+        M: FnOnce() -> Option<F> + Send + 'static,
         F: Future<Output = Result<Action, E>> + Send + 'static,
         E: Send + 'static,
     {
         let stopping = self.stopping.load(Ordering::Acquire);
         let ns = object.split('/').next().unwrap_or_default();
-        let slot = match (&self.fair, stopping) {
-            (Some(fair), false) => fair.enter(kind, ns, std::time::Instant::now()).map(Some),
-            _ => Some(None),
+        let entry = match (&self.fair, stopping) {
+            (_, true) => Some(Entry::Closed),
+            (Some(fair), false) => Some(fair.enter(kind, ns)),
+            (None, false) => None,
         };
-        if slot.is_none() {
-            let kind = Kind { kind: kind.into() };
-            self.metrics.reconciles_deferred.get_or_create(&kind).inc();
-        }
-        let guard = (!stopping && slot.is_some()).then(|| InFlight::enter(self, kind, object));
-        async move {
-            match (guard, slot) {
-                (Some(_guard), Some(_slot)) => reconcile.await,
-                // Over its namespace's share: back in a moment, nothing done.
-                (None, None) => Ok(Action::requeue(fair::DEFER)),
-                _ => Ok(Action::await_change()),
+        let (slot, queued) = match entry {
+            Some(Entry::Now(slot)) => (Some(slot), None),
+            Some(Entry::Queued(q)) => (None, Some(q)),
+            Some(Entry::Closed) => {
+                return futures::future::Either::Left(async { Ok(Action::await_change()) });
             }
-        }
+            None => (None, None),
+        };
+        // At once (no queue): counted in flight from now, so that a shutdown sees it.
+        let guard = queued
+            .is_none()
+            .then(|| InFlight::enter(self, kind, object.clone()));
+        let waiting = queued
+            .as_ref()
+            .map(|q| Waiting::enter(&self.metrics, kind, q.deferred));
+        let drain = self.clone();
+        futures::future::Either::Right(async move {
+            let (_slot, _guard) = match queued {
+                None => (slot, guard),
+                Some(q) => {
+                    let slot = q.slot().await;
+                    drop(waiting);
+                    if slot.is_none() || drain.stopping.load(Ordering::Acquire) {
+                        return Ok(Action::await_change());
+                    }
+                    (slot, Some(InFlight::enter(&drain, kind, object)))
+                }
+            };
+            match make() {
+                // Boxed: the queued reconciles stay small.
+                Some(reconcile) => Box::pin(reconcile).await,
+                None => Ok(Action::await_change()),
+            }
+        })
     }
 
-    /// No reconcile starts from now on.
+    /// No reconcile starts from now on, and those waiting for a slot end.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        if let Some(fair) = &self.fair {
+            fair.close();
+        }
     }
 
     /// Reconciles running now.
@@ -145,6 +176,35 @@ impl InFlight {
     }
 }
 
+/// One reconcile waiting for its namespace's share: `curator_reconciles_waiting` while it waits.
+struct Waiting {
+    metrics: Arc<Metrics>,
+    kind: Kind,
+}
+
+impl Waiting {
+    fn enter(metrics: &Arc<Metrics>, kind: &'static str, deferred: bool) -> Self {
+        let kind = Kind { kind: kind.into() };
+        if deferred {
+            metrics.reconciles_deferred.get_or_create(&kind).inc();
+        }
+        metrics.reconciles_waiting.get_or_create(&kind).inc();
+        Self {
+            metrics: metrics.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.metrics
+            .reconciles_waiting
+            .get_or_create(&self.kind)
+            .dec();
+    }
+}
+
 impl Progress for Drain {
     fn stalled(&self, limit: Duration) -> Option<String> {
         let (took, kind, object) = self.oldest().filter(|(took, _, _)| *took > limit)?;
@@ -171,81 +231,5 @@ impl Drop for InFlight {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[tokio::test]
-    async fn counts_reconciles_and_starts_none_once_stopping() {
-        let metrics = Arc::new(Metrics::default());
-        let drain = Drain::new(metrics.clone());
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(drain.reconcile("FeedSource", "ns/a".into(), async {
-            let _ = released.await;
-            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
-        }));
-        assert_eq!(drain.in_flight(), 1, "counted from the moment it is made");
-        assert!(
-            metrics
-                .encode()
-                .contains("curator_reconciles_in_flight{kind=\"FeedSource\"} 1")
-        );
-        drain.stop();
-        let skipped = drain
-            .reconcile("FeedSource", "ns/b".into(), async {
-                panic!("a reconcile ran after stop");
-                #[allow(unreachable_code)]
-                Ok::<_, std::convert::Infallible>(Action::await_change())
-            })
-            .await;
-        assert_eq!(skipped.ok(), Some(Action::await_change()));
-        let idle = tokio::spawn({
-            let d = drain.clone();
-            async move { d.idle().await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!idle.is_finished(), "one reconcile is still in flight");
-        let _ = release.send(());
-        let done = running.await.expect("join");
-        assert_eq!(done.ok(), Some(Action::requeue(Duration::from_secs(1))));
-        tokio::time::timeout(Duration::from_secs(1), idle)
-            .await
-            .expect("idle once it ended")
-            .expect("join");
-        assert_eq!(drain.in_flight(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_cancelled_reconcile_is_counted_out() {
-        let drain = Drain::new(Arc::default());
-        let pending = drain.reconcile("CuratorWorker", "ns/w".into(), async {
-            std::future::pending::<Result<Action, std::convert::Infallible>>().await
-        });
-        assert_eq!(drain.in_flight(), 1);
-        drop(pending);
-        assert_eq!(drain.in_flight(), 0);
-        assert!(drain.oldest().is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_reconcile_running_past_the_limit_is_a_stall() {
-        let drain = Drain::new(Arc::default());
-        let limit = Duration::from_secs(300);
-        assert_eq!(drain.stalled(limit), None, "nothing in flight");
-        let _stuck = drain.reconcile("FeedSource", "news/hn".into(), async {
-            std::future::pending::<Result<Action, std::convert::Infallible>>().await
-        });
-        tokio::time::advance(Duration::from_secs(200)).await;
-        let _young = drain.reconcile("FeedSource", "news/lobsters".into(), async {
-            std::future::pending::<Result<Action, std::convert::Infallible>>().await
-        });
-        assert_eq!(drain.stalled(limit), None, "200 s is within the limit");
-        tokio::time::advance(Duration::from_secs(101)).await;
-        assert_eq!(
-            drain.stalled(limit).as_deref(),
-            Some("the reconcile of FeedSource news/hn has been running for 301.0s (limit 300s)")
-        );
-        drop(_stuck);
-        assert_eq!(drain.stalled(limit), None, "the stuck one ended");
-    }
-}
+#[path = "drain_tests.rs"]
+mod tests;

@@ -74,10 +74,12 @@ pub async fn run(
 ) {
     let shared = feeds.shared.clone();
     let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
-    // One controller per kind for every namespace: its slots are shared between them when
-    // asked (`--namespace-fair-share`). With watched namespaces listed, each has controllers
-    // and slots of its own.
-    let drain = if opts.fair_share && opts.scopes.iter().any(Option::is_none) {
+    // One controller per kind for every namespace: its slots are shared between namespaces
+    // (`--namespace-fair-share`, on by default). The controller then runs every reconcile it
+    // has, and each waits for a slot in its namespace's queue (`Drain`). With watched
+    // namespaces listed, each has controllers and slots of its own.
+    let fair = opts.fair_share && opts.scopes.iter().any(Option::is_none);
+    let drain = if fair {
         Drain::with_slots(shared.metrics.clone(), usize::from(opts.concurrency))
     } else {
         Drain::new(shared.metrics.clone())
@@ -88,7 +90,8 @@ pub async fn run(
     for scope in opts.scopes {
         let parts = Parts {
             scope,
-            concurrency: opts.concurrency,
+            // 0: unbounded, the drain counts the slots.
+            concurrency: if fair { 0 } else { opts.concurrency },
             watches: watches.clone(),
             drain: drain.clone(),
         };
@@ -243,6 +246,7 @@ async fn feed_controller(
     );
     let worker_changes = watch::spec_changes_and_deletions(worker_events);
     let store = reader.clone();
+    let latest = reader.clone();
     let drain = parts.drain.clone();
     let news = ctx.listing_news();
     let swept = {
@@ -271,7 +275,12 @@ async fn feed_controller(
         .run(
             move |fs, ctx| {
                 let object = format!("{}/{}", fs.namespace().unwrap_or_default(), fs.name_any());
-                drain.reconcile("FeedSource", object, feedsource::reconcile(fs, ctx))
+                let latest = latest.clone();
+                // Read again when its slot comes: it may have waited for it.
+                drain.reconcile("FeedSource", object, move || {
+                    let fs = latest.get(&ObjectRef::from_obj(&*fs))?;
+                    Some(feedsource::reconcile(fs, ctx))
+                })
             },
             feedsource::error_policy,
             ctx,
@@ -316,6 +325,7 @@ async fn worker_controller(
         )
         .touched_objects();
     let drain = parts.drain.clone();
+    let latest = reader.clone();
     Controller::for_stream(trigger, reader)
         .owns_stream(owned_deployments)
         .owns_stream(owned_pdbs)
@@ -324,7 +334,11 @@ async fn worker_controller(
         .run(
             move |w, ctx| {
                 let object = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
-                drain.reconcile("CuratorWorker", object, curatorworker::reconcile(w, ctx))
+                let latest = latest.clone();
+                drain.reconcile("CuratorWorker", object, move || {
+                    let w = latest.get(&ObjectRef::from_obj(&*w))?;
+                    Some(curatorworker::reconcile(w, ctx))
+                })
             },
             curatorworker::error_policy,
             ctx,

@@ -1,37 +1,124 @@
 //! A fair share of each controller's reconcile slots per namespace: one tenant's FeedSources
-//! on a hanging endpoint cannot hold every slot while another tenant waits. A namespace never
-//! holds more than half the slots, so another's reconcile always finds one free at once (the
-//! controller's queue is first come first served, and its waiting reconciles are not seen
-//! until they start); with more namespaces busy, each gets an equal share. A reconcile over its
-//! namespace's share is put off for a moment (it returns at once, nothing done). Half the
-//! default 64 slots is twice the calls one Temporal namespace takes at once
+//! on a hanging endpoint cannot hold every slot while another tenant waits.
+//!
+//! The controller itself runs every reconcile it has (unbounded), and each one first waits
+//! here for a slot: `slots` per kind in all, handed out in order of arrival within a namespace
+//! and to the namespace running fewest between namespaces. A namespace never holds more than
+//! half the slots, so a namespace that comes later always finds one free at once; with more
+//! namespaces busy, each gets an equal share. A reconcile waiting here costs nothing until a
+//! slot is handed to it (no polling): it is woken once, by the reconcile whose slot it takes.
+//! Half the default 64 slots is twice the calls one Temporal namespace takes at once
 //! (`--temporal-max-in-flight`), so a namespace alone loses no pace.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
 };
 
-/// How long a namespace counts as wanting slots after one of its reconciles was put off: the
-/// others' shares stay smaller while it waits.
-pub const WANTING: Duration = Duration::from_secs(10);
-
-/// How soon a reconcile put off comes back.
-pub const DEFER: Duration = Duration::from_secs(1);
+use tokio::sync::oneshot;
 
 /// PURE: whether a namespace running `running` reconciles may start one more, with `slots`
-/// slots in all and `active` namespaces (itself included) running or wanting some: its share
-/// is an equal part of the slots, half of them at most.
+/// slots in all and `active` namespaces (itself included) running or waiting: its share is an
+/// equal part of the slots, half of them at most.
 pub fn admits(running: usize, active: usize, slots: usize) -> bool {
     let share = (slots / active.max(2)).max(1);
     running < share
 }
 
+/// One reconcile waiting for a slot.
+#[derive(Debug)]
+struct Waiter {
+    /// Order of arrival, over all namespaces of the kind.
+    seq: u64,
+    wake: oneshot::Sender<()>,
+}
+
+/// The slots of one kind.
+#[derive(Debug, Default)]
+struct Kind {
+    total: usize,
+    running: HashMap<String, usize>,
+    waiting: HashMap<String, VecDeque<Waiter>>,
+    next_seq: u64,
+}
+
+impl Kind {
+    fn running(&self, ns: &str) -> usize {
+        self.running.get(ns).copied().unwrap_or(0)
+    }
+
+    /// Namespaces running or waiting, with `ns`.
+    fn active(&self, ns: &str) -> usize {
+        let mut n = self.running.len();
+        n += self
+            .waiting
+            .keys()
+            .filter(|w| !self.running.contains_key(*w))
+            .count();
+        if !self.running.contains_key(ns) && !self.waiting.contains_key(ns) {
+            n += 1;
+        }
+        n
+    }
+
+    fn may_start(&self, ns: &str, slots: usize) -> bool {
+        self.total < slots && admits(self.running(ns), self.active(ns), slots)
+    }
+
+    fn take(&mut self, ns: &str) {
+        self.total += 1;
+        *self.running.entry(ns.to_owned()).or_default() += 1;
+    }
+
+    fn give_back(&mut self, ns: &str) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.running.get_mut(ns) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.running.remove(ns);
+            }
+        }
+    }
+
+    /// PURE choice: the waiting namespace that gets the next free slot: of those within their
+    /// share, the one running fewest, then the one waiting longest.
+    fn next(&self, slots: usize) -> Option<String> {
+        if self.total >= slots {
+            return None;
+        }
+        self.waiting
+            .iter()
+            .filter_map(|(ns, q)| q.front().map(|w| (ns, w.seq)))
+            .filter(|(ns, _)| admits(self.running(ns), self.active(ns), slots))
+            .min_by_key(|(ns, seq)| (self.running(ns), *seq))
+            .map(|(ns, _)| ns.clone())
+    }
+
+    /// Hands free slots to waiters (taking them for them); the wakers to call, outside the
+    /// lock, with their namespaces. A waiter that is gone (its reconcile dropped) is skipped.
+    fn hand_out(&mut self, slots: usize) -> Vec<(String, oneshot::Sender<()>)> {
+        let mut woken = Vec::new();
+        while let Some(ns) = self.next(slots) {
+            let Some(q) = self.waiting.get_mut(&ns) else {
+                break;
+            };
+            let waiter = q.pop_front();
+            if q.is_empty() {
+                self.waiting.remove(&ns);
+            }
+            if let Some(w) = waiter.filter(|w| !w.wake.is_closed()) {
+                self.take(&ns);
+                woken.push((ns, w.wake));
+            }
+        }
+        woken
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    running: HashMap<(&'static str, String), usize>,
-    wanting: HashMap<(&'static str, String), Instant>,
+    kinds: HashMap<&'static str, Kind>,
+    closed: bool,
 }
 
 /// The shares of reconcile slots, per kind (each controller has `slots`).
@@ -41,11 +128,35 @@ pub struct FairShare {
     state: Mutex<State>,
 }
 
-/// A slot taken; dropping it gives it back.
+/// A slot taken; dropping it gives it back and hands it to the next waiter.
 #[derive(Debug)]
 pub struct Slot {
     share: Arc<FairShare>,
-    key: (&'static str, String),
+    kind: &'static str,
+    ns: String,
+}
+
+/// What [`FairShare::enter`] gives.
+#[derive(Debug)]
+pub enum Entry {
+    /// A slot, at once.
+    Now(Slot),
+    /// In the queue: [`Queued::slot`] waits for the slot.
+    Queued(Queued),
+    /// Stopping: no reconcile starts.
+    Closed,
+}
+
+/// A place in the queue of a namespace; dropping it gives up the place (or the slot it was
+/// just handed).
+#[derive(Debug)]
+pub struct Queued {
+    share: Arc<FairShare>,
+    kind: &'static str,
+    ns: String,
+    wake: Option<oneshot::Receiver<()>>,
+    /// A slot was free for another namespace: this one waits for its share, not for a slot.
+    pub deferred: bool,
 }
 
 impl FairShare {
@@ -57,115 +168,121 @@ impl FairShare {
         })
     }
 
-    /// A slot for a reconcile of `kind` in namespace `ns`, or `None` when that namespace holds
-    /// its share already while others want slots (then it counts as wanting too).
-    pub fn enter(self: &Arc<Self>, kind: &'static str, ns: &str, now: Instant) -> Option<Slot> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.wanting
-            .retain(|_, at| now.saturating_duration_since(*at) < WANTING);
-        let key = (kind, ns.to_owned());
-        let mut active: Vec<&str> = st
-            .running
-            .keys()
-            .chain(st.wanting.keys())
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, n)| n.as_str())
-            .collect();
-        active.push(ns);
-        active.sort_unstable();
-        active.dedup();
-        let running = st.running.get(&key).copied().unwrap_or(0);
-        if !admits(running, active.len(), self.slots) {
-            st.wanting.insert(key, now);
-            return None;
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a reconcile of `kind` in namespace `ns` at once, or a place in its queue.
+    pub fn enter(self: &Arc<Self>, kind: &'static str, ns: &str) -> Entry {
+        let mut st = self.state();
+        if st.closed {
+            return Entry::Closed;
         }
-        *st.running.entry(key.clone()).or_default() += 1;
-        Some(Slot {
+        let k = st.kinds.entry(kind).or_default();
+        if !k.waiting.contains_key(ns) && k.may_start(ns, self.slots) {
+            k.take(ns);
+            return Entry::Now(self.slot(kind, ns));
+        }
+        let deferred = k.total < self.slots;
+        let (tx, rx) = oneshot::channel();
+        let seq = k.next_seq;
+        k.next_seq += 1;
+        k.waiting
+            .entry(ns.to_owned())
+            .or_default()
+            .push_back(Waiter { seq, wake: tx });
+        Entry::Queued(Queued {
             share: self.clone(),
-            key,
+            kind,
+            ns: ns.to_owned(),
+            wake: Some(rx),
+            deferred,
         })
     }
-}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut st = self.share.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = st.running.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                st.running.remove(&self.key);
+    fn slot(self: &Arc<Self>, kind: &'static str, ns: &str) -> Slot {
+        Slot {
+            share: self.clone(),
+            kind,
+            ns: ns.to_owned(),
+        }
+    }
+
+    /// Reconciles waiting for a slot, of `kind`.
+    pub fn waiting(&self, kind: &'static str) -> usize {
+        let st = self.state();
+        st.kinds
+            .get(kind)
+            .map_or(0, |k| k.waiting.values().map(VecDeque::len).sum())
+    }
+
+    /// No slot is handed out from now on; every waiter ends with no slot.
+    pub fn close(&self) {
+        let mut st = self.state();
+        st.closed = true;
+        for k in st.kinds.values_mut() {
+            k.waiting.clear();
+        }
+    }
+
+    /// Gives a slot of `kind` back (`ns` running one fewer) and wakes who gets it.
+    fn give_back(&self, kind: &'static str, ns: &str) {
+        let mut returned = vec![ns.to_owned()];
+        while let Some(ns) = returned.pop() {
+            let woken = {
+                let mut st = self.state();
+                let closed = st.closed;
+                let Some(k) = st.kinds.get_mut(kind) else {
+                    return;
+                };
+                k.give_back(&ns);
+                if closed {
+                    Vec::new()
+                } else {
+                    k.hand_out(self.slots)
+                }
+            };
+            for (ns, w) in woken {
+                // Gone since it was chosen: the slot comes back here (had the value reached
+                // it first, its `Queued` drop would give the slot back instead).
+                if w.send(()).is_err() {
+                    returned.push(ns);
+                }
             }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_namespace_holds_half_the_slots_at_most_and_with_others_its_share() {
-        assert!(admits(31, 1, 64), "alone: half the slots");
-        assert!(
-            !admits(32, 1, 64),
-            "the other half is for the namespaces to come"
-        );
-        assert!(admits(0, 1, 1), "one slot: it is everyone's");
-        assert!(admits(31, 2, 64));
-        assert!(!admits(32, 2, 64), "two busy: half each");
-        assert!(admits(0, 100, 64), "more namespaces than slots: one each");
-        assert!(!admits(1, 100, 64));
-    }
-
-    #[test]
-    fn a_busy_namespace_leaves_slots_for_one_that_comes_later() {
-        let share = FairShare::new(4);
-        let now = Instant::now();
-        let held: Vec<Slot> = (0..2)
-            .map(|_| share.enter("FeedSource", "greedy", now).expect("alone"))
-            .collect();
-        assert!(
-            share.enter("FeedSource", "greedy", now).is_none(),
-            "alone, it still leaves half the slots free"
-        );
-        let other = share
-            .enter("FeedSource", "quiet", now)
-            .expect("a free slot");
-        assert!(share.enter("FeedSource", "greedy", now).is_none());
-        assert!(
-            share.enter("CuratorWorker", "greedy", now).is_some(),
-            "each kind has its own slots"
-        );
-        drop(held);
-        assert!(share.enter("FeedSource", "greedy", now).is_some());
-        drop(other);
-    }
-
-    #[test]
-    fn a_namespace_put_off_keeps_the_others_to_their_share_while_it_waits() {
-        let share = FairShare::new(6);
-        let now = Instant::now();
-        let _a: Vec<Slot> = (0..2)
-            .map(|_| share.enter("FeedSource", "a", now).expect("slot"))
-            .collect();
-        let _b = share.enter("FeedSource", "b", now).expect("slot");
-        // Three namespaces: two slots each; c is put off at its share, then its runs end.
-        let c: Vec<Slot> = (0..2)
-            .map(|_| share.enter("FeedSource", "c", now).expect("slot"))
-            .collect();
-        assert!(
-            share.enter("FeedSource", "c", now).is_none(),
-            "c at its share of 2"
-        );
-        drop(c);
-        assert!(
-            share.enter("FeedSource", "a", now).is_none(),
-            "c still wants slots: a stays at its share of 2"
-        );
-        let later = now + WANTING;
-        assert!(
-            share.enter("FeedSource", "a", later).is_some(),
-            "c stopped wanting: a and b, 3 each"
-        );
+impl Queued {
+    /// Waits for the slot; `None` once stopping.
+    pub async fn slot(mut self) -> Option<Slot> {
+        let wake = self.wake.as_mut()?;
+        wake.await.ok()?;
+        self.wake = None;
+        Some(self.share.slot(self.kind, &self.ns))
     }
 }
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let Some(mut wake) = self.wake.take() else {
+            return;
+        };
+        // Handed a slot it will not use: give it back. Still waiting: its place is skipped
+        // when its turn comes (the waker sees the receiver closed).
+        wake.close();
+        if wake.try_recv().is_ok() {
+            self.share.give_back(self.kind, &self.ns);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.share.give_back(self.kind, &self.ns);
+    }
+}
+
+#[cfg(test)]
+#[path = "fair_tests.rs"]
+mod tests;
