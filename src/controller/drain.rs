@@ -113,11 +113,13 @@ impl Drain {
                     (slot, Some(InFlight::enter(&drain, kind, object)))
                 }
             };
-            match make() {
-                // Boxed: the queued reconciles stay small.
-                Some(reconcile) => Box::pin(reconcile).await,
-                None => Ok(Action::await_change()),
-            }
+            // Boxed in one statement, so that the reconcile's own state is no part of this
+            // future's (a `match make()` would keep its scrutinee across the await): the
+            // reconciles waiting for a slot stay small.
+            let Some(reconcile) = make().map(Box::pin) else {
+                return Ok(Action::await_change());
+            };
+            reconcile.await
         })
     }
 

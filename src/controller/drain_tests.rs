@@ -170,3 +170,27 @@ async fn a_reconcile_of_an_object_gone_meanwhile_does_nothing() {
     assert_eq!(done.ok(), Some(Action::await_change()));
     assert_eq!(drain.in_flight(), 0);
 }
+
+#[tokio::test]
+async fn a_reconcile_waiting_for_its_slot_is_small_whatever_the_reconcile_holds() {
+    let drain = Drain::with_slots(Arc::default(), 64);
+    let big = || {
+        Some(async {
+            let state = [7u8; 16 * 1024];
+            tokio::task::yield_now().await;
+            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(u64::from(
+                state[100],
+            ))))
+        })
+    };
+    let waiting = drain.reconcile("FeedSource", "a/1".into(), big);
+    assert!(
+        std::mem::size_of_val(&waiting) < 1024,
+        "{} bytes: 10,000 queued reconciles would hold 10,000 reconciles' state",
+        std::mem::size_of_val(&waiting)
+    );
+    assert_eq!(
+        waiting.await.ok(),
+        Some(Action::requeue(Duration::from_secs(7)))
+    );
+}
