@@ -2,7 +2,7 @@
 //! with its shipped defaults on a real API server with 10,000 FeedSources and 100
 //! CuratorWorkers by default (see BENCHMARKS.md). `CURATOR_BENCH_PIN=1`: the Temporal dev
 //! server alone on CPU 0, everything else on CPU 1; `CURATOR_BENCH_UNPACED=1`: the operator's
-//! calls unpaced (`--temporal-rps 0`).
+//! calls unpaced (`--temporal-rps 0`); `CURATOR_BENCH_NO_RUNS=1`: no phase 4 (the runs).
 
 #[path = "../tests/common/bench/cluster_run.rs"]
 mod cluster_run;
@@ -31,7 +31,9 @@ fn main() {
         concurrency: 16,
         idle: Duration::from_secs(args.get(1).copied().unwrap_or(330)),
         resync: Duration::from_secs(args.get(2).copied().unwrap_or(300)),
-        runs: true,
+        // Phase 4 (every schedule run once, about 15 minutes at 10,000) unless
+        // `CURATOR_BENCH_NO_RUNS` is set.
+        runs: std::env::var_os("CURATOR_BENCH_NO_RUNS").is_none(),
     };
     let Some(cluster) = common::cluster::private() else {
         eprintln!("no control plane: see scripts/cluster.sh");
