@@ -15,7 +15,8 @@ use std::{
     time::Duration,
 };
 
-use kube::runtime::controller::Action;
+use futures::Stream;
+use kube::runtime::{controller::Action, reflector::ObjectRef};
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
@@ -43,10 +44,9 @@ impl Drain {
     }
 
     /// The same, with `slots` reconciles per kind shared fairly between namespaces
-    /// ([`FairShare`]): a reconcile over its namespace's share waits in its namespace's queue
-    /// (`curator_reconciles_waiting`; `curator_reconciles_deferred_total` when a slot was free
-    /// for another namespace). The controllers then run every reconcile they have: the slots
-    /// are counted here.
+    /// ([`FairShare`]): the object of a reconcile over its namespace's share waits in its
+    /// namespace's queue (`curator_reconciles_waiting`; `curator_reconciles_deferred_total`
+    /// when a slot was free for another namespace) and is called back ([`Drain::callbacks`]).
     pub fn with_slots(metrics: Arc<Metrics>, slots: usize) -> Arc<Self> {
         Self::build(metrics, Some(FairShare::new(slots)))
     }
@@ -62,11 +62,11 @@ impl Drain {
         })
     }
 
-    /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from the moment
-    /// it has a slot until it ends or is dropped; once stopping, it does nothing and asks for
-    /// nothing more. `make` makes the reconcile when its slot comes (reading the object then:
-    /// `None` when it is gone, and nothing is done). Until then a reconcile waiting for its
-    /// namespace's share is small: `make` and a place in a queue.
+    /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from now until
+    /// it ends or is dropped; once stopping, it does nothing and asks for nothing more. `make`
+    /// makes the reconcile (`None`: the object is gone, nothing is done). With the fair share,
+    /// a reconcile over its namespace's share does nothing and its object is called back
+    /// ([`Drain::callbacks`]) when a slot is kept for it.
     pub fn reconcile<M, F, E>(
         self: &Arc<Self>,
         kind: &'static str,
@@ -79,51 +79,73 @@ impl Drain {
         E: Send + 'static,
     {
         let stopping = self.stopping.load(Ordering::Acquire);
-        let ns = object.split('/').next().unwrap_or_default();
-        let entry = match (&self.fair, stopping) {
-            (_, true) => Some(Entry::Closed),
-            (Some(fair), false) => Some(fair.enter(kind, ns)),
-            (None, false) => None,
+        let (ns, name) = object.split_once('/').unwrap_or(("", &object));
+        let slot = match (&self.fair, stopping) {
+            (_, true) => Err(false),
+            (Some(fair), false) => match fair.enter(kind, ns, name, std::time::Instant::now()) {
+                Entry::Now(slot) => Ok(Some(slot)),
+                Entry::Later { deferred } => Err(deferred),
+                Entry::Closed => Err(false),
+            },
+            (None, false) => Ok(None),
         };
-        let (slot, queued) = match entry {
-            Some(Entry::Now(slot)) => (Some(slot), None),
-            Some(Entry::Queued(q)) => (None, Some(q)),
-            Some(Entry::Closed) => {
-                return futures::future::Either::Left(async { Ok(Action::await_change()) });
-            }
-            None => (None, None),
-        };
-        // At once (no queue): counted in flight from now, so that a shutdown sees it.
-        let guard = queued
-            .is_none()
-            .then(|| InFlight::enter(self, kind, object.clone()));
-        let waiting = queued
-            .as_ref()
-            .map(|q| Waiting::enter(&self.metrics, kind, q.deferred));
-        let drain = self.clone();
-        futures::future::Either::Right(async move {
-            let (_slot, _guard) = match queued {
-                None => (slot, guard),
-                Some(q) => {
-                    let slot = q.slot().await;
-                    drop(waiting);
-                    if slot.is_none() || drain.stopping.load(Ordering::Acquire) {
-                        return Ok(Action::await_change());
-                    }
-                    (slot, Some(InFlight::enter(&drain, kind, object)))
+        self.note_waiting(kind);
+        let run = match slot {
+            Ok(slot) => Some((slot, InFlight::enter(self, kind, object))),
+            Err(deferred) => {
+                if deferred {
+                    let kind = Kind { kind: kind.into() };
+                    self.metrics.reconciles_deferred.get_or_create(&kind).inc();
                 }
-            };
-            // Boxed in one statement, so that the reconcile's own state is no part of this
-            // future's (a `match make()` would keep its scrutinee across the await): the
-            // reconciles waiting for a slot stay small.
-            let Some(reconcile) = make().map(Box::pin) else {
+                None
+            }
+        };
+        let drain = self.clone();
+        async move {
+            let Some((slot, in_flight)) = run else {
+                // Stopping, or called back when a slot is kept for it.
                 return Ok(Action::await_change());
             };
-            reconcile.await
+            let done = match make() {
+                Some(reconcile) => reconcile.await,
+                None => Ok(Action::await_change()),
+            };
+            drop((slot, in_flight));
+            drain.note_waiting(kind);
+            done
+        }
+    }
+
+    /// The objects of `kind` to reconcile again: a slot is kept for them (with the fair share;
+    /// nothing otherwise).
+    pub fn callbacks<K>(
+        &self,
+        kind: &'static str,
+    ) -> impl Stream<Item = ObjectRef<K>> + Send + 'static + use<K>
+    where
+        K: kube::Resource<DynamicType = ()> + 'static,
+    {
+        let rx = self.fair.as_ref().map(|f| f.callbacks(kind));
+        futures::stream::unfold(rx, |rx| async move {
+            let mut rx = rx?;
+            let (ns, name) = rx.recv().await?;
+            Some((ObjectRef::new(&name).within(&ns), Some(rx)))
         })
     }
 
-    /// No reconcile starts from now on, and those waiting for a slot end.
+    /// `curator_reconciles_waiting` for `kind`, as the fair share counts it.
+    fn note_waiting(&self, kind: &'static str) {
+        if let Some(fair) = &self.fair {
+            let kind_label = Kind { kind: kind.into() };
+            let n = i64::try_from(fair.waiting(kind)).unwrap_or(i64::MAX);
+            self.metrics
+                .reconciles_waiting
+                .get_or_create(&kind_label)
+                .set(n);
+        }
+    }
+
+    /// No reconcile starts from now on; the objects waiting are not called back.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         if let Some(fair) = &self.fair {
@@ -175,35 +197,6 @@ impl InFlight {
             kind,
             id,
         }
-    }
-}
-
-/// One reconcile waiting for its namespace's share: `curator_reconciles_waiting` while it waits.
-struct Waiting {
-    metrics: Arc<Metrics>,
-    kind: Kind,
-}
-
-impl Waiting {
-    fn enter(metrics: &Arc<Metrics>, kind: &'static str, deferred: bool) -> Self {
-        let kind = Kind { kind: kind.into() };
-        if deferred {
-            metrics.reconciles_deferred.get_or_create(&kind).inc();
-        }
-        metrics.reconciles_waiting.get_or_create(&kind).inc();
-        Self {
-            metrics: metrics.clone(),
-            kind,
-        }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.metrics
-            .reconciles_waiting
-            .get_or_create(&self.kind)
-            .dec();
     }
 }
 

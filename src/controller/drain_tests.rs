@@ -79,39 +79,30 @@ async fn a_reconcile_running_past_the_limit_is_a_stall() {
     assert_eq!(drain.stalled(limit), None, "the stuck one ended");
 }
 
-/// A boxed reconcile.
-type Boxed =
-    std::pin::Pin<Box<dyn Future<Output = Result<Action, std::convert::Infallible>> + Send>>;
-
-/// A reconcile that waits for `rx`, then asks to come back in a second.
-fn until(
-    rx: tokio::sync::oneshot::Receiver<()>,
-) -> impl FnOnce() -> Option<Boxed> + Send + 'static {
-    move || {
-        Some(Box::pin(async move {
-            let _ = rx.await;
-            Ok(Action::requeue(Duration::from_secs(1)))
-        }) as _)
-    }
-}
-
 #[tokio::test]
-async fn a_reconcile_over_its_share_waits_unmade_and_starts_when_a_slot_is_given_back() {
+async fn a_reconcile_over_its_share_does_nothing_and_its_object_is_called_back() {
+    use futures::StreamExt as _;
     let metrics = Arc::new(Metrics::default());
     let drain = Drain::with_slots(metrics.clone(), 2);
-    let (release, released) = tokio::sync::oneshot::channel();
-    let greedy = tokio::spawn(drain.reconcile("FeedSource", "a/1".into(), until(released)));
-    let made = Arc::new(AtomicBool::new(false));
-    let waiting = tokio::spawn(drain.reconcile("FeedSource", "a/2".into(), {
-        let made = made.clone();
-        move || {
-            made.store(true, Ordering::SeqCst);
-            Some(async { Ok::<_, std::convert::Infallible>(Action::await_change()) })
-        }
+    let mut called = Box::pin(drain.callbacks::<crate::crd::FeedSource>("FeedSource"));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let greedy = tokio::spawn(drain.reconcile("FeedSource", "a/1".into(), || {
+        Some(async {
+            let _ = released.await;
+            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
+        })
     }));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(!made.load(Ordering::SeqCst), "not made before its slot");
-    assert_eq!(drain.in_flight(), 1, "a waiting reconcile is not in flight");
+    let put_off = drain
+        .reconcile("FeedSource", "a/2".into(), || {
+            Some(async {
+                panic!("a reconcile over its share ran");
+                #[allow(unreachable_code)]
+                Ok::<_, std::convert::Infallible>(Action::await_change())
+            })
+        })
+        .await;
+    assert_eq!(put_off.ok(), Some(Action::await_change()));
+    assert_eq!(drain.in_flight(), 1, "only a/1 runs");
     let text = metrics.encode();
     assert!(
         text.contains("curator_reconciles_waiting{kind=\"FeedSource\"} 1"),
@@ -121,19 +112,32 @@ async fn a_reconcile_over_its_share_waits_unmade_and_starts_when_a_slot_is_given
         text.contains("curator_reconciles_deferred_total{kind=\"FeedSource\"} 1"),
         "{text}"
     );
-    let (_keep, never) = tokio::sync::oneshot::channel();
-    let other = drain.reconcile("FeedSource", "b/1".into(), until(never));
+    let other = drain.reconcile("FeedSource", "b/1".into(), || {
+        Some(async { Ok::<_, std::convert::Infallible>(Action::await_change()) })
+    });
     assert_eq!(drain.in_flight(), 2, "another namespace starts at once");
     let _ = release.send(());
+    greedy.await.expect("join").expect("reconciled");
+    let back = tokio::time::timeout(Duration::from_secs(1), called.next())
+        .await
+        .expect("called back")
+        .expect("an object");
     assert_eq!(
-        greedy.await.expect("join").ok(),
-        Some(Action::requeue(Duration::from_secs(1)))
+        (back.namespace.as_deref(), back.name.as_str()),
+        (Some("a"), "2")
     );
+    let ran = drain
+        .reconcile("FeedSource", "a/2".into(), || {
+            Some(async {
+                Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(5)))
+            })
+        })
+        .await;
     assert_eq!(
-        waiting.await.expect("join").ok(),
-        Some(Action::await_change())
+        ran.ok(),
+        Some(Action::requeue(Duration::from_secs(5))),
+        "its slot was kept"
     );
-    assert!(made.load(Ordering::SeqCst));
     assert!(
         metrics
             .encode()
@@ -143,20 +147,11 @@ async fn a_reconcile_over_its_share_waits_unmade_and_starts_when_a_slot_is_given
 }
 
 #[tokio::test]
-async fn stopping_ends_the_reconciles_that_wait_for_a_slot() {
-    let drain = Drain::with_slots(Arc::default(), 2);
-    let (_keep, never) = tokio::sync::oneshot::channel();
-    let _running = drain.reconcile("FeedSource", "a/1".into(), until(never));
-    let (_keep2, never2) = tokio::sync::oneshot::channel();
-    let waiting = drain.reconcile("FeedSource", "a/2".into(), until(never2));
-    drain.stop();
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(1), waiting)
-            .await
-            .expect("ended at once")
-            .ok(),
-        Some(Action::await_change())
-    );
+async fn without_the_fair_share_nothing_is_called_back() {
+    use futures::StreamExt as _;
+    let drain = Drain::new(Arc::default());
+    let mut called = Box::pin(drain.callbacks::<crate::crd::FeedSource>("FeedSource"));
+    assert!(called.next().await.is_none());
 }
 
 #[tokio::test]
@@ -169,28 +164,4 @@ async fn a_reconcile_of_an_object_gone_meanwhile_does_nothing() {
         .await;
     assert_eq!(done.ok(), Some(Action::await_change()));
     assert_eq!(drain.in_flight(), 0);
-}
-
-#[tokio::test]
-async fn a_reconcile_waiting_for_its_slot_is_small_whatever_the_reconcile_holds() {
-    let drain = Drain::with_slots(Arc::default(), 64);
-    let big = || {
-        Some(async {
-            let state = [7u8; 16 * 1024];
-            tokio::task::yield_now().await;
-            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(u64::from(
-                state[100],
-            ))))
-        })
-    };
-    let waiting = drain.reconcile("FeedSource", "a/1".into(), big);
-    assert!(
-        std::mem::size_of_val(&waiting) < 1024,
-        "{} bytes: 10,000 queued reconciles would hold 10,000 reconciles' state",
-        std::mem::size_of_val(&waiting)
-    );
-    assert_eq!(
-        waiting.await.ok(),
-        Some(Action::requeue(Duration::from_secs(7)))
-    );
 }

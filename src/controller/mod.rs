@@ -75,11 +75,9 @@ pub async fn run(
     let shared = feeds.shared.clone();
     let watches = WatchHealth::new(shared.health.clone(), shared.metrics.clone());
     // One controller per kind for every namespace: its slots are shared between namespaces
-    // (`--namespace-fair-share`, on by default). The controller then runs every reconcile it
-    // has, and each waits for a slot in its namespace's queue (`Drain`). With watched
-    // namespaces listed, each has controllers and slots of its own.
-    let fair = opts.fair_share && opts.scopes.iter().any(Option::is_none);
-    let drain = if fair {
+    // (`--namespace-fair-share`, on by default; `Drain`). With watched namespaces listed, each
+    // has controllers and slots of its own.
+    let drain = if opts.fair_share && opts.scopes.iter().any(Option::is_none) {
         Drain::with_slots(shared.metrics.clone(), usize::from(opts.concurrency))
     } else {
         Drain::new(shared.metrics.clone())
@@ -90,8 +88,7 @@ pub async fn run(
     for scope in opts.scopes {
         let parts = Parts {
             scope,
-            // 0: unbounded, the drain counts the slots.
-            concurrency: if fair { 0 } else { opts.concurrency },
+            concurrency: opts.concurrency,
             watches: watches.clone(),
             drain: drain.clone(),
         };
@@ -246,9 +243,9 @@ async fn feed_controller(
     );
     let worker_changes = watch::spec_changes_and_deletions(worker_events);
     let store = reader.clone();
-    let latest = reader.clone();
     let drain = parts.drain.clone();
     let news = ctx.listing_news();
+    let called_back = drain.callbacks::<FeedSource>("FeedSource");
     let swept = {
         let ctx = ctx.clone();
         resync::sweep(reader.clone(), ctx.shared.resync, move |fs| {
@@ -259,6 +256,7 @@ async fn feed_controller(
     Controller::for_stream(trigger, reader)
         .with_config(controller::Config::default().concurrency(parts.concurrency))
         .reconcile_on(news)
+        .reconcile_on(called_back)
         .reconcile_on(swept)
         .reconcile_on(runs)
         .watches_stream(worker_changes, move |w: CuratorWorker| {
@@ -275,10 +273,7 @@ async fn feed_controller(
         .run(
             move |fs, ctx| {
                 let object = format!("{}/{}", fs.namespace().unwrap_or_default(), fs.name_any());
-                let latest = latest.clone();
-                // Read again when its slot comes: it may have waited for it.
                 drain.reconcile("FeedSource", object, move || {
-                    let fs = latest.get(&ObjectRef::from_obj(&*fs))?;
                     Some(feedsource::reconcile(fs, ctx))
                 })
             },
@@ -325,18 +320,17 @@ async fn worker_controller(
         )
         .touched_objects();
     let drain = parts.drain.clone();
-    let latest = reader.clone();
+    let called_back = drain.callbacks::<CuratorWorker>("CuratorWorker");
     Controller::for_stream(trigger, reader)
         .owns_stream(owned_deployments)
         .owns_stream(owned_pdbs)
+        .reconcile_on(called_back)
         .with_config(controller::Config::default().concurrency(parts.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(
             move |w, ctx| {
                 let object = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
-                let latest = latest.clone();
                 drain.reconcile("CuratorWorker", object, move || {
-                    let w = latest.get(&ObjectRef::from_obj(&*w))?;
                     Some(curatorworker::reconcile(w, ctx))
                 })
             },

@@ -1,21 +1,28 @@
 //! A fair share of each controller's reconcile slots per namespace: one tenant's FeedSources
 //! on a hanging endpoint cannot hold every slot while another tenant waits.
 //!
-//! The controller itself runs every reconcile it has (unbounded), and each one first waits
-//! here for a slot: `slots` per kind in all, handed out in order of arrival within a namespace
-//! and to the namespace running fewest between namespaces. A namespace never holds more than
-//! half the slots, so a namespace that comes later always finds one free at once; with more
-//! namespaces busy, each gets an equal share. A reconcile waiting here costs nothing until a
-//! slot is handed to it (no polling): it is woken once, by the reconcile whose slot it takes.
+//! A controller has `slots` reconciles per kind. A namespace never holds more than half of
+//! them, so a namespace that comes later always finds one free at once; with more namespaces
+//! busy, each gets an equal share. A reconcile over its namespace's share does nothing: its
+//! object joins its namespace's queue and the reconcile ends at once, freeing the controller
+//! for others. When a slot is given back, it is kept for the next object of the namespace
+//! running fewest (in order of arrival within a namespace) and that object is called back
+//! ([`FairShare::callbacks`]); its reconcile takes the slot kept for it. Nothing is polled: an
+//! object waiting costs its place in a queue, and is reconciled twice (put off, called back).
 //! Half the default 64 slots is twice the calls one Temporal namespace takes at once
 //! (`--temporal-max-in-flight`), so a namespace alone loses no pace.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
+
+/// How long a slot kept for an object called back waits for its reconcile (an object deleted
+/// meanwhile never comes): then it is given back.
+pub const KEPT: Duration = Duration::from_secs(10);
 
 /// PURE: whether a namespace running `running` reconciles may start one more, with `slots`
 /// slots in all and `active` namespaces (itself included) running or waiting: its share is an
@@ -25,21 +32,22 @@ pub fn admits(running: usize, active: usize, slots: usize) -> bool {
     running < share
 }
 
-/// One reconcile waiting for a slot.
-#[derive(Debug)]
-struct Waiter {
-    /// Order of arrival, over all namespaces of the kind.
-    seq: u64,
-    wake: oneshot::Sender<()>,
-}
+/// An object waiting: its namespace and name.
+pub type Object = (String, String);
 
 /// The slots of one kind.
 #[derive(Debug, Default)]
 struct Kind {
+    /// Slots taken (running or kept).
     total: usize,
     running: HashMap<String, usize>,
-    waiting: HashMap<String, VecDeque<Waiter>>,
+    /// Per namespace, its objects waiting, in order of arrival (with their arrival number).
+    waiting: HashMap<String, VecDeque<(u64, String)>>,
+    queued: HashSet<Object>,
+    /// Slots kept for objects called back, until when.
+    kept: HashMap<Object, Instant>,
     next_seq: u64,
+    callbacks: Option<mpsc::UnboundedSender<Object>>,
 }
 
 impl Kind {
@@ -47,22 +55,19 @@ impl Kind {
         self.running.get(ns).copied().unwrap_or(0)
     }
 
-    /// Namespaces running or waiting, with `ns`.
-    fn active(&self, ns: &str) -> usize {
-        let mut n = self.running.len();
-        n += self
+    /// Namespaces running or waiting.
+    fn active(&self) -> usize {
+        let only_waiting = self
             .waiting
             .keys()
-            .filter(|w| !self.running.contains_key(*w))
+            .filter(|ns| !self.running.contains_key(*ns))
             .count();
-        if !self.running.contains_key(ns) && !self.waiting.contains_key(ns) {
-            n += 1;
-        }
-        n
+        self.running.len() + only_waiting
     }
 
     fn may_start(&self, ns: &str, slots: usize) -> bool {
-        self.total < slots && admits(self.running(ns), self.active(ns), slots)
+        let new = !self.running.contains_key(ns) && !self.waiting.contains_key(ns);
+        self.total < slots && admits(self.running(ns), self.active() + usize::from(new), slots)
     }
 
     fn take(&mut self, ns: &str) {
@@ -86,32 +91,48 @@ impl Kind {
         if self.total >= slots {
             return None;
         }
+        let active = self.active();
         self.waiting
             .iter()
-            .filter_map(|(ns, q)| q.front().map(|w| (ns, w.seq)))
-            .filter(|(ns, _)| admits(self.running(ns), self.active(ns), slots))
+            .filter_map(|(ns, q)| q.front().map(|(seq, _)| (ns, *seq)))
+            .filter(|(ns, _)| admits(self.running(ns), active, slots))
             .min_by_key(|(ns, seq)| (self.running(ns), *seq))
             .map(|(ns, _)| ns.clone())
     }
 
-    /// Hands free slots to waiters (taking them for them); the wakers to call, outside the
-    /// lock, with their namespaces. A waiter that is gone (its reconcile dropped) is skipped.
-    fn hand_out(&mut self, slots: usize) -> Vec<(String, oneshot::Sender<()>)> {
-        let mut woken = Vec::new();
+    /// Gives back the slots kept past their time.
+    fn expire(&mut self, now: Instant) {
+        let gone: Vec<Object> = self
+            .kept
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(o, _)| o.clone())
+            .collect();
+        for o in gone {
+            self.kept.remove(&o);
+            self.give_back(&o.0);
+        }
+    }
+
+    /// Keeps free slots for the next objects and calls them back.
+    fn hand_out(&mut self, slots: usize, now: Instant) {
         while let Some(ns) = self.next(slots) {
             let Some(q) = self.waiting.get_mut(&ns) else {
                 break;
             };
-            let waiter = q.pop_front();
+            let head = q.pop_front();
             if q.is_empty() {
                 self.waiting.remove(&ns);
             }
-            if let Some(w) = waiter.filter(|w| !w.wake.is_closed()) {
-                self.take(&ns);
-                woken.push((ns, w.wake));
+            let Some((_, name)) = head else { continue };
+            let object = (ns, name);
+            self.queued.remove(&object);
+            self.take(&object.0);
+            self.kept.insert(object.clone(), now + KEPT);
+            if let Some(tx) = &self.callbacks {
+                let _ = tx.send(object);
             }
         }
-        woken
     }
 }
 
@@ -128,7 +149,7 @@ pub struct FairShare {
     state: Mutex<State>,
 }
 
-/// A slot taken; dropping it gives it back and hands it to the next waiter.
+/// A slot taken; dropping it gives it back and keeps it for the next object waiting.
 #[derive(Debug)]
 pub struct Slot {
     share: Arc<FairShare>,
@@ -139,24 +160,16 @@ pub struct Slot {
 /// What [`FairShare::enter`] gives.
 #[derive(Debug)]
 pub enum Entry {
-    /// A slot, at once.
+    /// A slot.
     Now(Slot),
-    /// In the queue: [`Queued::slot`] waits for the slot.
-    Queued(Queued),
+    /// Over its namespace's share, or no slot free: the object waits in its namespace's queue
+    /// and is called back. `deferred`: a slot was free, for another namespace.
+    Later {
+        /// A slot was free, for another namespace; first time in the queue.
+        deferred: bool,
+    },
     /// Stopping: no reconcile starts.
     Closed,
-}
-
-/// A place in the queue of a namespace; dropping it gives up the place (or the slot it was
-/// just handed).
-#[derive(Debug)]
-pub struct Queued {
-    share: Arc<FairShare>,
-    kind: &'static str,
-    ns: String,
-    wake: Option<oneshot::Receiver<()>>,
-    /// A slot was free for another namespace: this one waits for its share, not for a slot.
-    pub deferred: bool,
 }
 
 impl FairShare {
@@ -172,32 +185,53 @@ impl FairShare {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for a reconcile of `kind` in namespace `ns` at once, or a place in its queue.
-    pub fn enter(self: &Arc<Self>, kind: &'static str, ns: &str) -> Entry {
+    /// The objects of `kind` called back: their slot is kept for them (for [`KEPT`]). Their
+    /// controller reconciles them again (a second call replaces the first receiver).
+    pub fn callbacks(&self, kind: &'static str) -> mpsc::UnboundedReceiver<Object> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.state().kinds.entry(kind).or_default().callbacks = Some(tx);
+        rx
+    }
+
+    /// A slot for a reconcile of the object `name` of `kind` in namespace `ns`: the one kept
+    /// for it, a free one within its namespace's share, or a place in its namespace's queue.
+    pub fn enter(
+        self: &Arc<Self>,
+        kind: &'static str,
+        ns: &str,
+        name: &str,
+        now: Instant,
+    ) -> Entry {
         let mut st = self.state();
         if st.closed {
             return Entry::Closed;
         }
+        let slots = self.slots;
         let k = st.kinds.entry(kind).or_default();
-        if !k.waiting.contains_key(ns) && k.may_start(ns, self.slots) {
+        k.expire(now);
+        let object = (ns.to_owned(), name.to_owned());
+        let entry = if k.kept.remove(&object).is_some() {
+            Entry::Now(self.slot(kind, ns))
+        } else if k.queued.contains(&object) {
+            Entry::Later { deferred: false }
+        } else if !k.waiting.contains_key(ns) && k.may_start(ns, slots) {
             k.take(ns);
-            return Entry::Now(self.slot(kind, ns));
-        }
-        let deferred = k.total < self.slots;
-        let (tx, rx) = oneshot::channel();
-        let seq = k.next_seq;
-        k.next_seq += 1;
-        k.waiting
-            .entry(ns.to_owned())
-            .or_default()
-            .push_back(Waiter { seq, wake: tx });
-        Entry::Queued(Queued {
-            share: self.clone(),
-            kind,
-            ns: ns.to_owned(),
-            wake: Some(rx),
-            deferred,
-        })
+            Entry::Now(self.slot(kind, ns))
+        } else {
+            let seq = k.next_seq;
+            k.next_seq += 1;
+            k.waiting
+                .entry(object.0.clone())
+                .or_default()
+                .push_back((seq, object.1.clone()));
+            k.queued.insert(object);
+            Entry::Later {
+                deferred: k.total < slots,
+            }
+        };
+        // Slots given back by expiry go on at once.
+        k.hand_out(slots, now);
+        entry
     }
 
     fn slot(self: &Arc<Self>, kind: &'static str, ns: &str) -> Slot {
@@ -208,71 +242,31 @@ impl FairShare {
         }
     }
 
-    /// Reconciles waiting for a slot, of `kind`.
+    /// Objects of `kind` waiting for a slot.
     pub fn waiting(&self, kind: &'static str) -> usize {
-        let st = self.state();
-        st.kinds
-            .get(kind)
-            .map_or(0, |k| k.waiting.values().map(VecDeque::len).sum())
+        self.state().kinds.get(kind).map_or(0, |k| k.queued.len())
     }
 
-    /// No slot is handed out from now on; every waiter ends with no slot.
+    /// No slot is kept or taken from now on; the queues are forgotten.
     pub fn close(&self) {
         let mut st = self.state();
         st.closed = true;
         for k in st.kinds.values_mut() {
             k.waiting.clear();
+            k.queued.clear();
         }
     }
 
-    /// Gives a slot of `kind` back (`ns` running one fewer) and wakes who gets it.
+    /// Gives a slot of `kind` back (`ns` running one fewer) and keeps it for who is next.
     fn give_back(&self, kind: &'static str, ns: &str) {
-        let mut returned = vec![ns.to_owned()];
-        while let Some(ns) = returned.pop() {
-            let woken = {
-                let mut st = self.state();
-                let closed = st.closed;
-                let Some(k) = st.kinds.get_mut(kind) else {
-                    return;
-                };
-                k.give_back(&ns);
-                if closed {
-                    Vec::new()
-                } else {
-                    k.hand_out(self.slots)
-                }
-            };
-            for (ns, w) in woken {
-                // Gone since it was chosen: the slot comes back here (had the value reached
-                // it first, its `Queued` drop would give the slot back instead).
-                if w.send(()).is_err() {
-                    returned.push(ns);
-                }
-            }
-        }
-    }
-}
-
-impl Queued {
-    /// Waits for the slot; `None` once stopping.
-    pub async fn slot(mut self) -> Option<Slot> {
-        let wake = self.wake.as_mut()?;
-        wake.await.ok()?;
-        self.wake = None;
-        Some(self.share.slot(self.kind, &self.ns))
-    }
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        let Some(mut wake) = self.wake.take() else {
+        let mut st = self.state();
+        let closed = st.closed;
+        let Some(k) = st.kinds.get_mut(kind) else {
             return;
         };
-        // Handed a slot it will not use: give it back. Still waiting: its place is skipped
-        // when its turn comes (the waker sees the receiver closed).
-        wake.close();
-        if wake.try_recv().is_ok() {
-            self.share.give_back(self.kind, &self.ns);
+        k.give_back(ns);
+        if !closed {
+            k.hand_out(self.slots, Instant::now());
         }
     }
 }

@@ -1,5 +1,3 @@
-use std::{pin::pin, task::Poll};
-
 use super::*;
 
 const FS: &str = "FeedSource";
@@ -7,15 +5,24 @@ const FS: &str = "FeedSource";
 fn now(e: Entry) -> Slot {
     match e {
         Entry::Now(s) => s,
-        other => panic!("expected a slot at once, got {other:?}"),
+        other => panic!("expected a slot, got {other:?}"),
     }
 }
 
-fn queued(e: Entry) -> Queued {
+/// Whether the entry is a place in the queue, put off while a slot was free.
+fn later(e: Entry) -> bool {
     match e {
-        Entry::Queued(q) => q,
+        Entry::Later { deferred } => deferred,
         other => panic!("expected a place in the queue, got {other:?}"),
     }
+}
+
+fn called(rx: &mut mpsc::UnboundedReceiver<Object>) -> Vec<String> {
+    let mut v = Vec::new();
+    while let Ok((ns, name)) = rx.try_recv() {
+        v.push(format!("{ns}/{name}"));
+    }
+    v
 }
 
 #[test]
@@ -32,67 +39,68 @@ fn a_namespace_holds_half_the_slots_at_most_and_with_others_its_share() {
     assert!(!admits(1, 100, 64));
 }
 
-#[tokio::test]
-async fn a_busy_namespace_leaves_slots_for_one_that_comes_later() {
+#[test]
+fn a_busy_namespace_leaves_slots_for_one_that_comes_later() {
     let share = FairShare::new(4);
-    let held: Vec<Slot> = (0..2).map(|_| now(share.enter(FS, "greedy"))).collect();
-    let put_off = queued(share.enter(FS, "greedy"));
-    assert!(put_off.deferred, "slots were free, not for greedy");
-    let _other = now(share.enter(FS, "quiet"));
+    let mut rx = share.callbacks(FS);
+    let t = Instant::now();
+    let held: Vec<Slot> = (0..2)
+        .map(|i| now(share.enter(FS, "greedy", &i.to_string(), t)))
+        .collect();
     assert!(
-        matches!(share.enter("CuratorWorker", "greedy"), Entry::Now(_)),
-        "each kind has its own slots"
+        later(share.enter(FS, "greedy", "2", t)),
+        "slots were free, not for greedy"
+    );
+    assert!(
+        !later(share.enter(FS, "greedy", "2", t)),
+        "asked again: still in its place, counted once"
     );
     assert_eq!(share.waiting(FS), 1);
-    let mut waiting = pin!(put_off.slot());
+    let _other = now(share.enter(FS, "quiet", "a", t));
     assert!(
-        futures::poll!(&mut waiting).is_pending(),
-        "nothing was given back"
+        matches!(
+            share.enter("CuratorWorker", "greedy", "w", t),
+            Entry::Now(_)
+        ),
+        "each kind has its own slots"
     );
+    assert!(called(&mut rx).is_empty(), "nothing was given back");
     drop(held);
-    let Poll::Ready(Some(_slot)) = futures::poll!(&mut waiting) else {
-        panic!("a slot given back goes to the waiter");
-    };
+    assert_eq!(
+        called(&mut rx),
+        ["greedy/2"],
+        "called back once a slot is free"
+    );
     assert_eq!(share.waiting(FS), 0);
+    let _kept = now(share.enter(FS, "greedy", "2", t));
+    assert!(
+        matches!(share.enter(FS, "greedy", "3", t), Entry::Now(_)),
+        "the slot kept was the one it took: greedy runs 2 of 4"
+    );
 }
 
-#[tokio::test]
-async fn a_slot_given_back_goes_to_the_namespace_running_fewest_then_in_order_of_arrival() {
+#[test]
+fn a_slot_given_back_goes_to_the_namespace_running_fewest() {
     let share = FairShare::new(4);
-    let mut a: Vec<Slot> = (0..2).map(|_| now(share.enter(FS, "a"))).collect();
-    let b1 = now(share.enter(FS, "b"));
-    let b2 = now(share.enter(FS, "b"));
+    let mut rx = share.callbacks(FS);
+    let t = Instant::now();
+    let mut a: Vec<Slot> = (0..2)
+        .map(|i| now(share.enter(FS, "a", &format!("{i}"), t)))
+        .collect();
+    let b1 = now(share.enter(FS, "b", "1", t));
+    let _b2 = now(share.enter(FS, "b", "2", t));
     // All four slots are taken; a waits first, then b, then c.
-    let qa = queued(share.enter(FS, "a"));
-    assert!(
-        !qa.deferred,
-        "no slot was free: it waits for one, not for its share"
-    );
-    let qb = queued(share.enter(FS, "b"));
-    let qc = queued(share.enter(FS, "c"));
-    let (mut qa, mut qb, mut qc) = (pin!(qa.slot()), pin!(qb.slot()), pin!(qc.slot()));
+    assert!(!later(share.enter(FS, "a", "x", t)), "no slot was free");
+    later(share.enter(FS, "b", "y", t));
+    later(share.enter(FS, "c", "z", t));
     drop(b1);
-    // Three namespaces want slots: a and b run 2 and 1, over or at c's share of 1 … c first.
-    assert!(futures::poll!(&mut qa).is_pending());
-    assert!(futures::poll!(&mut qb).is_pending());
-    let Poll::Ready(Some(c)) = futures::poll!(&mut qc) else {
-        panic!("c, running none, gets the slot");
-    };
+    // Three namespaces: a share of 1 each; a and b run 2 and 1, c none.
+    assert_eq!(called(&mut rx), ["c/z"]);
     drop(a.pop());
-    // a runs 1, b 1, c 1: a share of 4/3 = 1 each, and a waited longest.
     assert!(
-        futures::poll!(&mut qa).is_pending(),
-        "a is at its share of 1"
+        called(&mut rx).is_empty(),
+        "a and b are at their share of 1"
     );
-    assert!(
-        futures::poll!(&mut qb).is_pending(),
-        "b is at its share of 1"
-    );
-    drop(c);
-    // c is gone: two namespaces, 2 slots each, and both a and b run 1.
-    assert!(matches!(futures::poll!(&mut qa), Poll::Ready(Some(_))));
-    assert!(matches!(futures::poll!(&mut qb), Poll::Ready(Some(_))));
-    drop(b2);
 }
 
 #[test]
@@ -101,11 +109,10 @@ fn between_namespaces_running_as_many_the_one_waiting_longest_goes_first() {
     k.take("a");
     k.take("b");
     for (seq, ns) in [(7, "b"), (9, "a")] {
-        let (wake, _) = oneshot::channel();
         k.waiting
             .entry(ns.to_owned())
             .or_default()
-            .push_back(Waiter { seq, wake });
+            .push_back((seq, "o".into()));
     }
     assert_eq!(k.next(4).as_deref(), Some("b"));
     k.take("b");
@@ -113,52 +120,56 @@ fn between_namespaces_running_as_many_the_one_waiting_longest_goes_first() {
     assert_eq!(k.next(2), None, "no slot free");
 }
 
-#[tokio::test]
-async fn within_a_namespace_in_order_of_arrival() {
+#[test]
+fn within_a_namespace_in_order_of_arrival() {
     let share = FairShare::new(1);
-    let running = now(share.enter(FS, "a"));
-    let first = queued(share.enter(FS, "a"));
-    let second = queued(share.enter(FS, "a"));
-    let (mut first, mut second) = (pin!(first.slot()), pin!(second.slot()));
+    let mut rx = share.callbacks(FS);
+    let t = Instant::now();
+    let running = now(share.enter(FS, "a", "0", t));
+    later(share.enter(FS, "a", "1", t));
+    later(share.enter(FS, "a", "2", t));
     drop(running);
-    assert!(futures::poll!(&mut second).is_pending());
-    let Poll::Ready(Some(slot)) = futures::poll!(&mut first) else {
-        panic!("the first to come is the first served");
-    };
-    drop(slot);
-    assert!(matches!(futures::poll!(&mut second), Poll::Ready(Some(_))));
+    assert_eq!(called(&mut rx), ["a/1"]);
+    drop(now(share.enter(FS, "a", "1", t)));
+    assert_eq!(called(&mut rx), ["a/2"]);
 }
 
-#[tokio::test]
-async fn a_waiter_that_is_gone_is_skipped_and_a_slot_it_was_handed_comes_back() {
+#[test]
+fn a_slot_kept_for_an_object_that_never_comes_is_given_back_in_time() {
     let share = FairShare::new(1);
-    let first = now(share.enter(FS, "a"));
-    let gone = queued(share.enter(FS, "a"));
-    let next = queued(share.enter(FS, "b"));
-    drop(gone);
-    drop(first);
-    let mut next = pin!(next.slot());
-    let Poll::Ready(Some(slot)) = futures::poll!(&mut next) else {
-        panic!("the place of the one gone is skipped");
-    };
-    // Handed a slot, then dropped before it took it: the slot is not lost.
-    let handed = queued(share.enter(FS, "a"));
-    drop(slot);
-    drop(handed);
+    let mut rx = share.callbacks(FS);
+    let t = Instant::now();
+    let running = now(share.enter(FS, "a", "0", t));
+    later(share.enter(FS, "a", "deleted", t));
+    later(share.enter(FS, "b", "next", t));
+    drop(running);
+    assert_eq!(called(&mut rx), ["a/deleted"]);
     assert!(
-        matches!(share.enter(FS, "c"), Entry::Now(_)),
-        "the slot came back"
+        !later(share.enter(FS, "c", "new", t)),
+        "the one slot is kept for a/deleted"
+    );
+    let after = Instant::now() + KEPT;
+    assert!(
+        !later(share.enter(FS, "c", "new", after + Duration::from_millis(1))),
+        "c keeps its place"
+    );
+    assert_eq!(
+        called(&mut rx),
+        ["b/next"],
+        "a/deleted never came: its slot went to who waited longest"
     );
 }
 
-#[tokio::test]
-async fn once_closed_no_reconcile_starts_and_the_waiters_end_without_a_slot() {
+#[test]
+fn once_closed_no_reconcile_starts_and_no_object_is_called_back() {
     let share = FairShare::new(1);
-    let running = now(share.enter(FS, "a"));
-    let waiting = queued(share.enter(FS, "a"));
+    let mut rx = share.callbacks(FS);
+    let t = Instant::now();
+    let running = now(share.enter(FS, "a", "0", t));
+    later(share.enter(FS, "a", "1", t));
     share.close();
-    assert!(matches!(share.enter(FS, "b"), Entry::Closed));
-    assert!(waiting.slot().await.is_none());
+    assert!(matches!(share.enter(FS, "b", "0", t), Entry::Closed));
     drop(running);
+    assert!(called(&mut rx).is_empty());
     assert_eq!(share.waiting(FS), 0);
 }
