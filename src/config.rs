@@ -189,10 +189,10 @@ pub struct RunArgs {
     pub concurrency: u16,
     /// Watching all namespaces, share each kind's `--concurrency` slots between namespaces: one
     /// holds half of them at most, and an equal share while others are busy, so one tenant's
-    /// hanging buun-curator API never holds every slot. A reconcile over its namespace's share
-    /// waits in its namespace's queue (`curator_reconciles_waiting`,
-    /// `curator_reconciles_deferred_total`) until a slot is given back; `false` gives the slots
-    /// in order of arrival only.
+    /// hanging buun-curator API never holds every slot. The object of a reconcile over its
+    /// namespace's share waits in its namespace's queue (`curator_reconciles_waiting`,
+    /// `curator_reconciles_deferred_total`) and is reconciled when a slot is kept for it;
+    /// `false` gives the slots in order of arrival only.
     #[arg(long, env = "CURATOR_NAMESPACE_FAIR_SHARE", default_value_t = true, action = clap::ArgAction::Set)]
     pub namespace_fair_share: bool,
     /// `/livez` fails (and the kubelet restarts the operator) when a reconcile has been running

@@ -148,11 +148,11 @@ pub struct Metrics {
     pub temporal_pace: Family<TemporalBudget, Gauge<f64, AtomicU64>>,
     /// `curator_reconciles_in_flight{kind}`.
     pub in_flight: Family<Kind, Gauge>,
-    /// `curator_reconciles_deferred_total{kind}`: reconciles that waited for their
-    /// namespace's share of the slots while a slot was free for another namespace.
+    /// `curator_reconciles_deferred_total{kind}`: objects that joined their namespace's queue
+    /// while a slot was free for another namespace.
     pub reconciles_deferred: Family<Kind, Counter>,
-    /// `curator_reconciles_waiting{kind}`: reconciles waiting for a slot (with the namespace
-    /// fair share): all are taken, or their namespace holds its share.
+    /// `curator_reconciles_waiting{kind}`: objects waiting for a slot in their namespace's
+    /// queue (with the namespace fair share): all are taken, or their namespace holds its share.
     pub reconciles_waiting: Family<Kind, Gauge>,
     /// `curator_crd_installed{crd}` (0 while the API server does not serve it).
     pub crd_installed: Family<Crd, Gauge>,
@@ -226,8 +226,8 @@ impl Default for Metrics {
             temporal_throttled: "temporal_throttled", "Calls a Temporal namespace refused with ResourceExhausted, by budget";
             temporal_pace: "temporal_pace_rps", "Calls per second the operator currently allows to a Temporal namespace, by budget";
             in_flight: "reconciles_in_flight", "Reconciles running now";
-            reconciles_deferred: "reconciles_deferred", "Reconciles that waited for their namespace's share of the slots while a slot was free for another namespace";
-            reconciles_waiting: "reconciles_waiting", "Reconciles waiting for a slot: all are taken, or their namespace holds its share";
+            reconciles_deferred: "reconciles_deferred", "Objects that joined their namespace's queue while a slot was free for another namespace";
+            reconciles_waiting: "reconciles_waiting", "Objects waiting for a slot in their namespace's queue: all are taken, or their namespace holds its share";
             crd_installed: "crd_installed", "1 when the API server serves the CRD, 0 when it does not (its controller waits)";
             watch_errors: "watch_errors", "Failed lists and watches of the controllers, by kind and reason";
             kube_requests: "kube_requests", "Requests to the Kubernetes API server by verb and resource";
