@@ -63,18 +63,16 @@ impl Drain {
     }
 
     /// Wraps one reconcile of `object` (`namespace/name`) of a `kind`: counted from now until
-    /// it ends or is dropped; once stopping, it does nothing and asks for nothing more. `make`
-    /// makes the reconcile (`None`: the object is gone, nothing is done). With the fair share,
-    /// a reconcile over its namespace's share does nothing and its object is called back
-    /// ([`Drain::callbacks`]) when a slot is kept for it.
-    pub fn reconcile<M, F, E>(
+    /// it ends or is dropped; once stopping, it does nothing and asks for nothing more. With
+    /// the fair share, a reconcile over its namespace's share does nothing and its object is
+    /// called back ([`Drain::callbacks`]) when a slot is kept for it.
+    pub fn reconcile<F, E>(
         self: &Arc<Self>,
         kind: &'static str,
         object: String,
-        make: M,
-    ) -> impl Future<Output = Result<Action, E>> + Send + 'static + use<M, F, E>
+        reconcile: F,
+    ) -> impl Future<Output = Result<Action, E>> + Send + 'static + use<F, E>
     where
-        M: FnOnce() -> Option<F> + Send + 'static,
         F: Future<Output = Result<Action, E>> + Send + 'static,
         E: Send + 'static,
     {
@@ -106,10 +104,7 @@ impl Drain {
                 // Stopping, or called back when a slot is kept for it.
                 return Ok(Action::await_change());
             };
-            let done = match make() {
-                Some(reconcile) => reconcile.await,
-                None => Ok(Action::await_change()),
-            };
+            let done = reconcile.await;
             drop((slot, in_flight));
             drain.note_waiting(kind);
             done

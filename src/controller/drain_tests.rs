@@ -6,11 +6,9 @@ async fn counts_reconciles_and_starts_none_once_stopping() {
     let metrics = Arc::new(Metrics::default());
     let drain = Drain::new(metrics.clone());
     let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(drain.reconcile("FeedSource", "ns/a".into(), || {
-        Some(async {
-            let _ = released.await;
-            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
-        })
+    let running = tokio::spawn(drain.reconcile("FeedSource", "ns/a".into(), async {
+        let _ = released.await;
+        Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
     }));
     assert_eq!(drain.in_flight(), 1, "counted from the moment it is made");
     assert!(
@@ -20,12 +18,10 @@ async fn counts_reconciles_and_starts_none_once_stopping() {
     );
     drain.stop();
     let skipped = drain
-        .reconcile("FeedSource", "ns/b".into(), || {
-            Some(async {
-                panic!("a reconcile ran after stop");
-                #[allow(unreachable_code)]
-                Ok::<_, std::convert::Infallible>(Action::await_change())
-            })
+        .reconcile("FeedSource", "ns/b".into(), async {
+            panic!("a reconcile ran after stop");
+            #[allow(unreachable_code)]
+            Ok::<_, std::convert::Infallible>(Action::await_change())
         })
         .await;
     assert_eq!(skipped.ok(), Some(Action::await_change()));
@@ -48,8 +44,8 @@ async fn counts_reconciles_and_starts_none_once_stopping() {
 #[tokio::test]
 async fn a_cancelled_reconcile_is_counted_out() {
     let drain = Drain::new(Arc::default());
-    let pending = drain.reconcile("CuratorWorker", "ns/w".into(), || {
-        Some(async { std::future::pending::<Result<Action, std::convert::Infallible>>().await })
+    let pending = drain.reconcile("CuratorWorker", "ns/w".into(), async {
+        std::future::pending::<Result<Action, std::convert::Infallible>>().await
     });
     assert_eq!(drain.in_flight(), 1);
     drop(pending);
@@ -62,12 +58,12 @@ async fn a_reconcile_running_past_the_limit_is_a_stall() {
     let drain = Drain::new(Arc::default());
     let limit = Duration::from_secs(300);
     assert_eq!(drain.stalled(limit), None, "nothing in flight");
-    let _stuck = drain.reconcile("FeedSource", "news/hn".into(), || {
-        Some(async { std::future::pending::<Result<Action, std::convert::Infallible>>().await })
+    let _stuck = drain.reconcile("FeedSource", "news/hn".into(), async {
+        std::future::pending::<Result<Action, std::convert::Infallible>>().await
     });
     tokio::time::advance(Duration::from_secs(200)).await;
-    let _young = drain.reconcile("FeedSource", "news/lobsters".into(), || {
-        Some(async { std::future::pending::<Result<Action, std::convert::Infallible>>().await })
+    let _young = drain.reconcile("FeedSource", "news/lobsters".into(), async {
+        std::future::pending::<Result<Action, std::convert::Infallible>>().await
     });
     assert_eq!(drain.stalled(limit), None, "200 s is within the limit");
     tokio::time::advance(Duration::from_secs(101)).await;
@@ -86,19 +82,15 @@ async fn a_reconcile_over_its_share_does_nothing_and_its_object_is_called_back()
     let drain = Drain::with_slots(metrics.clone(), 2);
     let mut called = Box::pin(drain.callbacks::<crate::crd::FeedSource>("FeedSource"));
     let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let greedy = tokio::spawn(drain.reconcile("FeedSource", "a/1".into(), || {
-        Some(async {
-            let _ = released.await;
-            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
-        })
+    let greedy = tokio::spawn(drain.reconcile("FeedSource", "a/1".into(), async {
+        let _ = released.await;
+        Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(1)))
     }));
     let put_off = drain
-        .reconcile("FeedSource", "a/2".into(), || {
-            Some(async {
-                panic!("a reconcile over its share ran");
-                #[allow(unreachable_code)]
-                Ok::<_, std::convert::Infallible>(Action::await_change())
-            })
+        .reconcile("FeedSource", "a/2".into(), async {
+            panic!("a reconcile over its share ran");
+            #[allow(unreachable_code)]
+            Ok::<_, std::convert::Infallible>(Action::await_change())
         })
         .await;
     assert_eq!(put_off.ok(), Some(Action::await_change()));
@@ -112,8 +104,8 @@ async fn a_reconcile_over_its_share_does_nothing_and_its_object_is_called_back()
         text.contains("curator_reconciles_deferred_total{kind=\"FeedSource\"} 1"),
         "{text}"
     );
-    let other = drain.reconcile("FeedSource", "b/1".into(), || {
-        Some(async { Ok::<_, std::convert::Infallible>(Action::await_change()) })
+    let other = drain.reconcile("FeedSource", "b/1".into(), async {
+        Ok::<_, std::convert::Infallible>(Action::await_change())
     });
     assert_eq!(drain.in_flight(), 2, "another namespace starts at once");
     let _ = release.send(());
@@ -127,10 +119,8 @@ async fn a_reconcile_over_its_share_does_nothing_and_its_object_is_called_back()
         (Some("a"), "2")
     );
     let ran = drain
-        .reconcile("FeedSource", "a/2".into(), || {
-            Some(async {
-                Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(5)))
-            })
+        .reconcile("FeedSource", "a/2".into(), async {
+            Ok::<_, std::convert::Infallible>(Action::requeue(Duration::from_secs(5)))
         })
         .await;
     assert_eq!(
@@ -152,16 +142,4 @@ async fn without_the_fair_share_nothing_is_called_back() {
     let drain = Drain::new(Arc::default());
     let mut called = Box::pin(drain.callbacks::<crate::crd::FeedSource>("FeedSource"));
     assert!(called.next().await.is_none());
-}
-
-#[tokio::test]
-async fn a_reconcile_of_an_object_gone_meanwhile_does_nothing() {
-    let drain = Drain::new(Arc::default());
-    let done = drain
-        .reconcile("FeedSource", "a/gone".into(), || {
-            None::<std::future::Ready<Result<Action, std::convert::Infallible>>>
-        })
-        .await;
-    assert_eq!(done.ok(), Some(Action::await_change()));
-    assert_eq!(drain.in_flight(), 0);
 }

@@ -273,9 +273,7 @@ async fn feed_controller(
         .run(
             move |fs, ctx| {
                 let object = format!("{}/{}", fs.namespace().unwrap_or_default(), fs.name_any());
-                drain.reconcile("FeedSource", object, move || {
-                    Some(feedsource::reconcile(fs, ctx))
-                })
+                drain.reconcile("FeedSource", object, feedsource::reconcile(fs, ctx))
             },
             feedsource::error_policy,
             ctx,
@@ -330,9 +328,7 @@ async fn worker_controller(
         .run(
             move |w, ctx| {
                 let object = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
-                drain.reconcile("CuratorWorker", object, move || {
-                    Some(curatorworker::reconcile(w, ctx))
-                })
+                drain.reconcile("CuratorWorker", object, curatorworker::reconcile(w, ctx))
             },
             curatorworker::error_policy,
             ctx,

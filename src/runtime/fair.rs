@@ -163,7 +163,7 @@ pub enum Entry {
     /// A slot.
     Now(Slot),
     /// Over its namespace's share, or no slot free: the object waits in its namespace's queue
-    /// and is called back. `deferred`: a slot was free, for another namespace.
+    /// and is called back.
     Later {
         /// A slot was free, for another namespace; first time in the queue.
         deferred: bool,
