@@ -418,6 +418,17 @@ fn default_deployment_is_hardened_and_probed() {
     assert!(res["limits"]["memory"].is_string());
 }
 
+/// The operator's `run` flags with `extra` after the defaults.
+fn run_args(extra: &[&str]) -> curator_operator::config::RunArgs {
+    use clap::Parser as _;
+    let args = ["curator-operator", "run"].iter().chain(extra);
+    let cli = curator_operator::config::Cli::try_parse_from(args).expect("parse");
+    let curator_operator::config::Command::Run(run) = cli.command else {
+        panic!("run")
+    };
+    run
+}
+
 #[test]
 fn default_env_configures_the_binary() {
     let docs = render_default();
@@ -456,26 +467,12 @@ fn default_env_configures_the_binary() {
     // No ceiling on the pace: the operator finds the server's limit.
     assert!(!env.contains_key("CURATOR_TEMPORAL_RPS"));
     // The operator's own default, so that the chart and the binary agree.
-    use clap::Parser as _;
-    let cli =
-        curator_operator::config::Cli::try_parse_from(["curator-operator", "run"]).expect("parse");
-    let curator_operator::config::Command::Run(run) = cli.command else {
-        panic!("run")
-    };
+    let run = run_args(&[]);
     assert_eq!(run.temporal.temporal_rps, None);
     assert_eq!(run.temporal.temporal_max_in_flight.to_string(), "16");
     assert_eq!(run.concurrency.to_string(), "64");
     assert!(run.namespace_fair_share);
-    let off = curator_operator::config::Cli::try_parse_from([
-        "curator-operator",
-        "run",
-        "--namespace-fair-share",
-        "false",
-    ])
-    .expect("parse");
-    let curator_operator::config::Command::Run(off) = off.command else {
-        panic!("run")
-    };
+    let off = run_args(&["--namespace-fair-share", "false"]);
     assert!(!off.namespace_fair_share, "the chart's false turns it off");
 }
 
